@@ -1,0 +1,604 @@
+import { defaultIsAuthError } from './auth-error.js'
+import {
+  isRefreshError,
+  RefreshError,
+  ReauthOptionsError,
+  SessionExpiredError,
+} from './errors.js'
+import { classifyRefreshFailure } from './failure.js'
+import { createLocalLock } from './local-lock.js'
+import { createLogger, describeUrl } from './logger.js'
+import { createMemoryStore } from './memory-store.js'
+import { createOriginMatcher, type OriginMatcher } from './origins.js'
+import { ReplayQueue, type ReplayQueueOptions } from './replay-queue.js'
+import { authorizationHeader, tokenSetProblem } from './token-set.js'
+import type {
+  AuthResponse,
+  IsAuthError,
+  Logger,
+  OriginPolicy,
+  RefreshFunction,
+  RefreshLock,
+  TokenSet,
+  TokenStore,
+} from './types.js'
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** Exchange the current tokens for new ones (see `@reauth/oauth`, or write your own). */
+  refresh: RefreshFunction
+  /** Initial tokens for the default in-memory store. Not allowed together with `store`. */
+  tokens?: TokenSet
+  /** Where tokens live. Default: in memory. */
+  store?: TokenStore
+  /** Mutual exclusion around the grant. Default: in-process. */
+  lock?: RefreshLock
+  /** The lock's key: engines that share a store and lock must share the key. Default `'reauth'`. */
+  lockKey?: string
+  /** Refresh this many ms before expiry (bounded by half the token's lifetime). Default 10 000. */
+  leeway?: number
+  /** Give up on a grant after this many ms (a retryable `RefreshError`). Default 10 000. */
+  refreshTimeout?: number
+  /** Which responses are auth failures. Default: {@link defaultIsAuthError}. */
+  isAuthError?: IsAuthError
+  /** Origins allowed to receive the token, for every adapter on this engine (an adapter's own `origins` wins). */
+  origins?: OriginPolicy
+  /** Limits of the queue that replays requests after a refresh. */
+  replay?: ReplayQueueOptions
+  /** Log sink; lines never contain token values. */
+  logger?: Logger
+}
+
+/** Why a refresh started. */
+export type RefreshReason = 'proactive' | 'reactive' | 'manual'
+
+/** Payloads of the engine's events. None carries a token value. */
+export interface EngineEvents {
+  /** New tokens are in the store: from a grant, or adopted from another holder (`adopted: true`, no grant). */
+  refresh: {
+    reason: RefreshReason
+    adopted: boolean
+    rotated: boolean
+    expiresAt: number | undefined
+    durationMs: number
+  }
+  /** A refresh failed without ending the session; tokens are kept. */
+  refreshError: { reason: RefreshReason; error: RefreshError }
+  /** The session ended; tokens were cleared. Fires once per ended session. */
+  sessionExpired: { error: SessionExpiredError }
+}
+
+/** Counters readable for tests and dashboards. */
+export interface EngineStats {
+  /** Refresh grants started (calls of `refresh`). */
+  grants: number
+  /** Grants started proactively, before expiry. */
+  proactive: number
+  /** Callers that joined a refresh already in flight. */
+  joins: number
+  /** Refreshes that found newer tokens in the store and made no grant. */
+  adopted: number
+  /** Auth failures for a request sent with an already-replaced token: retried, no grant. */
+  staleRetries: number
+  /** Requests replayed after a refresh or stale retry. */
+  replays: number
+  /** Auth failures seen by adapters. */
+  authErrors: number
+  /** Requests answered with their auth failure because the body could not be replayed. */
+  unreplayable: number
+  /** Failed grants (terminal and transient). */
+  failures: number
+  /** Sessions ended by a terminal failure. */
+  sessionsExpired: number
+}
+
+/** A request as the engine sees it; adapters translate their client's request to this. */
+export interface EngineRequest<R> {
+  /** The absolute URL, for the origin policy. */
+  url: string | URL
+  /** The method, for log lines. */
+  method?: string
+  /** The request already carries `Authorization`: it is left alone. */
+  hasAuthorization?: boolean
+  /** The caller opted out for this request. */
+  skip?: boolean
+  /** The adapter's origin policy; the engine's `origins` when absent. */
+  allowed?: OriginMatcher | undefined
+  /** The caller's signal: aborts the wait on a refresh or in the replay queue. */
+  signal?: AbortSignal | null | undefined
+  /** Send the request with this `Authorization` value (or none). Called once, or twice for a replay. */
+  send(authorization: string | undefined): Promise<R>
+  /** The status and headers of a result. */
+  response(result: R): AuthResponse
+  /** Why the request cannot be sent again, or `undefined` when it can. */
+  replayable?(): string | undefined
+  /** Release a result that will not reach the caller (e.g. cancel its body). */
+  discard?(result: R): void
+}
+
+/** The target of {@link Engine.authorize}. */
+export type AuthorizeTarget = Pick<
+  EngineRequest<unknown>,
+  'url' | 'hasAuthorization' | 'skip' | 'allowed' | 'signal'
+>
+
+/**
+ * The engine: owns the tokens and the refresh. Adapters for axios, ky and fetch share it.
+ */
+export interface Engine {
+  /** The current token set, refreshed first when it expires within `leeway`; `undefined` when signed out. */
+  getToken(options?: { signal?: AbortSignal | null | undefined }): Promise<TokenSet | undefined>
+  /** Store a new token set (after sign-in); ends a `SessionExpiredError` state. */
+  setTokens(tokens: TokenSet): Promise<void>
+  /** Sign out: clear the store. Later requests go without a token. */
+  clear(): Promise<void>
+  /** Refresh now (joins a refresh in flight). */
+  refresh(options?: { signal?: AbortSignal | null | undefined }): Promise<TokenSet>
+  /** Subscribe to an event; returns the unsubscribe function. */
+  on<E extends keyof EngineEvents>(event: E, listener: (payload: EngineEvents[E]) => void): () => void
+  /** A snapshot of the counters. */
+  stats(): EngineStats
+  /** Is this response an auth failure? */
+  isAuthError(response: AuthResponse): boolean
+  /** The `Authorization` value for a request, or `undefined` when it must go untouched. */
+  authorize(
+    target: AuthorizeTarget,
+    options?: { signal?: AbortSignal | null | undefined },
+  ): Promise<string | undefined>
+  /**
+   * After an auth failure of a request sent with `sent`: the `Authorization` value to retry
+   * with. Stale token → the current one, no grant; otherwise starts or joins the refresh.
+   */
+  recover(
+    sent: string | undefined,
+    options?: { signal?: AbortSignal | null | undefined },
+  ): Promise<string>
+  /** Run a replay through the bounded queue. */
+  replay<T>(send: () => Promise<T>, options?: { signal?: AbortSignal | null | undefined }): Promise<T>
+  /** The whole request path (attach, send, detect, recover, replay) for a wrapper like fetch. */
+  run<R>(request: EngineRequest<R>): Promise<R>
+  /** Log through the engine's logger (adapters use it; never pass token values). */
+  readonly log: Required<Logger>
+  /** The engine-wide origin policy, when `origins` was given. */
+  readonly origins: OriginMatcher | undefined
+  /** Stop listening to the store. */
+  dispose(): void
+}
+
+const noop = () => {}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
+  if (!signal) return promise
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
+}
+
+function requireFunction(value: unknown, name: string): void {
+  if (typeof value !== 'function') throw new ReauthOptionsError(`"${name}" must be a function`)
+}
+
+function requireNumber(value: unknown, name: string, min: number, integer = false): void {
+  if (value === undefined) return
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < min ||
+    (integer && value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))
+  ) {
+    throw new ReauthOptionsError(`"${name}" must be ${integer ? 'an integer' : 'a number'} ≥ ${min}`)
+  }
+}
+
+function validate(options: EngineOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('createEngine() needs an options object')
+  }
+  requireFunction(options.refresh, 'refresh')
+  if (options.store !== undefined) {
+    for (const method of ['get', 'set', 'clear'] as const) {
+      requireFunction(options.store?.[method], `store.${method}`)
+    }
+    if (options.tokens !== undefined) {
+      throw new ReauthOptionsError('"tokens" cannot be combined with "store": put them in the store')
+    }
+  }
+  if (options.lock !== undefined) requireFunction(options.lock?.run, 'lock.run')
+  if (options.lockKey !== undefined && (typeof options.lockKey !== 'string' || !options.lockKey)) {
+    throw new ReauthOptionsError('"lockKey" must be a non-empty string')
+  }
+  requireNumber(options.leeway, 'leeway', 0)
+  if (options.leeway === Number.POSITIVE_INFINITY) {
+    throw new ReauthOptionsError('"leeway" must be finite')
+  }
+  requireNumber(options.refreshTimeout, 'refreshTimeout', 1)
+  if (options.isAuthError !== undefined) requireFunction(options.isAuthError, 'isAuthError')
+  requireNumber(options.replay?.concurrency, 'replay.concurrency', 1, true)
+  requireNumber(options.replay?.maxQueued, 'replay.maxQueued', 0, true)
+  if (options.tokens !== undefined) {
+    const problem = tokenSetProblem(options.tokens)
+    if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
+  }
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || !options.logger)) {
+    throw new ReauthOptionsError('"logger" must be an object with debug/info/warn/error methods')
+  }
+}
+
+/**
+ * Create the engine that owns the tokens and the single-flight refresh.
+ *
+ * @example
+ * import { createEngine } from '@reauth/core'
+ *
+ * const engine = createEngine({
+ *   tokens: await signIn(),
+ *   refresh: async ({ tokens, signal }) => myRefresh(tokens.refreshToken, signal),
+ * })
+ */
+export function createEngine(options: EngineOptions): Engine {
+  validate(options)
+  const refreshFn = options.refresh
+  const store = options.store ?? createMemoryStore(options.tokens)
+  const lock = options.lock ?? createLocalLock()
+  const lockKey = options.lockKey ?? 'reauth'
+  const leeway = options.leeway ?? 10_000
+  const refreshTimeout = options.refreshTimeout ?? 10_000
+  const isAuthErrorFn = options.isAuthError ?? defaultIsAuthError
+  const engineOrigins = options.origins && createOriginMatcher(options.origins)
+  const queue = new ReplayQueue(options.replay)
+  const log = createLogger(options.logger)
+
+  const stats: EngineStats = {
+    grants: 0,
+    proactive: 0,
+    joins: 0,
+    adopted: 0,
+    staleRetries: 0,
+    replays: 0,
+    authErrors: 0,
+    unreplayable: 0,
+    failures: 0,
+    sessionsExpired: 0,
+  }
+  const listeners: { [E in keyof EngineEvents]: Set<(payload: EngineEvents[E]) => void> } = {
+    refresh: new Set(),
+    refreshError: new Set(),
+    sessionExpired: new Set(),
+  }
+  function emit<E extends keyof EngineEvents>(event: E, payload: EngineEvents[E]): void {
+    for (const listener of listeners[event]) {
+      try {
+        listener(payload)
+      } catch (error) {
+        log.error(`A "${event}" listener threw`, { error: String((error as Error)?.name) })
+      }
+    }
+  }
+
+  /** The ended session, while the store is empty after a terminal failure. */
+  let ended: SessionExpiredError | undefined
+  /** No grant before this time (ms), after a `Retry-After`. */
+  let retryNotBefore = 0
+  let inflight: Promise<TokenSet> | undefined
+  /** Resolves the refresh in flight early when the store learns of newer tokens elsewhere. */
+  let adoptInflight: ((tokens: TokenSet) => void) | undefined
+
+  async function read(): Promise<TokenSet | undefined> {
+    return (await store.get()) ?? undefined
+  }
+
+  function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
+    if (tokens.expiresAt === undefined) return false
+    let margin = leeway
+    if (tokens.issuedAt !== undefined) {
+      margin = Math.min(margin, Math.max(0, (tokens.expiresAt - tokens.issuedAt) / 2))
+    }
+    return tokens.expiresAt - now <= margin
+  }
+
+  function endedError(): SessionExpiredError {
+    return new SessionExpiredError(
+      'The session has expired: sign in again',
+      { error: ended?.error, errorDescription: ended?.errorDescription, status: ended?.status },
+      { cause: ended },
+    )
+  }
+
+  const unsubscribe = store.subscribe?.((tokens) => {
+    if (tokens) adoptInflight?.(tokens)
+  })
+
+  async function grant(basis: string | undefined, reason: RefreshReason): Promise<TokenSet> {
+    const started = Date.now()
+    const stored = await read()
+    if (!stored) throw ended ? endedError() : new SessionExpiredError('No tokens to refresh')
+    if (basis !== undefined && authorizationHeader(stored) !== basis && !expiresSoon(stored)) {
+      // Another holder of the lock refreshed while we waited: adopt, no grant.
+      stats.adopted++
+      log.debug('Adopted tokens refreshed elsewhere', { reason })
+      emit('refresh', {
+        reason,
+        adopted: true,
+        rotated: false,
+        expiresAt: stored.expiresAt,
+        durationMs: Date.now() - started,
+      })
+      return stored
+    }
+    const now = Date.now()
+    if (retryNotBefore > now) {
+      throw new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
+        retryable: true,
+        retryAfter: retryNotBefore - now,
+      })
+    }
+    stats.grants++
+    if (reason === 'proactive') stats.proactive++
+    const controller = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new RefreshError(`The refresh timed out after ${refreshTimeout} ms`, {
+          retryable: true,
+        })
+        controller.abort(error)
+        reject(error)
+      }, refreshTimeout)
+    })
+    let result: unknown
+    try {
+      result = await Promise.race([
+        Promise.resolve().then(() =>
+          refreshFn({ tokens: stored, signal: controller.signal, startedAt: now }),
+        ),
+        timeout,
+      ])
+    } catch (thrown) {
+      return fail(thrown, stored, reason)
+    } finally {
+      clearTimeout(timer)
+    }
+    const problem = tokenSetProblem(result)
+    if (problem) {
+      return fail(
+        new RefreshError(`The refresh function returned an invalid token set: ${problem}`, {
+          retryable: true,
+          field: /"(\w+)"/.exec(problem)?.[1],
+        }),
+        stored,
+        reason,
+      )
+    }
+    const fresh = result as TokenSet
+    const next: TokenSet = { ...fresh }
+    // RFC 6749 §6: no refresh_token in the response means keep the old one.
+    if (next.refreshToken === undefined && stored.refreshToken !== undefined) {
+      next.refreshToken = stored.refreshToken
+    }
+    await store.set(next)
+    retryNotBefore = 0
+    const rotated = fresh.refreshToken !== undefined && fresh.refreshToken !== stored.refreshToken
+    log.info('Tokens refreshed', { reason, rotated, expiresAt: next.expiresAt })
+    emit('refresh', {
+      reason,
+      adopted: false,
+      rotated,
+      expiresAt: next.expiresAt,
+      durationMs: Date.now() - started,
+    })
+    return next
+  }
+
+  async function fail(thrown: unknown, sent: TokenSet, reason: RefreshReason): Promise<TokenSet> {
+    stats.failures++
+    const failure = classifyRefreshFailure(
+      thrown,
+      [sent.accessToken, sent.refreshToken, sent.idToken],
+      Date.now(),
+    )
+    if (isRefreshError(failure)) {
+      if (failure.retryAfter !== undefined) retryNotBefore = Date.now() + failure.retryAfter
+      log.warn('Token refresh failed; tokens kept', {
+        reason,
+        retryable: failure.retryable,
+        status: failure.status,
+        error: failure.error,
+        field: failure.field,
+      })
+      emit('refreshError', { reason, error: failure })
+      throw failure
+    }
+    if (failure.error === 'invalid_grant') {
+      // Another tab or process may have rotated the refresh token first: adopt its set.
+      const current = await read()
+      if (current && current.refreshToken !== sent.refreshToken) {
+        stats.adopted++
+        log.info('Refresh token was rotated elsewhere; adopted the newer tokens', { reason })
+        emit('refresh', {
+          reason,
+          adopted: true,
+          rotated: false,
+          expiresAt: current.expiresAt,
+          durationMs: 0,
+        })
+        return current
+      }
+    }
+    await store.clear()
+    ended = failure
+    stats.sessionsExpired++
+    log.warn('Session expired; tokens cleared', { reason, error: failure.error })
+    emit('sessionExpired', { error: failure })
+    throw failure
+  }
+
+  function refreshShared(
+    basis: TokenSet,
+    reason: RefreshReason,
+    signal: AbortSignal | null | undefined,
+  ): Promise<TokenSet> {
+    if (inflight) {
+      stats.joins++
+      return abortable(inflight, signal)
+    }
+    const basisHeader = authorizationHeader(basis)
+    const locked = lock.run(lockKey, () => grant(basisHeader, reason))
+    let current: Promise<TokenSet> = locked
+    if (store.subscribe) {
+      current = new Promise<TokenSet>((resolve, reject) => {
+        adoptInflight = (tokens) => {
+          if (authorizationHeader(tokens) !== basisHeader && !expiresSoon(tokens)) resolve(tokens)
+        }
+        locked.then(resolve, reject)
+      })
+    }
+    inflight = current
+    const settle = () => {
+      if (inflight === current) {
+        inflight = undefined
+        adoptInflight = undefined
+      }
+    }
+    current.then(settle, settle)
+    locked.catch(noop)
+    return abortable(current, signal)
+  }
+
+  async function getToken(
+    options: { signal?: AbortSignal | null | undefined } = {},
+  ): Promise<TokenSet | undefined> {
+    const { signal } = options
+    if (signal?.aborted) throw signal.reason
+    const tokens = await read()
+    if (!tokens) {
+      if (ended) throw endedError()
+      return undefined
+    }
+    if (!expiresSoon(tokens)) return tokens
+    try {
+      return await refreshShared(tokens, 'proactive', signal)
+    } catch (error) {
+      // A transient failure before expiry: the current token still works, use it.
+      if (isRefreshError(error) && tokens.expiresAt !== undefined && tokens.expiresAt > Date.now()) {
+        return tokens
+      }
+      throw error
+    }
+  }
+
+  const engine: Engine = {
+    log,
+    origins: engineOrigins,
+    getToken,
+
+    async setTokens(tokens) {
+      const problem = tokenSetProblem(tokens)
+      if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
+      ended = undefined
+      retryNotBefore = 0
+      await store.set({ ...tokens })
+    },
+
+    async clear() {
+      await store.clear()
+    },
+
+    async refresh(opts = {}) {
+      if (opts.signal?.aborted) throw opts.signal.reason
+      const tokens = await read()
+      if (!tokens) throw ended ? endedError() : new SessionExpiredError('No tokens to refresh')
+      return refreshShared(tokens, 'manual', opts.signal)
+    },
+
+    on(event, listener) {
+      const set = listeners[event] as Set<typeof listener>
+      set.add(listener)
+      return () => {
+        set.delete(listener)
+      }
+    },
+
+    stats: () => ({ ...stats }),
+
+    isAuthError(response) {
+      try {
+        return isAuthErrorFn(response)
+      } catch (error) {
+        log.error('"isAuthError" threw; treating the response as no auth failure', {
+          error: String((error as Error)?.name),
+        })
+        return false
+      }
+    },
+
+    async authorize(target, opts = {}) {
+      if (target.skip || target.hasAuthorization) return undefined
+      const allowed = target.allowed ?? engineOrigins
+      let url: URL
+      try {
+        url = new URL(target.url)
+      } catch {
+        return undefined
+      }
+      if (!allowed?.(url)) return undefined
+      const tokens = await getToken({ signal: opts.signal ?? target.signal })
+      return tokens && authorizationHeader(tokens)
+    },
+
+    async recover(sent, opts = {}) {
+      stats.authErrors++
+      const { signal } = opts
+      if (signal?.aborted) throw signal.reason
+      const current = await read()
+      if (!current) throw ended ? endedError() : new SessionExpiredError('No tokens to refresh')
+      const header = authorizationHeader(current)
+      if (header !== sent && !expiresSoon(current)) {
+        stats.staleRetries++
+        return header
+      }
+      return authorizationHeader(await refreshShared(current, 'reactive', signal))
+    },
+
+    replay(send, opts = {}) {
+      stats.replays++
+      return queue.run(send, opts.signal)
+    },
+
+    async run(request) {
+      const authorization = await engine.authorize(request)
+      const first = await request.send(authorization)
+      if (authorization === undefined || !engine.isAuthError(request.response(first))) return first
+      const reason = request.replayable?.()
+      if (reason !== undefined) {
+        stats.authErrors++
+        stats.unreplayable++
+        log.warn(`Not replaying ${describeUrl(request.method, request.url)}: ${reason}`)
+        return first
+      }
+      let next: string
+      try {
+        next = await engine.recover(authorization, { signal: request.signal })
+      } finally {
+        request.discard?.(first)
+      }
+      return engine.replay(() => request.send(next), { signal: request.signal })
+    },
+
+    dispose() {
+      unsubscribe?.()
+    },
+  }
+  return engine
+}

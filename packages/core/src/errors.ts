@@ -1,0 +1,216 @@
+const BRAND = Symbol.for('reauth.error')
+
+/** Stable codes of every error reauth throws. */
+export type ReauthErrorCode =
+  | 'SESSION_EXPIRED'
+  | 'REFRESH_FAILED'
+  | 'OAUTH_ERROR'
+  | 'INVALID_OPTION'
+  | 'REPLAY_QUEUE_FULL'
+
+/** What every reauth error may carry. `request` and `response` are attached non-enumerable. */
+export interface ReauthErrorOptions {
+  cause?: unknown
+  request?: unknown
+  response?: unknown
+}
+
+function attach(target: object, name: string, value: unknown): void {
+  if (value !== undefined) {
+    Object.defineProperty(target, name, { value, enumerable: false, writable: false })
+  }
+}
+
+/**
+ * The base class of every error reauth throws. `code` is stable across versions; `cause`
+ * keeps the underlying failure. Messages never contain token values.
+ *
+ * @example
+ * try { await api.get('/me') } catch (error) {
+ *   if (isReauthError(error)) console.log(error.code)
+ * }
+ */
+export class ReauthError extends Error {
+  override name = 'ReauthError'
+  /** A stable, machine-readable code. */
+  readonly code: ReauthErrorCode
+  /** The request that failed, when there is one (non-enumerable). */
+  declare readonly request?: unknown
+  /** The response that failed, when there is one (non-enumerable). */
+  declare readonly response?: unknown
+
+  constructor(code: ReauthErrorCode, message: string, options: ReauthErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    Object.defineProperty(this, BRAND, { value: true, enumerable: false })
+    attach(this, 'request', options.request)
+    attach(this, 'response', options.response)
+  }
+}
+
+/** The RFC 6749 §5.2 fields of a token-endpoint error. */
+export interface OAuthErrorFields {
+  /** The OAuth `error` code, e.g. `invalid_grant`. */
+  error: string
+  /** The server's `error_description`, if any. */
+  errorDescription?: string
+  /** The HTTP status of the token response. */
+  status?: number
+  /** How long the server asked to wait before retrying, in ms (from `Retry-After`). */
+  retryAfter?: number
+}
+
+/**
+ * Thrown by a `refresh` function to report an RFC 6749 §5.2 error from the token endpoint.
+ * The engine maps `invalid_grant`, `invalid_client` and `unauthorized_client` to
+ * {@link SessionExpiredError} and everything else to a retryable {@link RefreshError}.
+ * Any error with a string `error` property (oauth4webapi's `ResponseBodyError`) is read the same way.
+ *
+ * @example
+ * if (body.error) throw new OAuthError({ error: body.error, status: response.status })
+ */
+export class OAuthError extends ReauthError {
+  override name = 'OAuthError'
+  readonly error: string
+  readonly errorDescription: string | undefined
+  readonly status: number | undefined
+  readonly retryAfter: number | undefined
+
+  constructor(fields: OAuthErrorFields, options: ReauthErrorOptions = {}) {
+    super('OAUTH_ERROR', `The token endpoint answered "${fields.error}"`, options)
+    this.error = fields.error
+    this.errorDescription = fields.errorDescription
+    this.status = fields.status
+    this.retryAfter = fields.retryAfter
+  }
+}
+
+/** Fields shared by refresh failures. */
+export interface RefreshFailureFields {
+  error?: string | undefined
+  errorDescription?: string | undefined
+  status?: number | undefined
+}
+
+/**
+ * The session is over: the refresh token was rejected for good (`invalid_grant`,
+ * `invalid_client`, `unauthorized_client`) or tokens were cleared. Tokens are gone from
+ * the store; requests fail fast with this error until `setTokens` is called.
+ *
+ * @example
+ * api.get('/me').catch((error) => { if (isSessionExpiredError(error)) router.push('/login') })
+ */
+export class SessionExpiredError extends ReauthError {
+  override name = 'SessionExpiredError'
+  readonly error: string | undefined
+  readonly errorDescription: string | undefined
+  readonly status: number | undefined
+
+  constructor(message: string, fields: RefreshFailureFields = {}, options: ReauthErrorOptions = {}) {
+    super('SESSION_EXPIRED', message, options)
+    this.error = fields.error
+    this.errorDescription = fields.errorDescription
+    this.status = fields.status
+  }
+}
+
+/** Fields of a {@link RefreshError}. */
+export interface RefreshErrorFields extends RefreshFailureFields {
+  /** True when trying again later may work (network, timeout, 5xx, 429, malformed response). */
+  retryable: boolean
+  /** The token-response field that was malformed, when that is what failed. */
+  field?: string | undefined
+  /** How long to wait before the next attempt, in ms, when the server said (`Retry-After`). */
+  retryAfter?: number | undefined
+}
+
+/**
+ * The refresh failed but the session is not over: network error, `refreshTimeout`,
+ * 5xx, 429 or a malformed token response. Tokens are kept; a later request tries again
+ * (not before `retryAfter`).
+ *
+ * @example
+ * if (isRefreshError(error) && error.retryable) showOfflineBanner()
+ */
+export class RefreshError extends ReauthError {
+  override name = 'RefreshError'
+  readonly retryable: boolean
+  readonly error: string | undefined
+  readonly errorDescription: string | undefined
+  readonly status: number | undefined
+  readonly field: string | undefined
+  readonly retryAfter: number | undefined
+
+  constructor(message: string, fields: RefreshErrorFields, options: ReauthErrorOptions = {}) {
+    super('REFRESH_FAILED', message, options)
+    this.retryable = fields.retryable
+    this.error = fields.error
+    this.errorDescription = fields.errorDescription
+    this.status = fields.status
+    this.field = fields.field
+    this.retryAfter = fields.retryAfter
+  }
+}
+
+/**
+ * A factory was given a bad option. The message quotes the option.
+ *
+ * @example
+ * createEngine({ refresh: 'nope' }) // throws: "refresh" must be a function
+ */
+export class ReauthOptionsError extends ReauthError {
+  override name = 'ReauthOptionsError'
+  constructor(message: string) {
+    super('INVALID_OPTION', message)
+  }
+}
+
+/**
+ * The replay queue already holds `replay.maxQueued` requests; this one was not replayed.
+ *
+ * @example
+ * createEngine({ refresh, replay: { maxQueued: 5_000 } })
+ */
+export class ReplayQueueFullError extends ReauthError {
+  override name = 'ReplayQueueFullError'
+  constructor(limit: number) {
+    super('REPLAY_QUEUE_FULL', `The replay queue is full (${limit} requests waiting)`)
+  }
+}
+
+function branded(value: unknown): value is ReauthError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value instanceof ReauthError || (value as Record<symbol, unknown>)[BRAND] === true)
+  )
+}
+
+function guard<T extends ReauthError>(name: string) {
+  return (value: unknown): value is T => branded(value) && value.name === name
+}
+
+/**
+ * True for any error thrown by reauth, also across realms (iframes, duplicated packages).
+ *
+ * @example
+ * if (isReauthError(error)) console.log(error.code)
+ */
+export function isReauthError(value: unknown): value is ReauthError {
+  return branded(value)
+}
+
+/** True for a {@link SessionExpiredError}, also across realms. @example isSessionExpiredError(error) */
+export const isSessionExpiredError: (value: unknown) => value is SessionExpiredError =
+  guard('SessionExpiredError')
+/** True for a {@link RefreshError}, also across realms. @example isRefreshError(error) */
+export const isRefreshError: (value: unknown) => value is RefreshError = guard('RefreshError')
+/** True for an {@link OAuthError}, also across realms. @example isOAuthError(error) */
+export const isOAuthError: (value: unknown) => value is OAuthError = guard('OAuthError')
+/** True for a {@link ReauthOptionsError}. @example isReauthOptionsError(error) */
+export const isReauthOptionsError: (value: unknown) => value is ReauthOptionsError =
+  guard('ReauthOptionsError')
+/** True for a {@link ReplayQueueFullError}. @example isReplayQueueFullError(error) */
+export const isReplayQueueFullError: (value: unknown) => value is ReplayQueueFullError = guard(
+  'ReplayQueueFullError',
+)

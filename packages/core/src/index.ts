@@ -1,0 +1,54 @@
+export { bearerError, defaultIsAuthError } from './auth-error.js'
+export type {
+  AuthorizeTarget,
+  Engine,
+  EngineEvents,
+  EngineOptions,
+  EngineRequest,
+  EngineStats,
+  RefreshReason,
+} from './engine.js'
+export { createEngine } from './engine.js'
+export type {
+  OAuthErrorFields,
+  ReauthErrorCode,
+  ReauthErrorOptions,
+  RefreshErrorFields,
+  RefreshFailureFields,
+} from './errors.js'
+export {
+  isOAuthError,
+  isReauthError,
+  isReauthOptionsError,
+  isRefreshError,
+  isReplayQueueFullError,
+  isSessionExpiredError,
+  OAuthError,
+  ReauthError,
+  ReauthOptionsError,
+  RefreshError,
+  ReplayQueueFullError,
+  SessionExpiredError,
+} from './errors.js'
+export { classifyRefreshFailure, parseRetryAfter, TERMINAL_OAUTH_ERRORS } from './failure.js'
+export { createLocalLock } from './local-lock.js'
+export { describeUrl } from './logger.js'
+export { createMemoryStore } from './memory-store.js'
+export type { OriginMatcher } from './origins.js'
+export { createOriginMatcher } from './origins.js'
+export type { ReplayQueueOptions } from './replay-queue.js'
+export { ReplayQueue } from './replay-queue.js'
+export type { ParseTokenResponseOptions } from './token-set.js'
+export { authorizationHeader, parseTokenResponse, tokenSetProblem } from './token-set.js'
+export type {
+  AuthResponse,
+  IsAuthError,
+  Logger,
+  MaybePromise,
+  OriginPolicy,
+  RefreshContext,
+  RefreshFunction,
+  RefreshLock,
+  TokenSet,
+  TokenStore,
+} from './types.js'

@@ -1,0 +1,100 @@
+import { RefreshError } from './errors.js'
+import type { TokenSet } from './types.js'
+
+/** Ten years: an `expires_in` beyond this is treated as a malformed response. */
+const MAX_EXPIRES_IN_SECONDS = 10 * 365 * 24 * 3600
+
+function malformed(field: string, what: string): RefreshError {
+  return new RefreshError(`Malformed token response: "${field}" ${what}`, {
+    retryable: true,
+    field,
+  })
+}
+
+function optionalString(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string' || value === '') throw malformed(field, 'must be a non-empty string')
+  return value
+}
+
+/** Options of {@link parseTokenResponse}. */
+export interface ParseTokenResponseOptions {
+  /** The local clock (ms) when the token request was sent; `expiresAt` is computed from it. */
+  sentAt: number
+}
+
+/**
+ * Validate an RFC 6749 §5.1 token response body and turn it into a {@link TokenSet}.
+ * Throws a {@link RefreshError} (`retryable: true`) naming the malformed field, never its value.
+ *
+ * @example
+ * const sentAt = Date.now()
+ * const response = await fetch(tokenEndpoint, { method: 'POST', body })
+ * return parseTokenResponse(await response.json(), { sentAt })
+ */
+export function parseTokenResponse(body: unknown, options: ParseTokenResponseOptions): TokenSet {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw malformed('body', 'must be a JSON object')
+  }
+  const record = body as Record<string, unknown>
+  const accessToken = record.access_token
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw malformed('access_token', 'is missing or not a non-empty string')
+  }
+  const tokenType = record.token_type
+  if (typeof tokenType !== 'string') throw malformed('token_type', 'is missing or not a string')
+  if (tokenType.toLowerCase() !== 'bearer') {
+    throw malformed('token_type', `is "${tokenType.slice(0, 32)}", only "Bearer" is supported`)
+  }
+  const tokens: TokenSet = { accessToken, tokenType: 'Bearer', issuedAt: options.sentAt }
+  const expiresIn = record.expires_in
+  if (expiresIn !== undefined && expiresIn !== null) {
+    if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn)) {
+      throw malformed('expires_in', 'must be a number of seconds')
+    }
+    if (expiresIn < 0 || expiresIn > MAX_EXPIRES_IN_SECONDS) {
+      throw malformed('expires_in', `is out of range (0 to ${MAX_EXPIRES_IN_SECONDS} seconds)`)
+    }
+    tokens.expiresAt = options.sentAt + expiresIn * 1000
+  }
+  const refreshToken = optionalString(record, 'refresh_token')
+  if (refreshToken !== undefined) tokens.refreshToken = refreshToken
+  const scope = record.scope
+  if (typeof scope === 'string') tokens.scope = scope
+  const idToken = optionalString(record, 'id_token')
+  if (idToken !== undefined) tokens.idToken = idToken
+  return tokens
+}
+
+/**
+ * Check that a value is a usable {@link TokenSet}; returns a message naming the bad field,
+ * or `undefined` when it is fine. Used for `setTokens` and for what `refresh` returns.
+ */
+export function tokenSetProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'must be an object'
+  const tokens = value as Record<string, unknown>
+  if (typeof tokens.accessToken !== 'string' || tokens.accessToken === '') {
+    return '"accessToken" must be a non-empty string'
+  }
+  if (typeof tokens.tokenType !== 'string' || tokens.tokenType.toLowerCase() !== 'bearer') {
+    return '"tokenType" must be "Bearer"'
+  }
+  for (const field of ['refreshToken', 'scope', 'idToken'] as const) {
+    if (tokens[field] !== undefined && typeof tokens[field] !== 'string') {
+      return `"${field}" must be a string`
+    }
+  }
+  for (const field of ['expiresAt', 'issuedAt'] as const) {
+    const time = tokens[field]
+    if (time !== undefined && (typeof time !== 'number' || !Number.isFinite(time))) {
+      return `"${field}" must be a finite number (ms since the epoch)`
+    }
+  }
+  return undefined
+}
+
+/** The `Authorization` header value for a token set. */
+export function authorizationHeader(tokens: TokenSet): string {
+  return `Bearer ${tokens.accessToken}`
+}

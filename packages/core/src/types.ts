@@ -1,0 +1,109 @@
+/**
+ * A set of OAuth 2.0 tokens as the engine keeps them.
+ *
+ * `expiresAt` and `issuedAt` are absolute times in milliseconds since the epoch, taken
+ * from the local clock when the token request was **sent** (never later), so a slow
+ * response can only make the engine refresh early, never late.
+ *
+ * @example
+ * const tokens: TokenSet = {
+ *   accessToken: 'eyJ…',
+ *   tokenType: 'Bearer',
+ *   refreshToken: 'r1',
+ *   expiresAt: Date.now() + 3600_000,
+ * }
+ */
+export interface TokenSet {
+  /** The access token sent in `Authorization`. */
+  accessToken: string
+  /** The token type; only `Bearer` (any case) is supported. */
+  tokenType: string
+  /** The refresh token; a refresh that returns none keeps the old one (RFC 6749 §6). */
+  refreshToken?: string
+  /** When the access token expires, in ms since the epoch. */
+  expiresAt?: number
+  /** When the token request was sent, in ms since the epoch; bounds the leeway to half the lifetime. */
+  issuedAt?: number
+  /** The granted scope, space separated. */
+  scope?: string
+  /** The OpenID Connect ID token, when the server returned one. */
+  idToken?: string
+}
+
+/** A value or a promise of it: stores and locks may be sync or async. */
+export type MaybePromise<T> = T | Promise<T>
+
+/**
+ * Where the engine keeps its token set. The engine keeps no second copy: every decision
+ * reads the store, so a store shared with other tabs or processes is always the truth.
+ *
+ * @example
+ * const store: TokenStore = {
+ *   get: () => JSON.parse(sessionStorage.getItem('tokens') ?? 'null') ?? undefined,
+ *   set: (tokens) => sessionStorage.setItem('tokens', JSON.stringify(tokens)),
+ *   clear: () => sessionStorage.removeItem('tokens'),
+ * }
+ */
+export interface TokenStore {
+  /** The current set, or `undefined` (or `null`) when signed out. */
+  get(): MaybePromise<TokenSet | undefined | null>
+  /** Replace the set. The engine writes here before it releases any waiter. */
+  set(tokens: TokenSet): MaybePromise<void>
+  /** Remove the set (sign-out, or a terminal refresh failure). */
+  clear(): MaybePromise<void>
+  /**
+   * Optional: call `listener` when the set changed elsewhere (another engine, tab or
+   * process), so waiters adopt it at once. Returns an unsubscribe function.
+   */
+  subscribe?(listener: (tokens: TokenSet | undefined) => void): () => void
+}
+
+/**
+ * Mutual exclusion around a refresh. The default is in-process; `@reauth/redis` and
+ * `@reauth/browser` provide locks across processes and tabs. Inside the lock the engine
+ * re-reads the store and skips the grant when another holder already refreshed.
+ *
+ * @example
+ * const lock: RefreshLock = { run: (_key, fn) => navigator.locks.request('reauth', fn) }
+ */
+export interface RefreshLock {
+  /** Run `fn` while holding the lock named `key`, and settle with its outcome. */
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>
+}
+
+/** What the engine gives the `refresh` function. */
+export interface RefreshContext {
+  /** The token set being refreshed (read from the store inside the lock). */
+  tokens: TokenSet
+  /** Aborted when `refreshTimeout` elapses; pass it to `fetch`. */
+  signal: AbortSignal
+  /** The local clock (ms) when the engine started this grant; use it for `expires_in`. */
+  startedAt: number
+}
+
+/**
+ * Exchange the current tokens for new ones. Throw an {@link OAuthError}-like error
+ * (any error with a string `error` property, such as oauth4webapi's `ResponseBodyError`)
+ * to report an RFC 6749 §5.2 error; the engine decides terminal versus transient.
+ */
+export type RefreshFunction = (context: RefreshContext) => Promise<TokenSet>
+
+/** The parts of a response the engine looks at. */
+export interface AuthResponse {
+  status: number
+  headers: { get(name: string): string | null | undefined }
+}
+
+/** Decides whether a response is an authentication failure that a refresh may fix. */
+export type IsAuthError = (response: AuthResponse) => boolean
+
+/** Origins allowed to receive the token: exact origins (`https://api.example.com`), RegExps tested against the origin, or a predicate on the URL. */
+export type OriginPolicy = ReadonlyArray<string | RegExp> | ((url: URL) => boolean)
+
+/** Log sink. Lines never contain token values. `console` fits. */
+export interface Logger {
+  debug?(message: string, meta?: Record<string, unknown>): void
+  info?(message: string, meta?: Record<string, unknown>): void
+  warn?(message: string, meta?: Record<string, unknown>): void
+  error?(message: string, meta?: Record<string, unknown>): void
+}

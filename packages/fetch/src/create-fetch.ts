@@ -1,0 +1,96 @@
+import {
+  createOriginMatcher,
+  type Engine,
+  type OriginMatcher,
+  type OriginPolicy,
+  ReauthOptionsError,
+} from '@reauth/core'
+
+/** `RequestInit` plus reauth's per-request option. */
+export interface ReauthRequestInit extends RequestInit {
+  /** `false`: send this request untouched (no token, no refresh, no replay). */
+  reauth?: boolean
+}
+
+/** A function with `fetch`'s signature that keeps requests authorised. */
+export type ReauthFetch = (input: RequestInfo | URL, init?: ReauthRequestInit) => Promise<Response>
+
+/** Options of {@link createFetch}. */
+export interface CreateFetchOptions {
+  /** The underlying `fetch`. Default: `globalThis.fetch`, looked up at each call (so MSW and polyfills apply). */
+  fetch?: typeof fetch
+  /**
+   * Origins that receive the token. Default: the engine's `origins`, else the page's own
+   * origin in a browser. Required on servers when the engine has none.
+   */
+  origins?: OriginPolicy
+}
+
+const noop = () => {}
+
+/**
+ * Wrap `fetch` over an engine: same signature, same `Response`. The token goes only to
+ * allowed origins; a 401 refreshes once for all concurrent callers and the request is
+ * replayed with its body byte-identical. A `ReadableStream` body cannot be replayed: the
+ * caller gets the 401 and the engine logs why.
+ *
+ * @example
+ * import { createEngine } from '@reauth/core'
+ * import { createFetch } from '@reauth/fetch'
+ *
+ * const engine = createEngine({ refresh, tokens })
+ * const api = createFetch(engine, { origins: ['https://api.example.com'] })
+ * const me = await (await api('https://api.example.com/me')).json()
+ */
+export function createFetch(engine: Engine, options: CreateFetchOptions = {}): ReauthFetch {
+  if (typeof engine !== 'object' || engine === null || typeof engine.run !== 'function') {
+    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw new ReauthOptionsError('"fetch" must be a function')
+  }
+  let allowed: OriginMatcher | undefined
+  if (options.origins !== undefined) {
+    allowed = createOriginMatcher(options.origins)
+  } else if (!engine.origins) {
+    const origin = (globalThis as { location?: { origin?: string } }).location?.origin
+    if (!origin || origin === 'null') {
+      throw new ReauthOptionsError(
+        '"origins" is required: name the origins that may receive the token (or set it on the engine)',
+      )
+    }
+    allowed = createOriginMatcher([origin])
+  }
+
+  return async function reauthFetch(input, init) {
+    const send = options.fetch ?? globalThis.fetch
+    const { reauth, ...rest } = init ?? {}
+    const request = new Request(input, rest)
+    // A stream given as the body is read once by the first send: it cannot be replayed,
+    // and teeing it would buffer an upload of any size. Everything else is cloned.
+    const oneShot = typeof ReadableStream !== 'undefined' && rest.body instanceof ReadableStream
+    const spare = request.body && !oneShot ? request.clone() : undefined
+    let sends = 0
+    return engine.run<Response>({
+      url: request.url,
+      method: request.method,
+      skip: reauth === false,
+      hasAuthorization: request.headers.has('authorization'),
+      allowed,
+      signal: request.signal,
+      send(authorization) {
+        const source = sends++ === 0 ? request : (spare ?? request)
+        if (authorization === undefined) return send(source)
+        const headers = new Headers(source.headers)
+        headers.set('authorization', authorization)
+        return send(new Request(source, { headers }))
+      },
+      response: (response) => response,
+      replayable: () =>
+        oneShot ? 'its body is a ReadableStream, which can be sent only once' : undefined,
+      discard(response) {
+        response.body?.cancel().catch(noop)
+      },
+    })
+  }
+}

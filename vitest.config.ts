@@ -1,0 +1,26 @@
+import { readdirSync } from 'node:fs'
+import { defaultServerConditions } from 'vite'
+import { defineConfig } from 'vitest/config'
+
+// Tests run on `src` through the `source` export condition: no build needed.
+const conditions = ['source', ...defaultServerConditions]
+
+const packages = readdirSync(new URL('./packages', import.meta.url))
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
+  test: {
+    typecheck: { enabled: true, include: ['**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    projects: [
+      ...packages.map((name) => ({
+        extends: true as const,
+        test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'] },
+      })),
+      {
+        extends: true as const,
+        test: { name: 'contract', root: 'test', include: ['**/*.test.ts'], exclude: ['**/node_modules/**'] },
+      },
+    ],
+  },
+})
