@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs'
-import { defaultServerConditions } from 'vite'
+
 import { defineConfig } from 'vitest/config'
 
 // Tests run on `src` through the `source` export condition: no build needed.
-const conditions = ['source', ...defaultServerConditions]
+const conditions = ['source', 'node', 'import', 'module', 'development|production', 'default']
 
 const packages = readdirSync(new URL('./packages', import.meta.url))
 
@@ -19,7 +19,21 @@ export default defineConfig({
       })),
       {
         extends: true as const,
-        test: { name: 'contract', root: 'test', include: ['**/*.test.ts'], exclude: ['**/node_modules/**'] },
+        test: {
+          name: 'contract',
+          root: 'test',
+          include: ['**/*.test.ts'],
+          exclude: ['**/node_modules/**', 'packaging.test.ts'],
+        },
+      },
+      {
+        extends: true as const,
+        test: {
+          name: 'packaging',
+          root: 'test',
+          include: ['packaging.test.ts'],
+          testTimeout: 120_000,
+        },
       },
     ],
   },

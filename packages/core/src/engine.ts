@@ -1,10 +1,5 @@
 import { defaultIsAuthError } from './auth-error.js'
-import {
-  isRefreshError,
-  RefreshError,
-  ReauthOptionsError,
-  SessionExpiredError,
-} from './errors.js'
+import { isRefreshError, ReauthOptionsError, RefreshError, SessionExpiredError } from './errors.js'
 import { classifyRefreshFailure } from './failure.js'
 import { createLocalLock } from './local-lock.js'
 import { createLogger, describeUrl } from './logger.js'
@@ -135,7 +130,10 @@ export interface Engine {
   /** Refresh now (joins a refresh in flight). */
   refresh(options?: { signal?: AbortSignal | null | undefined }): Promise<TokenSet>
   /** Subscribe to an event; returns the unsubscribe function. */
-  on<E extends keyof EngineEvents>(event: E, listener: (payload: EngineEvents[E]) => void): () => void
+  on<E extends keyof EngineEvents>(
+    event: E,
+    listener: (payload: EngineEvents[E]) => void,
+  ): () => void
   /** A snapshot of the counters. */
   stats(): EngineStats
   /** Is this response an auth failure? */
@@ -154,7 +152,10 @@ export interface Engine {
     options?: { signal?: AbortSignal | null | undefined },
   ): Promise<string>
   /** Run a replay through the bounded queue. */
-  replay<T>(send: () => Promise<T>, options?: { signal?: AbortSignal | null | undefined }): Promise<T>
+  replay<T>(
+    send: () => Promise<T>,
+    options?: { signal?: AbortSignal | null | undefined },
+  ): Promise<T>
   /** The whole request path (attach, send, detect, recover, replay) for a wrapper like fetch. */
   run<R>(request: EngineRequest<R>): Promise<R>
   /** Log through the engine's logger (adapters use it; never pass token values). */
@@ -198,7 +199,9 @@ function requireNumber(value: unknown, name: string, min: number, integer = fals
     value < min ||
     (integer && value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))
   ) {
-    throw new ReauthOptionsError(`"${name}" must be ${integer ? 'an integer' : 'a number'} ≥ ${min}`)
+    throw new ReauthOptionsError(
+      `"${name}" must be ${integer ? 'an integer' : 'a number'} ≥ ${min}`,
+    )
   }
 }
 
@@ -212,7 +215,9 @@ function validate(options: EngineOptions): void {
       requireFunction(options.store?.[method], `store.${method}`)
     }
     if (options.tokens !== undefined) {
-      throw new ReauthOptionsError('"tokens" cannot be combined with "store": put them in the store')
+      throw new ReauthOptionsError(
+        '"tokens" cannot be combined with "store": put them in the store',
+      )
     }
   }
   if (options.lock !== undefined) requireFunction(options.lock?.run, 'lock.run')
@@ -491,7 +496,11 @@ export function createEngine(options: EngineOptions): Engine {
       return await refreshShared(tokens, 'proactive', signal)
     } catch (error) {
       // A transient failure before expiry: the current token still works, use it.
-      if (isRefreshError(error) && tokens.expiresAt !== undefined && tokens.expiresAt > Date.now()) {
+      if (
+        isRefreshError(error) &&
+        tokens.expiresAt !== undefined &&
+        tokens.expiresAt > Date.now()
+      ) {
         return tokens
       }
       throw error

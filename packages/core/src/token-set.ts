@@ -14,7 +14,8 @@ function malformed(field: string, what: string): RefreshError {
 function optionalString(body: Record<string, unknown>, field: string): string | undefined {
   const value = body[field]
   if (value === undefined || value === null) return undefined
-  if (typeof value !== 'string' || value === '') throw malformed(field, 'must be a non-empty string')
+  if (typeof value !== 'string' || value === '')
+    throw malformed(field, 'must be a non-empty string')
   return value
 }
 
