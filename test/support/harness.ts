@@ -1,5 +1,7 @@
 import type { Engine } from '@reauth/core'
 import { createFetch } from '@reauth/fetch'
+import { axiosHarnesses } from './harness-axios.js'
+import { kyHarnesses } from './harness-ky.js'
 
 /** A body the contract suite sends, in each client's own idiom. */
 export type TestBody =
@@ -63,4 +65,4 @@ export const fetchHarness: Harness = {
   isAbortError: (error) => error instanceof DOMException && error.name === 'AbortError',
 }
 
-export const harnesses: Harness[] = [fetchHarness]
+export const harnesses: Harness[] = [fetchHarness, ...axiosHarnesses, ...kyHarnesses]

@@ -297,6 +297,8 @@ export function createEngine(options: EngineOptions): Engine {
   /** No grant before this time (ms), after a `Retry-After`. */
   let retryNotBefore = 0
   let inflight: Promise<TokenSet> | undefined
+  /** Signals handed to running grants: a request carrying one is the refresh's own request. */
+  const grantSignals = new WeakSet<AbortSignal>()
   /** Resolves the refresh in flight early when the store learns of newer tokens elsewhere. */
   let adoptInflight: ((tokens: TokenSet) => void) | undefined
 
@@ -352,6 +354,7 @@ export function createEngine(options: EngineOptions): Engine {
     stats.grants++
     if (reason === 'proactive') stats.proactive++
     const controller = new AbortController()
+    grantSignals.add(controller.signal)
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -554,6 +557,9 @@ export function createEngine(options: EngineOptions): Engine {
 
     async authorize(target, opts = {}) {
       if (target.skip || target.hasAuthorization) return undefined
+      // The refresh function's own request (it passed the context signal on): never wait on
+      // the refresh it belongs to, or it would wait on itself.
+      if (target.signal && grantSignals.has(target.signal)) return undefined
       const allowed = target.allowed ?? engineOrigins
       let url: URL
       try {

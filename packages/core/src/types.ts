@@ -75,7 +75,11 @@ export interface RefreshLock {
 export interface RefreshContext {
   /** The token set being refreshed (read from the store inside the lock). */
   tokens: TokenSet
-  /** Aborted when `refreshTimeout` elapses; pass it to `fetch`. */
+  /**
+   * Aborted when `refreshTimeout` elapses; pass it to your HTTP call. A request carrying this
+   * signal through a reauth adapter is sent untouched, so a refresh function may use the very
+   * client it keeps authorised without waiting on itself.
+   */
   signal: AbortSignal
   /** The local clock (ms) when the engine started this grant; use it for `expires_in`. */
   startedAt: number

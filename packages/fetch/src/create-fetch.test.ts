@@ -220,3 +220,32 @@ describe('createFetch', () => {
     expect((await other).status).toBe(200)
   })
 })
+
+describe('a refresh function that uses the wrapped fetch itself', () => {
+  it('is not given a token and does not wait on its own refresh', async () => {
+    const seen: Array<string | null> = []
+    const underlying = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init)
+      seen.push(request.headers.get('authorization'))
+      if (request.url.endsWith('/token')) {
+        return Response.json({ access_token: 'new', token_type: 'Bearer', expires_in: 60 })
+      }
+      return request.headers.get('authorization') === 'Bearer new'
+        ? Response.json({ ok: true })
+        : new Response(null, { status: 401 })
+    }) as typeof fetch
+    let api: ReturnType<typeof createFetch> | undefined
+    const engine = createEngine({
+      tokens: oldTokens,
+      refresh: async ({ signal, startedAt }) => {
+        const response = await api!(`${API}/token`, { method: 'POST', signal })
+        const { parseTokenResponse } = await import('@reauth/core')
+        return parseTokenResponse(await response.json(), { sentAt: startedAt })
+      },
+    })
+    api = createFetch(engine, { fetch: underlying, origins: [API] })
+    const response = await api(`${API}/me`)
+    expect(response.status).toBe(200)
+    expect(seen).toEqual(['Bearer old', null, 'Bearer new'])
+  })
+})

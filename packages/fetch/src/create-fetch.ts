@@ -77,7 +77,9 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       skip: reauth === false,
       hasAuthorization: request.headers.has('authorization'),
       allowed,
-      signal: request.signal,
+      // The caller's own signal (Request derives a new one): it is how the engine recognises
+      // its refresh function's own requests.
+      signal: rest.signal ?? request.signal,
       send(authorization) {
         const source = sends++ === 0 ? request : (spare ?? request)
         if (authorization === undefined) return send(source)
