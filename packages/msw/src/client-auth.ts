@@ -54,7 +54,10 @@ export function authenticateClient(
       }
     }
     if (id !== null && id !== credentials.id) {
-      return { error: 'invalid_request', description: 'client_id differs from the HTTP Basic client' }
+      return {
+        error: 'invalid_request',
+        description: 'client_id differs from the HTTP Basic client',
+      }
     }
     id = credentials.id
     secret = credentials.secret
@@ -63,7 +66,8 @@ export function authenticateClient(
     return { error: 'invalid_client', description: 'Unknown client' }
   }
   if (config.clientSecret !== undefined) {
-    if (id === null) return { error: 'invalid_client', description: 'Client authentication required' }
+    if (id === null)
+      return { error: 'invalid_client', description: 'Client authentication required' }
     if (secret !== config.clientSecret) {
       return { error: 'invalid_client', description: 'Client authentication failed' }
     }

@@ -15,7 +15,8 @@ export function oauthError(
   status = error === 'invalid_client' ? 401 : 400,
 ): Response {
   const headers: Record<string, string> = { ...NO_STORE }
-  if (status === 401) headers['WWW-Authenticate'] = `Basic realm="${realm}"`
+  if (status === 401)
+    headers['WWW-Authenticate'] = `Basic realm="${realm.replace(/[\\"]/g, '\\$&')}"`
   const body: { error: string; error_description?: string } = { error }
   if (description !== undefined) body.error_description = description
   return HttpResponse.json(body, { status, headers })
@@ -40,7 +41,10 @@ function htmlPage(status: number): string {
 }
 
 /** The response for an injected outcome (any but `ok`, which is a normal grant). */
-export function renderFault(outcome: Exclude<TokenOutcome, { type: 'ok' }>, realm: string): Response {
+export function renderFault(
+  outcome: Exclude<TokenOutcome, { type: 'ok' }>,
+  realm: string,
+): Response {
   switch (outcome.type) {
     case 'network-error':
       return HttpResponse.error()
@@ -59,7 +63,11 @@ export function renderFault(outcome: Exclude<TokenOutcome, { type: 'ok' }>, real
       })
     }
     case 'json':
-      return HttpResponse.json(outcome.json, { status: outcome.status ?? 200, headers: NO_STORE })
+      // Any value, even one HttpResponse.json would not type: that is the point of the fault.
+      return new HttpResponse(JSON.stringify(outcome.json), {
+        status: outcome.status ?? 200,
+        headers: { 'Content-Type': 'application/json', ...NO_STORE },
+      })
     case 'body':
       return new HttpResponse(outcome.body, {
         status: outcome.status ?? 200,
@@ -89,7 +97,8 @@ export function validateOutcome(outcome: TokenOutcome): void {
       if (typeof outcome.error !== 'string' || outcome.error === '') {
         invalid('"error" of an "oauth-error" outcome must be a non-empty string')
       }
-      return checkStatus(outcome.status, outcome.type)
+      checkStatus(outcome.status, outcome.type)
+      return
     case 'status':
       if (outcome.status === undefined) invalid('a "status" outcome needs "status"')
       if (
@@ -98,12 +107,15 @@ export function validateOutcome(outcome: TokenOutcome): void {
       ) {
         invalid('"retryAfter" must be a non-negative integer (seconds)')
       }
-      return checkStatus(outcome.status, outcome.type)
+      checkStatus(outcome.status, outcome.type)
+      return
     case 'json':
-      return checkStatus(outcome.status, outcome.type)
+      checkStatus(outcome.status, outcome.type)
+      return
     case 'body':
       if (typeof outcome.body !== 'string') invalid('"body" of a "body" outcome must be a string')
-      return checkStatus(outcome.status, outcome.type)
+      checkStatus(outcome.status, outcome.type)
+      return
     case 'ok':
       if (outcome.expiresIn !== undefined && !Number.isFinite(outcome.expiresIn)) {
         invalid('"expiresIn" of an "ok" outcome must be a finite number (seconds)')

@@ -1,0 +1,648 @@
+import type { TokenSet } from '@reauth/core'
+import type { RequestHandler } from 'msw'
+import { HttpResponse, http } from 'msw'
+import { bearerChallenge } from './bearer-challenge.js'
+import { authenticateClient } from './client-auth.js'
+import { CODE_VERIFIER, pkceChallenge, randomToken } from './pkce.js'
+import { NO_STORE, oauthError, renderFault, validateOutcome } from './responses.js'
+import type {
+  AuthorizationCodeOptions,
+  AuthServer,
+  AuthServerCounters,
+  AuthServerOptions,
+  ProtectedMethod,
+  ProtectedResolver,
+  ProtectOptions,
+  RouteCounters,
+  SignInOptions,
+  TokenHold,
+  TokenOutcome,
+} from './types.js'
+
+/** RFC 6749 §4.1.2 recommends at most ten minutes. */
+const CODE_TTL_SECONDS = 600
+
+interface Family {
+  id: string
+  scope: string
+  accessTokenTtl: number
+  revoked: boolean
+}
+
+interface AccessRecord {
+  familyId: string
+  scope: string
+  expiresAt: number
+}
+
+interface RefreshRecord {
+  familyId: string
+  used: boolean
+  expiresAt: number | undefined
+}
+
+interface CodeRecord {
+  challenge: string
+  redirectUri: string
+  scope: string
+  expiresAt: number
+  used: boolean
+  familyId: string | undefined
+}
+
+interface PendingHold {
+  reach: () => void
+  released: Promise<void>
+  release: () => void
+}
+
+interface Config {
+  issuer: string
+  clientId: string
+  clientSecret: string | undefined
+  accessTokenTtl: number
+  refreshTokenTtl: number | undefined
+  rotateRefreshTokens: boolean
+  reuseDetection: boolean
+  realm: string
+  defaultScope: string
+}
+
+type Grant = { type: 'ok'; expiresIn?: number; rotate?: boolean } | undefined
+
+const METHODS = {
+  GET: http.get,
+  POST: http.post,
+  PUT: http.put,
+  PATCH: http.patch,
+  DELETE: http.delete,
+  all: http.all,
+} as const
+
+function invalid(message: string): never {
+  throw new TypeError(`createAuthServer(): ${message}`)
+}
+
+function optionalString(name: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string') invalid(`"${name}" must be a string`)
+  return value
+}
+
+function optionalSeconds(
+  name: string,
+  value: unknown,
+  fallback: number,
+  method = 'createAuthServer',
+): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${method}(): "${name}" must be a non-negative number of seconds`)
+  }
+  return value
+}
+
+function optionalBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') invalid(`"${name}" must be a boolean`)
+  return value
+}
+
+function resolveOptions(options: AuthServerOptions): Config {
+  if (typeof options !== 'object' || options === null) invalid('options must be an object')
+  const issuer = optionalString('issuer', options.issuer, 'https://auth.reauth.test').replace(
+    /\/+$/,
+    '',
+  )
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    invalid('"issuer" must be an absolute URL')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    invalid('"issuer" must be an http(s) URL')
+  if (url.search !== '' || url.hash !== '') invalid('"issuer" must not have a query or fragment')
+  const clientId = optionalString('clientId', options.clientId, 'reauth-test')
+  if (clientId === '') invalid('"clientId" must not be empty')
+  const clientSecret =
+    options.clientSecret === undefined
+      ? undefined
+      : optionalString('clientSecret', options.clientSecret, '')
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    accessTokenTtl: optionalSeconds('accessTokenTtl', options.accessTokenTtl, 60),
+    refreshTokenTtl:
+      options.refreshTokenTtl === undefined
+        ? undefined
+        : optionalSeconds('refreshTokenTtl', options.refreshTokenTtl, 0),
+    rotateRefreshTokens: optionalBoolean('rotateRefreshTokens', options.rotateRefreshTokens, true),
+    reuseDetection: optionalBoolean('reuseDetection', options.reuseDetection, true),
+    realm: optionalString('realm', options.realm, 'reauth-test'),
+    defaultScope: optionalString('defaultScope', options.defaultScope, 'openid offline_access'),
+  }
+}
+
+function scopes(scope: string): string[] {
+  return scope.split(' ').filter((s) => s !== '')
+}
+
+function normaliseScope(scope: string): string {
+  return scopes(scope).join(' ')
+}
+
+/** `application/x-www-form-urlencoded` body, or `undefined` for any other content type. */
+async function readForm(request: Request): Promise<URLSearchParams | undefined> {
+  const type = request.headers.get('content-type') ?? ''
+  if (type.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
+    return undefined
+  }
+  return new URLSearchParams(await request.text())
+}
+
+/**
+ * The RFC 8414 metadata URL inserts the well-known segment before the issuer's path; the
+ * OpenID Connect one appends it.
+ */
+function metadataUrls(issuer: string): { oidc: string; oauth: string } {
+  const url = new URL(issuer)
+  const path = url.pathname === '/' ? '' : url.pathname
+  return {
+    oidc: `${issuer}/.well-known/openid-configuration`,
+    oauth: `${url.origin}/.well-known/oauth-authorization-server${path}`,
+  }
+}
+
+/**
+ * Create a fake OAuth 2.0 authorization server and protected API for msw: discovery, a token
+ * endpoint with `refresh_token` and `authorization_code` + PKCE grants, rotation with reuse
+ * detection, revocation, injected faults, deterministic holds and counters. It keeps all
+ * state in memory, times everything with `Date.now()` (so `vi.setSystemTime` moves it) and
+ * uses only web APIs, so it runs under `msw/node` and `msw/browser`.
+ *
+ * @example
+ * import { setupServer } from 'msw/node'
+ * import { createAuthServer } from '@reauth/msw'
+ *
+ * const auth = createAuthServer({ accessTokenTtl: 60 })
+ * const server = setupServer(...auth.handlers, auth.protect('GET', 'https://api.example.test/me'))
+ * server.listen({ onUnhandledRequest: 'error' })
+ *
+ * const tokens = auth.signIn()            // give these to the client under test
+ * auth.expireAccessTokens()               // the next API call gets a 401 and must refresh
+ * // … exercise the client …
+ * expect(auth.counters.grants).toBe(1)
+ */
+export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
+  const config = resolveOptions(options)
+  const { issuer, realm } = config
+  const tokenEndpoint = `${issuer}/oauth/token`
+  const authorizationEndpoint = `${issuer}/oauth/authorize`
+
+  const families = new Map<string, Family>()
+  const accessTokens = new Map<string, AccessRecord>()
+  const refreshTokens = new Map<string, RefreshRecord>()
+  const codes = new Map<string, CodeRecord>()
+  const queue: TokenOutcome[] = []
+  const holds: PendingHold[] = []
+  const waiting = new Set<PendingHold>()
+  const presentedRefreshTokens: string[] = []
+  const counters: AuthServerCounters = {
+    tokenRequests: 0,
+    grants: 0,
+    codeGrants: 0,
+    failures: 0,
+    reuseDetected: 0,
+    routes: {},
+  }
+
+  function newFamily(scope: string, accessTokenTtl: number): Family {
+    const family: Family = { id: crypto.randomUUID(), scope, accessTokenTtl, revoked: false }
+    families.set(family.id, family)
+    return family
+  }
+
+  function mintAccess(family: Family, scope: string, ttl: number, now: number): string {
+    const token = `at_${randomToken()}`
+    accessTokens.set(token, { familyId: family.id, scope, expiresAt: now + ttl * 1000 })
+    return token
+  }
+
+  function mintRefresh(family: Family, now: number): string {
+    const token = `rt_${randomToken()}`
+    const ttl = config.refreshTokenTtl
+    refreshTokens.set(token, {
+      familyId: family.id,
+      used: false,
+      expiresAt: ttl === undefined ? undefined : now + ttl * 1000,
+    })
+    return token
+  }
+
+  function tokenResponse(
+    accessToken: string,
+    expiresIn: number,
+    refreshToken: string | undefined,
+    scope: string,
+  ): Response {
+    const body: Record<string, string | number> = {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: expiresIn,
+    }
+    if (refreshToken !== undefined) body.refresh_token = refreshToken
+    if (scope !== '') body.scope = scope
+    return HttpResponse.json(body, { headers: NO_STORE })
+  }
+
+  const error = (code: string, description: string) => oauthError(code, description, realm)
+
+  function refreshGrant(params: URLSearchParams, grant: Grant): Response {
+    const presented = params.get('refresh_token')
+    if (!presented) return error('invalid_request', 'The refresh_token parameter is required')
+    const record = refreshTokens.get(presented)
+    const family = record && families.get(record.familyId)
+    if (!record || !family) return error('invalid_grant', 'The refresh token is not recognised')
+    if (record.used) {
+      counters.reuseDetected++
+      if (config.reuseDetection) {
+        family.revoked = true
+        return error(
+          'invalid_grant',
+          'The refresh token was already used; its token family is revoked',
+        )
+      }
+      return error('invalid_grant', 'The refresh token was already used')
+    }
+    if (family.revoked) return error('invalid_grant', 'The refresh token was revoked')
+    const now = Date.now()
+    if (record.expiresAt !== undefined && now >= record.expiresAt) {
+      return error('invalid_grant', 'The refresh token expired')
+    }
+    let scope = family.scope
+    const requested = params.get('scope')
+    if (requested) {
+      const granted = new Set(scopes(family.scope))
+      // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+      if (!scopes(requested).every((s) => granted.has(s))) {
+        return error('invalid_scope', 'The requested scope exceeds the scope originally granted')
+      }
+      scope = normaliseScope(requested)
+    }
+    const ttl = grant?.expiresIn ?? family.accessTokenTtl
+    const accessToken = mintAccess(family, scope, ttl, now)
+    let refreshToken: string | undefined
+    if (grant?.rotate ?? config.rotateRefreshTokens) {
+      record.used = true
+      refreshToken = mintRefresh(family, now)
+    }
+    counters.grants++
+    return tokenResponse(accessToken, ttl, refreshToken, scope)
+  }
+
+  async function codeGrant(params: URLSearchParams, grant: Grant): Promise<Response> {
+    const code = params.get('code')
+    const redirectUri = params.get('redirect_uri')
+    const verifier = params.get('code_verifier')
+    if (!code) return error('invalid_request', 'The code parameter is required')
+    if (!redirectUri) return error('invalid_request', 'The redirect_uri parameter is required')
+    if (!verifier) return error('invalid_request', 'The code_verifier parameter is required (PKCE)')
+    if (!CODE_VERIFIER.test(verifier)) {
+      return error('invalid_request', 'The code_verifier must be 43 to 128 unreserved characters')
+    }
+    const record = codes.get(code)
+    if (!record) return error('invalid_grant', 'The authorization code is not recognised')
+    const challenge = await pkceChallenge(verifier)
+    // Checked after the await so two concurrent exchanges of one code cannot both succeed.
+    if (record.used) {
+      // RFC 6749 §4.1.2: revoke what the first exchange issued.
+      const family = record.familyId === undefined ? undefined : families.get(record.familyId)
+      if (family) family.revoked = true
+      return error('invalid_grant', 'The authorization code was already used')
+    }
+    const now = Date.now()
+    if (now >= record.expiresAt) return error('invalid_grant', 'The authorization code expired')
+    if (redirectUri !== record.redirectUri) {
+      return error('invalid_grant', 'The redirect_uri does not match the authorization request')
+    }
+    if (challenge !== record.challenge) {
+      return error('invalid_grant', 'PKCE verification failed: code_verifier does not match')
+    }
+    record.used = true
+    const family = newFamily(record.scope, config.accessTokenTtl)
+    record.familyId = family.id
+    const ttl = grant?.expiresIn ?? family.accessTokenTtl
+    const accessToken = mintAccess(family, record.scope, ttl, now)
+    const refreshToken = scopes(record.scope).includes('offline_access')
+      ? mintRefresh(family, now)
+      : undefined
+    counters.codeGrants++
+    return tokenResponse(accessToken, ttl, refreshToken, record.scope)
+  }
+
+  async function tokenRequest(
+    request: Request,
+    params: URLSearchParams | undefined,
+    grant: Grant,
+  ): Promise<Response> {
+    if (!params) {
+      return error('invalid_request', 'The token request must be application/x-www-form-urlencoded')
+    }
+    for (const name of new Set(params.keys())) {
+      if (params.getAll(name).length > 1) {
+        return error('invalid_request', `The ${name} parameter is repeated`)
+      }
+    }
+    const failure = authenticateClient(request.headers.get('authorization'), params, config)
+    if (failure) return error(failure.error, failure.description)
+    const grantType = params.get('grant_type')
+    if (!grantType) return error('invalid_request', 'The grant_type parameter is required')
+    if (grantType === 'refresh_token') return refreshGrant(params, grant)
+    if (grantType === 'authorization_code') return codeGrant(params, grant)
+    return error('unsupported_grant_type', `The grant_type ${grantType} is not supported`)
+  }
+
+  const metadata = () => ({
+    issuer,
+    authorization_endpoint: authorizationEndpoint,
+    token_endpoint: tokenEndpoint,
+    response_types_supported: ['code'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported:
+      config.clientSecret === undefined ? ['none'] : ['client_secret_basic', 'client_secret_post'],
+    scopes_supported: scopes(config.defaultScope),
+  })
+
+  const urls = metadataUrls(issuer)
+  const handlers: RequestHandler[] = [
+    http.get(urls.oidc, () => HttpResponse.json(metadata())),
+    http.get(urls.oauth, () => HttpResponse.json(metadata())),
+    http.get(authorizationEndpoint, ({ request }) => authorize(new URL(request.url).searchParams)),
+    http.post(tokenEndpoint, async ({ request }) => {
+      counters.tokenRequests++
+      const params = await readForm(request)
+      const presented = params?.get('refresh_token')
+      if (presented) presentedRefreshTokens.push(presented)
+      const hold = holds.shift()
+      if (hold) {
+        waiting.add(hold)
+        hold.reach()
+        await hold.released
+        waiting.delete(hold)
+      }
+      // Taken only now, so a held request gets the outcome that is next when it is released.
+      const outcome = queue.shift()
+      if (outcome !== undefined && outcome.type !== 'ok') {
+        counters.failures++
+        return renderFault(outcome, realm)
+      }
+      const response = await tokenRequest(request, params, outcome)
+      if (response.status >= 400) counters.failures++
+      return response
+    }),
+  ]
+
+  /** Auto-consent: a valid request is answered with a redirect carrying a fresh code. */
+  function authorize(query: URLSearchParams): Response {
+    const redirectUri = query.get('redirect_uri')
+    const bad = (description: string) =>
+      HttpResponse.json(
+        { error: 'invalid_request', error_description: description },
+        { status: 400 },
+      )
+    if (!redirectUri) return bad('The redirect_uri parameter is required')
+    if (query.get('client_id') !== config.clientId) return bad('Unknown client_id')
+    const back = new URL(redirectUri)
+    const state = query.get('state')
+    if (state !== null) back.searchParams.set('state', state)
+    back.searchParams.set('iss', issuer)
+    const challenge = query.get('code_challenge')
+    if (query.get('response_type') !== 'code') {
+      back.searchParams.set('error', 'unsupported_response_type')
+    } else if (!challenge || query.get('code_challenge_method') !== 'S256') {
+      back.searchParams.set('error', 'invalid_request')
+      back.searchParams.set('error_description', 'PKCE with code_challenge_method=S256 is required')
+    } else {
+      const scope = query.get('scope')
+      back.searchParams.set(
+        'code',
+        createAuthorizationCode({
+          codeChallenge: challenge,
+          redirectUri,
+          ...(scope === null ? {} : { scope }),
+        }),
+      )
+    }
+    return new HttpResponse(null, { status: 302, headers: { Location: back.href } })
+  }
+
+  function signIn(signInOptions: SignInOptions = {}): TokenSet {
+    const scope = normaliseScope(
+      signInOptions.scope === undefined ? config.defaultScope : String(signInOptions.scope),
+    )
+    const ttl = optionalSeconds(
+      'accessTokenTtl',
+      signInOptions.accessTokenTtl,
+      config.accessTokenTtl,
+      'signIn',
+    )
+    const now = Date.now()
+    const family = newFamily(scope, ttl)
+    const tokens: TokenSet = {
+      accessToken: mintAccess(family, scope, ttl, now),
+      tokenType: 'Bearer',
+      refreshToken: mintRefresh(family, now),
+      expiresAt: now + ttl * 1000,
+      issuedAt: now,
+    }
+    if (scope !== '') tokens.scope = scope
+    return tokens
+  }
+
+  function protect(
+    method: ProtectedMethod,
+    path: string,
+    resolver?: ProtectedResolver,
+    protectOptions: ProtectOptions = {},
+  ): RequestHandler {
+    const factory = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined
+    if (!factory) throw new TypeError(`protect(): unsupported method ${JSON.stringify(method)}`)
+    if (typeof path !== 'string' || path === '')
+      throw new TypeError('protect(): "path" must be a non-empty string')
+    if (resolver !== undefined && typeof resolver !== 'function') {
+      throw new TypeError('protect(): "resolver" must be a function')
+    }
+    const required = scopes(protectOptions.scope ?? '')
+    const key = `${method} ${path}`
+    const zero = (): RouteCounters => ({ hits: 0, unauthorized: 0, forbidden: 0 })
+    counters.routes[key] ??= zero()
+
+    return factory(path, (info) => {
+      counters.routes[key] ??= zero()
+      const route = counters.routes[key]
+      route.hits++
+      const unauthorized = (description?: string) => {
+        route.unauthorized++
+        const challenge =
+          description === undefined
+            ? bearerChallenge(undefined, undefined, { realm })
+            : bearerChallenge('invalid_token', description, { realm })
+        const body =
+          description === undefined
+            ? { message: 'Authentication required' }
+            : { error: 'invalid_token', error_description: description }
+        return HttpResponse.json(body, { status: 401, headers: { 'WWW-Authenticate': challenge } })
+      }
+
+      const authorization = info.request.headers.get('authorization')
+      const match = authorization === null ? null : /^Bearer(?: +(\S*))? *$/i.exec(authorization)
+      // RFC 6750 §3.1: no credentials (or another scheme) gets a bare challenge, no error code.
+      if (!match) return unauthorized()
+      const accessToken = match[1]
+      if (!accessToken) {
+        const description = 'The Authorization header must be "Bearer <token>"'
+        return HttpResponse.json(
+          { error: 'invalid_request', error_description: description },
+          {
+            status: 400,
+            headers: {
+              'WWW-Authenticate': bearerChallenge('invalid_request', description, { realm }),
+            },
+          },
+        )
+      }
+      const record = accessTokens.get(accessToken)
+      const family = record && families.get(record.familyId)
+      if (!record || !family) return unauthorized('The access token is not recognised')
+      if (family.revoked) return unauthorized('The access token was revoked')
+      if (Date.now() >= record.expiresAt) return unauthorized('The access token expired')
+
+      const granted = new Set(scopes(record.scope))
+      if (!required.every((s) => granted.has(s))) {
+        route.forbidden++
+        const scope = required.join(' ')
+        const description = `The access token lacks the required scope`
+        return HttpResponse.json(
+          { error: 'insufficient_scope', error_description: description, scope },
+          {
+            status: 403,
+            headers: {
+              'WWW-Authenticate': bearerChallenge('insufficient_scope', description, {
+                realm,
+                scope,
+              }),
+            },
+          },
+        )
+      }
+      const token = { accessToken, scope: record.scope, familyId: family.id }
+      if (resolver) return resolver({ ...info, token })
+      return HttpResponse.json({ ok: true, path })
+    })
+  }
+
+  function expireAccessTokens(): void {
+    const now = Date.now()
+    for (const record of accessTokens.values()) record.expiresAt = Math.min(record.expiresAt, now)
+  }
+
+  function revoke(refreshToken?: string): void {
+    if (refreshToken === undefined) {
+      for (const family of families.values()) family.revoked = true
+      return
+    }
+    const record = refreshTokens.get(refreshToken)
+    const family = record && families.get(record.familyId)
+    if (!family) throw new TypeError('revoke(): this refresh token was never issued by this server')
+    family.revoked = true
+  }
+
+  function enqueue(...outcomes: TokenOutcome[]): void {
+    for (const outcome of outcomes) validateOutcome(outcome)
+    queue.push(...outcomes)
+  }
+
+  function hold(): TokenHold {
+    let reach!: () => void
+    let release!: () => void
+    const reached = new Promise<void>((resolve) => {
+      reach = resolve
+    })
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    holds.push({ reach, release, released })
+    return { reached, release }
+  }
+
+  function createAuthorizationCode(codeOptions: AuthorizationCodeOptions): string {
+    if (typeof codeOptions !== 'object' || codeOptions === null) {
+      throw new TypeError('createAuthorizationCode(): options must be an object')
+    }
+    const { codeChallenge, redirectUri, scope, codeChallengeMethod = 'S256' } = codeOptions
+    if (codeChallengeMethod !== 'S256') {
+      throw new TypeError('createAuthorizationCode(): "codeChallengeMethod" must be "S256"')
+    }
+    if (typeof codeChallenge !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) {
+      throw new TypeError(
+        'createAuthorizationCode(): "codeChallenge" must be a base64url SHA-256 digest (43 characters)',
+      )
+    }
+    if (typeof redirectUri !== 'string' || redirectUri === '') {
+      throw new TypeError('createAuthorizationCode(): "redirectUri" must be a non-empty string')
+    }
+    const code = `code_${randomToken()}`
+    codes.set(code, {
+      challenge: codeChallenge,
+      redirectUri,
+      scope: normaliseScope(scope ?? config.defaultScope),
+      expiresAt: Date.now() + CODE_TTL_SECONDS * 1000,
+      used: false,
+      familyId: undefined,
+    })
+    return code
+  }
+
+  function reset(): void {
+    families.clear()
+    accessTokens.clear()
+    refreshTokens.clear()
+    codes.clear()
+    queue.length = 0
+    holds.length = 0
+    // Requests already waiting would otherwise hang the test that reset the server.
+    for (const pending of waiting) pending.release()
+    waiting.clear()
+    presentedRefreshTokens.length = 0
+    counters.tokenRequests = 0
+    counters.grants = 0
+    counters.codeGrants = 0
+    counters.failures = 0
+    counters.reuseDetected = 0
+    for (const route of Object.values(counters.routes)) {
+      route.hits = 0
+      route.unauthorized = 0
+      route.forbidden = 0
+    }
+  }
+
+  return {
+    issuer,
+    tokenEndpoint,
+    authorizationEndpoint,
+    handlers,
+    signIn,
+    protect,
+    expireAccessTokens,
+    revoke,
+    enqueue,
+    hold,
+    counters,
+    presentedRefreshTokens,
+    reset,
+    createAuthorizationCode,
+  }
+}

@@ -1,0 +1,53 @@
+import type { TokenSet } from '@reauth/core'
+import { HttpResponse, type RequestHandler } from 'msw'
+import { describe, expectTypeOf, it } from 'vitest'
+import {
+  type AuthServer,
+  type AuthServerCounters,
+  bearerChallenge,
+  createAuthServer,
+  type ProtectedResolver,
+  type ProtectedToken,
+  pkceChallenge,
+  type TokenHold,
+  type TokenOutcome,
+} from './index.js'
+
+describe('public types', () => {
+  it('createAuthServer returns an AuthServer', () => {
+    expectTypeOf(createAuthServer)
+      .parameter(0)
+      .toEqualTypeOf<import('./index.js').AuthServerOptions | undefined>()
+    expectTypeOf(createAuthServer()).toEqualTypeOf<AuthServer>()
+    expectTypeOf<AuthServer['handlers']>().toEqualTypeOf<RequestHandler[]>()
+    expectTypeOf<AuthServer['signIn']>().returns.toEqualTypeOf<TokenSet>()
+    expectTypeOf<AuthServer['hold']>().returns.toEqualTypeOf<TokenHold>()
+    expectTypeOf<TokenHold['reached']>().toEqualTypeOf<Promise<void>>()
+    expectTypeOf<AuthServer['counters']>().toEqualTypeOf<AuthServerCounters>()
+    expectTypeOf<AuthServer['presentedRefreshTokens']>().toEqualTypeOf<readonly string[]>()
+  })
+
+  it('protect takes a resolver that sees the token and msw info', () => {
+    const resolver: ProtectedResolver = ({ request, params, token }) => {
+      expectTypeOf(token).toEqualTypeOf<ProtectedToken>()
+      expectTypeOf(request).toExtend<Request>()
+      return HttpResponse.json({ url: request.url, id: params.id, family: token.familyId })
+    }
+    expectTypeOf(createAuthServer().protect('GET', '/x', resolver)).toEqualTypeOf<RequestHandler>()
+    // @ts-expect-error HEAD is not a protected method
+    createAuthServer().protect('HEAD', '/x')
+  })
+
+  it('outcomes are a closed union', () => {
+    expectTypeOf<{ type: 'network-error' }>().toExtend<TokenOutcome>()
+    expectTypeOf<{ type: 'status'; status: 503; retryAfter: 2 }>().toExtend<TokenOutcome>()
+    expectTypeOf<{ type: 'teapot' }>().not.toExtend<TokenOutcome>()
+    // @ts-expect-error a status outcome needs its status
+    createAuthServer().enqueue({ type: 'status' })
+  })
+
+  it('helpers', () => {
+    expectTypeOf(bearerChallenge).returns.toEqualTypeOf<string>()
+    expectTypeOf(pkceChallenge).returns.toEqualTypeOf<Promise<string>>()
+  })
+})
