@@ -7,6 +7,8 @@ export type ReauthErrorCode =
   | 'OAUTH_ERROR'
   | 'INVALID_OPTION'
   | 'REPLAY_QUEUE_FULL'
+  | 'DISCOVERY_FAILED'
+  | 'SIGN_IN_FAILED'
 
 /** What every reauth error may carry. `request` and `response` are attached non-enumerable. */
 export interface ReauthErrorOptions {

@@ -1,0 +1,7 @@
+export type { ClientAuthMethod, OAuthClientOptions } from './client.js'
+export type { DiscoverOptions } from './discovery.js'
+export { discover } from './discovery.js'
+export type { RefreshGrantOptions } from './refresh-grant.js'
+export { createRefreshGrant } from './refresh-grant.js'
+export type { SignInOptions, SignInRequest } from './sign-in.js'
+export { beginSignIn, completeSignIn } from './sign-in.js'

@@ -1,0 +1,289 @@
+import {
+  createEngine,
+  isOAuthError,
+  isRefreshError,
+  isSessionExpiredError,
+  type TokenSet,
+} from '@reauth/core'
+import { createAuthServer } from '@reauth/msw'
+import { HttpResponse, http } from 'msw'
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { beginSignIn, completeSignIn, createRefreshGrant, discover } from './index.js'
+
+const auth = createAuthServer({ accessTokenTtl: 60 })
+const confidential = createAuthServer({
+  issuer: 'https://confidential.reauth.test',
+  clientId: 'backend',
+  clientSecret: 's3cret-value',
+})
+const tokenBodies: URLSearchParams[] = []
+const tokenAuthorizations: Array<string | null> = []
+const server = setupServer(
+  http.post(confidential.tokenEndpoint, async ({ request }) => {
+    tokenBodies.push(new URLSearchParams(await request.clone().text()))
+    tokenAuthorizations.push(request.headers.get('authorization'))
+  }),
+  ...auth.handlers,
+  ...confidential.handlers,
+  http.get('https://plain-oauth.reauth.test/.well-known/openid-configuration', () =>
+    HttpResponse.json({ error: 'not_found' }, { status: 404 }),
+  ),
+  http.get('https://plain-oauth.reauth.test/.well-known/oauth-authorization-server', () =>
+    HttpResponse.json({
+      issuer: 'https://plain-oauth.reauth.test',
+      token_endpoint: 'https://plain-oauth.reauth.test/token',
+    }),
+  ),
+  http.get('https://mixup.reauth.test/.well-known/*', () =>
+    HttpResponse.json({ issuer: 'https://attacker.reauth.test', token_endpoint: 'https://x/t' }),
+  ),
+)
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+afterEach(() => {
+  auth.reset()
+  confidential.reset()
+  tokenBodies.length = 0
+  tokenAuthorizations.length = 0
+})
+afterAll(() => server.close())
+
+const context = (tokens: TokenSet) => ({
+  tokens,
+  signal: new AbortController().signal,
+  startedAt: Date.now(),
+})
+
+describe('discover', () => {
+  it('reads the OpenID Connect discovery document', async () => {
+    const metadata = await discover(auth.issuer)
+    expect(metadata.issuer).toBe(auth.issuer)
+    expect(metadata.token_endpoint).toBe(auth.tokenEndpoint)
+  })
+
+  it('falls back to RFC 8414 when there is no OpenID configuration', async () => {
+    const metadata = await discover('https://plain-oauth.reauth.test')
+    expect(metadata.token_endpoint).toBe('https://plain-oauth.reauth.test/token')
+  })
+
+  it('rejects a document whose issuer differs (mix-up)', async () => {
+    await expect(discover('https://mixup.reauth.test')).rejects.toMatchObject({
+      code: 'DISCOVERY_FAILED',
+    })
+  })
+
+  it('rejects an issuer that is not a URL', async () => {
+    await expect(discover('nope')).rejects.toThrow(/"issuer"/)
+  })
+})
+
+describe('createRefreshGrant', () => {
+  it('runs the refresh_token grant for a public client and keeps rotation', async () => {
+    const refresh = createRefreshGrant({ issuer: auth.issuer, clientId: 'reauth-test' })
+    const initial = auth.signIn()
+    const next = await refresh(context(initial))
+    expect(next.accessToken).not.toBe(initial.accessToken)
+    expect(next.refreshToken).not.toBe(initial.refreshToken)
+    expect(next.tokenType).toBe('Bearer')
+    expect(auth.counters.grants).toBe(1)
+  })
+
+  it('computes expiresAt from the moment the request was sent', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(1_000_000)
+      const refresh = createRefreshGrant({ issuer: auth.issuer, clientId: 'reauth-test' })
+      const next = await refresh(context(auth.signIn()))
+      expect(next.expiresAt).toBe(1_000_000 + 60_000)
+      expect(next.issuedAt).toBe(1_000_000)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it.each([
+    [
+      'client_secret_basic' as const,
+      (b: URLSearchParams, a: string | null) => !b.has('client_secret') && a?.startsWith('Basic '),
+    ],
+    [
+      'client_secret_post' as const,
+      (b: URLSearchParams, a: string | null) =>
+        b.get('client_secret') === 's3cret-value' && a === null,
+    ],
+  ])('authenticates with %s', async (clientAuth, check) => {
+    const refresh = createRefreshGrant({
+      issuer: confidential.issuer,
+      clientId: 'backend',
+      clientSecret: 's3cret-value',
+      clientAuth,
+    })
+    await refresh(context(confidential.signIn()))
+    expect(confidential.counters.grants).toBe(1)
+    expect(check(tokenBodies[0]!, tokenAuthorizations[0]!)).toBe(true)
+  })
+
+  it('sends scope and resource when asked', async () => {
+    const refresh = createRefreshGrant({
+      issuer: confidential.issuer,
+      clientId: 'backend',
+      clientSecret: 's3cret-value',
+      scope: 'openid',
+      resource: ['https://api.reauth.test'],
+    })
+    await refresh(context(confidential.signIn()))
+    expect(tokenBodies[0]?.get('scope')).toBe('openid')
+    expect(tokenBodies[0]?.getAll('resource')).toEqual(['https://api.reauth.test'])
+  })
+
+  it('validates its options with messages that quote them', () => {
+    expect(() => createRefreshGrant({ clientId: '', issuer: auth.issuer })).toThrow(/"clientId"/)
+    expect(() => createRefreshGrant({ clientId: 'x' } as never)).toThrow(/"issuer" or "server"/)
+    expect(() =>
+      createRefreshGrant({ issuer: auth.issuer, clientId: 'x', clientAuth: 'client_secret_post' }),
+    ).toThrow(/"clientSecret"/)
+  })
+
+  describe('through the engine', () => {
+    function engineFor(tokens = auth.signIn()) {
+      return createEngine({
+        tokens,
+        refresh: createRefreshGrant({ issuer: auth.issuer, clientId: 'reauth-test' }),
+      })
+    }
+
+    it('invalid_grant ends the session', async () => {
+      auth.enqueue({ type: 'oauth-error', error: 'invalid_grant' })
+      const engine = engineFor()
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isSessionExpiredError(error)).toBe(true)
+      expect(error).toMatchObject({ error: 'invalid_grant', status: 400 })
+    })
+
+    it('invalid_client in a 401 WWW-Authenticate challenge ends the session', async () => {
+      auth.enqueue({ type: 'oauth-error', error: 'invalid_client', status: 401 })
+      const error = await engineFor()
+        .refresh()
+        .catch((e: unknown) => e)
+      expect(isSessionExpiredError(error)).toBe(true)
+      expect(error).toMatchObject({ error: 'invalid_client' })
+    })
+
+    it('503 with Retry-After is transient and keeps the wait', async () => {
+      auth.enqueue({ type: 'status', status: 503, retryAfter: 7 })
+      const engine = engineFor()
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error) && error.retryable).toBe(true)
+      expect(error).toMatchObject({ status: 503, retryAfter: 7000 })
+    })
+
+    it.each([
+      [{ type: 'body' as const, body: '<html>oops' }, 'body'],
+      [{ type: 'json' as const, json: { token_type: 'Bearer', expires_in: 60 } }, 'access_token'],
+      [
+        {
+          type: 'json' as const,
+          json: { access_token: 'a', token_type: 'Bearer', expires_in: '60' },
+        },
+        'expires_in',
+      ],
+      [
+        { type: 'json' as const, json: { access_token: 'a', token_type: 'mac', expires_in: 60 } },
+        'token_type',
+      ],
+      [
+        {
+          type: 'json' as const,
+          json: { access_token: 'a', token_type: 'Bearer', expires_in: -5 },
+        },
+        'expires_in',
+      ],
+    ])('a malformed response (%o) is a RefreshError naming %s', async (outcome, field) => {
+      auth.enqueue(outcome)
+      const engine = engineFor()
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ retryable: true })
+      expect((error as Error).message).toContain(field)
+    })
+
+    it('a network error is transient with its cause', async () => {
+      auth.enqueue({ type: 'network-error' })
+      const error = await engineFor()
+        .refresh()
+        .catch((e: unknown) => e)
+      expect(isRefreshError(error) && error.retryable).toBe(true)
+      expect((error as Error).cause).toBeInstanceOf(TypeError)
+    })
+  })
+})
+
+describe('sign-in with authorization code + PKCE', () => {
+  const options = {
+    issuer: auth.issuer,
+    clientId: 'reauth-test',
+    redirectUri: 'https://app.reauth.test/callback',
+    // the msw kit issues no ID tokens; with `openid` oauth4webapi would require one
+    scope: 'profile',
+  }
+
+  it('builds an authorization URL with S256, state, nonce and offline_access', async () => {
+    const request = await beginSignIn(options)
+    const params = request.url.searchParams
+    expect(request.url.origin + request.url.pathname).toBe(auth.authorizationEndpoint)
+    expect(params.get('code_challenge_method')).toBe('S256')
+    expect(params.get('code_challenge')).toMatch(/^[\w-]{43}$/)
+    expect(params.get('state')).toBe(request.state)
+    expect(params.get('scope')?.split(' ')).toEqual(['profile', 'offline_access'])
+    expect(request.nonce).toBeUndefined()
+    const oidc = await beginSignIn({ ...options, scope: 'openid email' })
+    expect(oidc.url.searchParams.get('scope')).toBe('openid email offline_access')
+    expect(oidc.url.searchParams.get('nonce')).toBe(oidc.nonce)
+    expect(oidc.nonce).toBeDefined()
+    expect(params.get('redirect_uri')).toBe(options.redirectUri)
+  })
+
+  it('exchanges the code for the first token set with a refresh token', async () => {
+    const request = await beginSignIn(options)
+    const redirect = await fetch(request.url, { redirect: 'manual' })
+    const callbackUrl = redirect.headers.get('location')!
+    const tokens = await completeSignIn(options, { callbackUrl, ...request })
+    expect(tokens.refreshToken).toBeDefined()
+    expect(auth.counters.codeGrants).toBe(1)
+    // and the refresh token works
+    const next = await createRefreshGrant(options)(context(tokens))
+    expect(next.accessToken).not.toBe(tokens.accessToken)
+  })
+
+  it('rejects a callback with the wrong state', async () => {
+    const request = await beginSignIn(options)
+    const redirect = await fetch(request.url, { redirect: 'manual' })
+    const callbackUrl = redirect.headers.get('location')!
+    await expect(
+      completeSignIn(options, { callbackUrl, ...request, state: 'forged' }),
+    ).rejects.toMatchObject({ code: 'SIGN_IN_FAILED' })
+  })
+
+  it('reports an error callback as an OAuthError', async () => {
+    const request = await beginSignIn(options)
+    const callbackUrl = `${options.redirectUri}?error=access_denied&state=${request.state}&iss=${encodeURIComponent(auth.issuer)}`
+    const error = await completeSignIn(options, { callbackUrl, ...request }).catch(
+      (e: unknown) => e,
+    )
+    expect(isOAuthError(error)).toBe(true)
+    expect(error).toMatchObject({ error: 'access_denied' })
+  })
+
+  it('fails the exchange with a wrong code verifier (PKCE)', async () => {
+    const request = await beginSignIn(options)
+    const redirect = await fetch(request.url, { redirect: 'manual' })
+    const callbackUrl = redirect.headers.get('location')!
+    const error = await completeSignIn(options, {
+      callbackUrl,
+      ...request,
+      codeVerifier: 'x'.repeat(43),
+    }).catch((e: unknown) => e)
+    expect(isOAuthError(error)).toBe(true)
+    expect(error).toMatchObject({ error: 'invalid_grant' })
+  })
+})

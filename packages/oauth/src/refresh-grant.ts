@@ -1,0 +1,72 @@
+import {
+  OAuthError,
+  parseTokenResponse,
+  ReauthOptionsError,
+  type RefreshFunction,
+} from '@reauth/core'
+import * as oauth from 'oauth4webapi'
+import { type OAuthClientOptions, resolveClient } from './client.js'
+import { toRefreshFailure } from './failure.js'
+
+/** Options of {@link createRefreshGrant}. */
+export interface RefreshGrantOptions extends OAuthClientOptions {
+  /** Ask for this (narrower) scope on refresh. */
+  scope?: string
+  /** RFC 8707 resource indicator(s). */
+  resource?: string | string[]
+}
+
+/**
+ * The engine's `refresh` function over an authorization server's token endpoint: the
+ * refresh_token grant (RFC 6749 §6) with client authentication `none`,
+ * `client_secret_basic` or `client_secret_post`. Responses are validated
+ * (access_token, token_type, expires_in, refresh_token, id_token); §5.2 errors reach the
+ * engine with their `error` code, so `invalid_grant` ends the session and 5xx/429 don't.
+ *
+ * @example
+ * import { createEngine } from '@reauth/core'
+ * import { createRefreshGrant } from '@reauth/oauth'
+ *
+ * const engine = createEngine({
+ *   tokens,
+ *   refresh: createRefreshGrant({ issuer: 'https://accounts.example.com', clientId: 'spa' }),
+ * })
+ */
+export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunction {
+  const resolved = resolveClient(options)
+  if (options.scope !== undefined && typeof options.scope !== 'string') {
+    throw new ReauthOptionsError('"scope" must be a string')
+  }
+  const resources =
+    options.resource === undefined
+      ? []
+      : Array.isArray(options.resource)
+        ? options.resource
+        : [options.resource]
+  return async ({ tokens, signal }) => {
+    if (!tokens.refreshToken) {
+      throw new OAuthError({ error: 'invalid_grant', errorDescription: 'no refresh token' })
+    }
+    const parameters = new URLSearchParams()
+    if (options.scope) parameters.set('scope', options.scope)
+    for (const resource of resources) parameters.append('resource', resource)
+    try {
+      const server = await resolved.server(signal)
+      const sentAt = Date.now()
+      const response = await oauth.refreshTokenGrantRequest(
+        server,
+        resolved.client,
+        resolved.auth,
+        tokens.refreshToken,
+        { ...resolved.http(signal), additionalParameters: parameters },
+      )
+      // oauth4webapi checks the response and maps §5.2 errors; reauth then reads the raw
+      // body itself, stricter (it coerces a string expires_in, reauth rejects it).
+      const raw = response.clone()
+      await oauth.processRefreshTokenResponse(server, resolved.client, response)
+      return parseTokenResponse(await raw.json(), { sentAt })
+    } catch (error) {
+      throw toRefreshFailure(error)
+    }
+  }
+}
