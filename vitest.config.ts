@@ -23,8 +23,12 @@ export default defineConfig({
           name: 'contract',
           root: 'test',
           include: ['**/*.test.ts'],
-          exclude: ['**/node_modules/**', 'packaging.test.ts'],
+          exclude: ['**/node_modules/**', 'packaging.test.ts', 'e2e/**'],
         },
+      },
+      {
+        extends: true as const,
+        test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 60_000 },
       },
       {
         extends: true as const,

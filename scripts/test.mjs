@@ -32,9 +32,11 @@ if (existsSync(results)) {
   const report = JSON.parse(readFileSync(results, 'utf8'))
   passed = report.numPassedTests
   failed = report.numFailedTests
-  // A file that fails to load has no tests in the counts: count it as a failure.
+  // A file that fails outside its tests (import error, failing beforeAll) has no failed
+  // test in the counts: count the file itself as a failure.
   for (const file of report.testResults ?? []) {
-    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed++
+    const failedTests = (file.assertionResults ?? []).filter((t) => t.status === 'failed')
+    if (file.status === 'failed' && failedTests.length === 0) failed++
   }
 } else {
   failures.push('vitest report missing')
