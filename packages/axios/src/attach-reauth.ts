@@ -1,0 +1,344 @@
+import {
+  type AuthResponse,
+  createOriginMatcher,
+  describeUrl,
+  type Engine,
+  isRefreshError,
+  isSessionExpiredError,
+  type OriginMatcher,
+  type OriginPolicy,
+  ReauthOptionsError,
+  RefreshError,
+  SessionExpiredError,
+} from '@reauth/core'
+import {
+  type AxiosError,
+  AxiosHeaders,
+  type AxiosInstance,
+  type AxiosRequestConfig,
+  type AxiosResponse,
+  CanceledError,
+  type InternalAxiosRequestConfig,
+  isAxiosError,
+} from 'axios'
+
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    /**
+     * `false`: reauth leaves this request alone (no token, no refresh, no replay).
+     * A replay reauth sends carries `reauth: false`, so it is never intercepted again.
+     */
+    reauth?: boolean
+  }
+}
+
+/** Options of {@link attachReauth}. */
+export interface AttachReauthOptions {
+  /**
+   * Origins that receive the token. Default: the origin of the instance's `baseURL`
+   * (the page's origin when `baseURL` is relative in a browser), else the engine's
+   * `origins`. Required when there is neither.
+   */
+  origins?: OriginPolicy
+}
+
+/** Removes the interceptors {@link attachReauth} added (axios `eject`). Safe to call twice. */
+export type DetachReauth = () => void
+
+/**
+ * Marks the `Authorization` value reauth put on a config, so a header the caller set is
+ * told apart from one reauth set. The value lives in a private field: never serialised.
+ */
+class Attached {
+  readonly #value: string
+  constructor(value: string) {
+    this.#value = value
+  }
+  is(value: unknown): boolean {
+    return value === this.#value
+  }
+}
+
+const ATTACHED = Symbol('reauth.attached')
+
+type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
+
+function pageLocation(): { href: string; origin: string } | undefined {
+  const location = (globalThis as { location?: { href?: unknown; origin?: unknown } }).location
+  if (typeof location?.href !== 'string' || typeof location.origin !== 'string') return undefined
+  if (location.origin === 'null') return undefined
+  return { href: location.href, origin: location.origin }
+}
+
+/** Resolve a URL as the client will: absolute as is, relative against the page in a browser. */
+function absolute(path: string): string {
+  try {
+    return new URL(path).href
+  } catch {
+    const page = pageLocation()
+    if (!page) return path
+    try {
+      return new URL(path, page.href).href
+    } catch {
+      return path
+    }
+  }
+}
+
+/** The origin of the instance's `baseURL`, when it names one. */
+function baseOrigin(baseURL: unknown): string | undefined {
+  if (typeof baseURL !== 'string' || baseURL === '') return undefined
+  try {
+    const origin = new URL(absolute(baseURL)).origin
+    return origin === 'null' ? undefined : origin
+  } catch {
+    return undefined
+  }
+}
+
+/** The full URL of a request, built by axios itself (`baseURL`, `url`, `allowAbsoluteUrls`). */
+function fullUrl(instance: AxiosInstance, config: InternalAxiosRequestConfig): string {
+  const parts: AxiosRequestConfig = {}
+  if (config.baseURL !== undefined) parts.baseURL = config.baseURL
+  if (config.url !== undefined) parts.url = config.url
+  if (config.allowAbsoluteUrls !== undefined) parts.allowAbsoluteUrls = config.allowAbsoluteUrls
+  try {
+    return absolute(instance.getUri(parts))
+  } catch {
+    // A malformed URL: axios reports it when it sends; reauth leaves the request alone.
+    return ''
+  }
+}
+
+function headerText(headers: unknown, name: string): string | null {
+  const value = AxiosHeaders.from(headers as AxiosHeaders).get(name)
+  if (value === undefined || value === null || value === false) return null
+  return Array.isArray(value) ? value.join(', ') : String(value)
+}
+
+function authResponse(response: AxiosResponse): AuthResponse {
+  return {
+    status: response.status,
+    headers: { get: (name) => headerText(response.headers, name) },
+  }
+}
+
+function randomBoundary(): string {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  return `reauth-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`
+}
+
+/**
+ * A multipart body gets a new random boundary at every send, so a replay would differ
+ * from the first send. Both adapters (http, fetch) honour a boundary named in
+ * `Content-Type`: naming one before the first send makes the replay byte-identical.
+ */
+function pinBoundary(config: InternalAxiosRequestConfig): void {
+  const contentType = headerText(config.headers, 'Content-Type')
+  const isForm = typeof FormData !== 'undefined' && config.data instanceof FormData
+  if (contentType === null ? !isForm : !/^\s*multipart\/form-data/i.test(contentType)) return
+  if (contentType !== null && /boundary=/i.test(contentType)) return
+  config.headers.set('Content-Type', `multipart/form-data; boundary=${randomBoundary()}`)
+}
+
+/** Why a sent body cannot be sent again, or `undefined` when it can. */
+function unreplayable(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined
+  if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) {
+    return 'its body is a ReadableStream, which can be sent only once'
+  }
+  if (typeof (data as { pipe?: unknown }).pipe === 'function') {
+    return 'its body is a stream, which can be sent only once'
+  }
+  return undefined
+}
+
+/**
+ * A refresh failure for one request: a fresh error of the same class (waiters share the
+ * engine's error; axios appends each caller's stack to what it throws), whose `cause` is
+ * the engine's error and whose non-enumerable `response` is the request's `AxiosError`.
+ */
+function forRequest(error: unknown, axiosError: AxiosError | undefined): unknown {
+  const options = { cause: error, response: axiosError }
+  if (isSessionExpiredError(error)) {
+    return new SessionExpiredError(
+      error.message,
+      { error: error.error, errorDescription: error.errorDescription, status: error.status },
+      options,
+    )
+  }
+  if (isRefreshError(error)) {
+    return new RefreshError(
+      error.message,
+      {
+        retryable: error.retryable,
+        error: error.error,
+        errorDescription: error.errorDescription,
+        status: error.status,
+        field: error.field,
+        retryAfter: error.retryAfter,
+      },
+      options,
+    )
+  }
+  return error
+}
+
+/** The config without the `Authorization` value reauth put on it, for errors reauth creates. */
+function withoutToken(config: Config): InternalAxiosRequestConfig {
+  const sent = config.headers.get('Authorization')
+  if (config[ATTACHED]?.is(sent) !== true) return config
+  const headers = new AxiosHeaders(config.headers)
+  headers.delete('Authorization')
+  const copy: Config = { ...config, headers }
+  delete copy[ATTACHED]
+  return copy
+}
+
+/** Map what the engine threw to what axios would have thrown. */
+function translate(error: unknown, config: Config, axiosError?: AxiosError): unknown {
+  const signal = config.signal as AbortSignal | undefined
+  if (signal?.aborted && error === signal.reason) {
+    // axios's usual abort error, carrying the config as axios does, minus reauth's token.
+    return new CanceledError(undefined, withoutToken(config))
+  }
+  return forRequest(error, axiosError)
+}
+
+/**
+ * Keep an existing axios instance authorised: adds a request interceptor that attaches
+ * the token and a response interceptor that, on an auth failure, refreshes once for all
+ * concurrent callers (single flight) and replays the request through the same instance.
+ * Several instances may share one engine, and so one refresh. Returns a function that
+ * removes both interceptors.
+ *
+ * The token goes only to the `baseURL` origin (or `options.origins`); a request that sets
+ * its own `Authorization`, or passes `reauth: false`, is left alone.
+ *
+ * @example
+ * import axios from 'axios'
+ * import { createEngine } from '@reauth/core'
+ * import { attachReauth } from '@reauth/axios'
+ *
+ * const api = axios.create({ baseURL: 'https://api.example.com' })
+ * const engine = createEngine({ tokens, refresh })
+ * const detach = attachReauth(api, engine)
+ * const { data } = await api.get('/me')
+ */
+export function attachReauth(
+  instance: AxiosInstance,
+  engine: Engine,
+  options: AttachReauthOptions = {},
+): DetachReauth {
+  if (
+    (typeof instance !== 'function' && (typeof instance !== 'object' || instance === null)) ||
+    typeof instance.interceptors?.request?.use !== 'function' ||
+    typeof instance.interceptors?.response?.use !== 'function' ||
+    typeof instance.request !== 'function' ||
+    typeof instance.getUri !== 'function'
+  ) {
+    throw new ReauthOptionsError('"instance" must be an axios instance')
+  }
+  if (
+    typeof engine !== 'object' ||
+    engine === null ||
+    typeof engine.authorize !== 'function' ||
+    typeof engine.recover !== 'function' ||
+    typeof engine.replay !== 'function'
+  ) {
+    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('"options" must be an object')
+  }
+  let allowed: OriginMatcher | undefined
+  if (options.origins !== undefined) {
+    allowed = createOriginMatcher(options.origins)
+  } else {
+    const origin = baseOrigin(instance.defaults?.baseURL)
+    if (origin !== undefined) allowed = createOriginMatcher([origin])
+    else if (!engine.origins) {
+      throw new ReauthOptionsError(
+        '"origins" is required: the instance has no absolute "baseURL" and the engine no "origins"',
+      )
+    }
+  }
+
+  async function onRequest(config: Config): Promise<Config> {
+    if (config.reauth === false) return config
+    const mark = config[ATTACHED]
+    delete config[ATTACHED]
+    const current = config.headers.get('Authorization')
+    // A header reauth put on an earlier send of this config (e.g. axios-retry resending
+    // `error.config`) is reauth's to replace; any other is the caller's.
+    const ours = current !== undefined && current !== null && mark?.is(current) === true
+    if (ours) config.headers.delete('Authorization')
+    let authorization: string | undefined
+    try {
+      authorization = await engine.authorize({
+        url: fullUrl(instance, config),
+        hasAuthorization: config.headers.has('Authorization'),
+        allowed,
+        // The caller's own signal object: it is how the engine recognises the requests of
+        // its refresh function, which must not wait on the refresh they belong to.
+        signal: config.signal as AbortSignal | undefined,
+      })
+    } catch (error) {
+      throw translate(error, config)
+    }
+    if (authorization === undefined) return config
+    config.headers.set('Authorization', authorization)
+    config[ATTACHED] = new Attached(authorization)
+    pinBoundary(config)
+    return config
+  }
+
+  async function onResponseError(error: unknown): Promise<unknown> {
+    if (!isAxiosError(error) || !error.config || !error.response) throw error
+    const config = error.config as Config
+    if (config.reauth === false) throw error
+    const sent = config.headers.get('Authorization')
+    if (typeof sent !== 'string' || config[ATTACHED]?.is(sent) !== true) throw error
+    if (!engine.isAuthError(authResponse(error.response))) throw error
+    const url = fullUrl(instance, config)
+    const reason = unreplayable(config.data)
+    if (reason !== undefined) {
+      engine.log.warn(`Not replaying ${describeUrl(config.method, url)}: ${reason}`)
+      throw error
+    }
+    const signal = config.signal as AbortSignal | undefined
+    let next: string
+    try {
+      next = await engine.recover(sent, { signal })
+    } catch (failure) {
+      throw translate(failure, config, error)
+    }
+    const headers = new AxiosHeaders(config.headers)
+    headers.set('Authorization', next)
+    const retry: Config = {
+      ...config,
+      headers,
+      // `data` is what the first send serialised: sent again as is, byte for byte.
+      transformRequest: [(data: unknown) => data],
+      reauth: false,
+    }
+    delete retry[ATTACHED]
+    engine.log.debug(`Replaying ${describeUrl(config.method, url)}`)
+    try {
+      return await engine.replay(() => instance.request(retry), { signal })
+    } catch (failure) {
+      throw translate(failure, config)
+    }
+  }
+
+  const requestId = instance.interceptors.request.use(onRequest)
+  const responseId = instance.interceptors.response.use(undefined, onResponseError)
+  let attached = true
+  return function detach() {
+    if (!attached) return
+    attached = false
+    instance.interceptors.request.eject(requestId)
+    instance.interceptors.response.eject(responseId)
+  }
+}
