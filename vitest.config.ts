@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 import { defineConfig } from 'vitest/config'
 
@@ -11,7 +12,12 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
-    typecheck: { enabled: true, include: ['**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+    typecheck: {
+      enabled: true,
+      include: ['**/*.test-d.ts'],
+      // the root tsconfig: package tsconfigs exclude type tests from their builds
+      tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
+    },
     projects: [
       ...packages.map((name) => ({
         extends: true as const,

@@ -1,5 +1,11 @@
 import { defaultIsAuthError } from './auth-error.js'
-import { isRefreshError, ReauthOptionsError, RefreshError, SessionExpiredError } from './errors.js'
+import {
+  isReauthError,
+  isRefreshError,
+  ReauthOptionsError,
+  RefreshError,
+  SessionExpiredError,
+} from './errors.js'
 import { classifyRefreshFailure } from './failure.js'
 import { createLocalLock } from './local-lock.js'
 import { createLogger, describeUrl } from './logger.js'
@@ -151,6 +157,11 @@ export interface Engine {
     sent: string | undefined,
     options?: { signal?: AbortSignal | null | undefined },
   ): Promise<string>
+  /**
+   * An auth failure whose request cannot be sent again (e.g. a stream body): counted, and
+   * logged with the reason; the caller gets the failure as the client reports it.
+   */
+  notReplayable(request: { method?: string | undefined; url: string | URL }, reason: string): void
   /** Run a replay through the bounded queue. */
   replay<T>(
     send: () => Promise<T>,
@@ -167,6 +178,9 @@ export interface Engine {
 }
 
 const noop = () => {}
+
+/** The largest delay `setTimeout` honours. */
+const MAX_TIMEOUT = 2_147_483_647
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
   if (!signal) return promise
@@ -229,6 +243,10 @@ function validate(options: EngineOptions): void {
     throw new ReauthOptionsError('"leeway" must be finite')
   }
   requireNumber(options.refreshTimeout, 'refreshTimeout', 1)
+  // setTimeout turns a delay above 2^31-1 ms (or Infinity) into 1 ms: every grant would time out.
+  if (options.refreshTimeout !== undefined && options.refreshTimeout > MAX_TIMEOUT) {
+    throw new ReauthOptionsError(`"refreshTimeout" must be at most ${MAX_TIMEOUT} ms`)
+  }
   if (options.isAuthError !== undefined) requireFunction(options.isAuthError, 'isAuthError')
   requireNumber(options.replay?.concurrency, 'replay.concurrency', 1, true)
   requireNumber(options.replay?.maxQueued, 'replay.maxQueued', 0, true)
@@ -296,6 +314,8 @@ export function createEngine(options: EngineOptions): Engine {
   let ended: SessionExpiredError | undefined
   /** No grant before this time (ms), after a `Retry-After`. */
   let retryNotBefore = 0
+  /** Bumped by setTokens/clear: a grant started before must not overwrite the new session. */
+  let generation = 0
   let inflight: Promise<TokenSet> | undefined
   /** Signals handed to running grants: a request carrying one is the refresh's own request. */
   const grantSignals = new WeakSet<AbortSignal>()
@@ -329,6 +349,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function grant(basis: string | undefined, reason: RefreshReason): Promise<TokenSet> {
     const started = Date.now()
+    const startedGeneration = generation
     const stored = await read()
     if (!stored) throw ended ? endedError() : new SessionExpiredError('No tokens to refresh')
     if (basis !== undefined && authorizationHeader(stored) !== basis && !expiresSoon(stored)) {
@@ -388,6 +409,13 @@ export function createEngine(options: EngineOptions): Engine {
         stored,
         reason,
       )
+    }
+    if (generation !== startedGeneration) {
+      // setTokens or clear ran during the grant: the user's new session wins.
+      log.info('Discarded a refresh result: tokens were set or cleared meanwhile', { reason })
+      const current = await read()
+      if (!current) throw new SessionExpiredError('Signed out during the refresh')
+      return current
     }
     const fresh = result as TokenSet
     const next: TokenSet = { ...fresh }
@@ -462,7 +490,21 @@ export function createEngine(options: EngineOptions): Engine {
       return abortable(inflight, signal)
     }
     const basisHeader = authorizationHeader(basis)
-    const locked = lock.run(lockKey, () => grant(basisHeader, reason))
+    const locked = lock
+      .run(lockKey, () => grant(basisHeader, reason))
+      .catch((error: unknown) => {
+        // A failing lock or store is an outage, not an ended session: typed, retryable.
+        if (isReauthError(error)) throw error
+        stats.failures++
+        const failure = new RefreshError(
+          'The refresh could not run: the lock or the token store failed',
+          { retryable: true },
+          { cause: error },
+        )
+        log.warn('Token refresh failed: the lock or the token store failed', { reason })
+        emit('refreshError', { reason, error: failure })
+        throw failure
+      })
     let current: Promise<TokenSet> = locked
     if (store.subscribe) {
       current = new Promise<TokenSet>((resolve, reject) => {
@@ -520,10 +562,14 @@ export function createEngine(options: EngineOptions): Engine {
       if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
       ended = undefined
       retryNotBefore = 0
+      generation++
       await store.set({ ...tokens })
     },
 
     async clear() {
+      // An explicit sign-out ends the expired-session state too: later requests go anonymous.
+      ended = undefined
+      generation++
       await store.clear()
     },
 
@@ -586,6 +632,12 @@ export function createEngine(options: EngineOptions): Engine {
       return authorizationHeader(await refreshShared(current, 'reactive', signal))
     },
 
+    notReplayable(request, reason) {
+      stats.authErrors++
+      stats.unreplayable++
+      log.warn(`Not replaying ${describeUrl(request.method, request.url)}: ${reason}`)
+    },
+
     replay(send, opts = {}) {
       stats.replays++
       return queue.run(send, opts.signal)
@@ -597,9 +649,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (authorization === undefined || !engine.isAuthError(request.response(first))) return first
       const reason = request.replayable?.()
       if (reason !== undefined) {
-        stats.authErrors++
-        stats.unreplayable++
-        log.warn(`Not replaying ${describeUrl(request.method, request.url)}: ${reason}`)
+        engine.notReplayable(request, reason)
         return first
       }
       let next: string

@@ -108,7 +108,11 @@ export class SessionExpiredError extends ReauthError {
   readonly errorDescription: string | undefined
   readonly status: number | undefined
 
-  constructor(message: string, fields: RefreshFailureFields = {}, options: ReauthErrorOptions = {}) {
+  constructor(
+    message: string,
+    fields: RefreshFailureFields = {},
+    options: ReauthErrorOptions = {},
+  ) {
     super('SESSION_EXPIRED', message, options)
     this.error = fields.error
     this.errorDescription = fields.errorDescription
@@ -213,6 +217,5 @@ export const isOAuthError: (value: unknown) => value is OAuthError = guard('OAut
 export const isReauthOptionsError: (value: unknown) => value is ReauthOptionsError =
   guard('ReauthOptionsError')
 /** True for a {@link ReplayQueueFullError}. @example isReplayQueueFullError(error) */
-export const isReplayQueueFullError: (value: unknown) => value is ReplayQueueFullError = guard(
-  'ReplayQueueFullError',
-)
+export const isReplayQueueFullError: (value: unknown) => value is ReplayQueueFullError =
+  guard('ReplayQueueFullError')

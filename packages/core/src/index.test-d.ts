@@ -1,0 +1,162 @@
+import { describe, expectTypeOf, it } from 'vitest'
+import {
+  type AuthorizeTarget,
+  type AuthResponse,
+  bearerError,
+  classifyRefreshFailure,
+  createEngine,
+  createLocalLock,
+  createMemoryStore,
+  createOriginMatcher,
+  defaultIsAuthError,
+  type Engine,
+  type EngineEvents,
+  type EngineOptions,
+  type EngineRequest,
+  type EngineStats,
+  isOAuthError,
+  isReauthError,
+  isRefreshError,
+  isReplayQueueFullError,
+  isSessionExpiredError,
+  OAuthError,
+  type OriginMatcher,
+  parseRetryAfter,
+  parseTokenResponse,
+  type ReauthError,
+  type ReauthErrorCode,
+  type RefreshContext,
+  RefreshError,
+  type RefreshFunction,
+  type RefreshLock,
+  type RefreshReason,
+  ReplayQueue,
+  type ReplayQueueFullError,
+  type SessionExpiredError,
+  type TokenSet,
+  type TokenStore,
+} from './index.js'
+
+const refresh: RefreshFunction = async ({ tokens }) => tokens
+
+describe('public types', () => {
+  it('createEngine takes EngineOptions with a required refresh and returns an Engine', () => {
+    expectTypeOf(createEngine).parameter(0).toEqualTypeOf<EngineOptions>()
+    expectTypeOf(createEngine).returns.toEqualTypeOf<Engine>()
+    expectTypeOf<EngineOptions['refresh']>().toEqualTypeOf<RefreshFunction>()
+    // @ts-expect-error: refresh is required
+    createEngine({})
+    // @ts-expect-error: refresh must be a function
+    createEngine({ refresh: 'nope' })
+    // @ts-expect-error: exactOptionalPropertyTypes: no explicit undefined for leeway
+    createEngine({ refresh, leeway: undefined })
+    createEngine({
+      refresh,
+      replay: { concurrency: 4, maxQueued: 100 },
+      origins: [/x/, 'https://a'],
+    })
+  })
+
+  it('RefreshFunction gets a RefreshContext and returns a TokenSet promise', () => {
+    expectTypeOf<RefreshFunction>().parameter(0).toEqualTypeOf<RefreshContext>()
+    expectTypeOf<RefreshFunction>().returns.toEqualTypeOf<Promise<TokenSet>>()
+    expectTypeOf<RefreshContext>().toEqualTypeOf<{
+      tokens: TokenSet
+      signal: AbortSignal
+      startedAt: number
+    }>()
+  })
+
+  it('TokenSet has the documented fields', () => {
+    expectTypeOf<TokenSet>().toEqualTypeOf<{
+      accessToken: string
+      tokenType: string
+      refreshToken?: string
+      expiresAt?: number
+      issuedAt?: number
+      scope?: string
+      idToken?: string
+    }>()
+  })
+
+  it('Engine methods have the documented signatures', () => {
+    const engine = createEngine({ refresh })
+    expectTypeOf(engine.getToken()).toEqualTypeOf<Promise<TokenSet | undefined>>()
+    expectTypeOf(engine.refresh()).toEqualTypeOf<Promise<TokenSet>>()
+    expectTypeOf(engine.authorize({ url: 'https://a' })).toEqualTypeOf<
+      Promise<string | undefined>
+    >()
+    expectTypeOf(engine.recover(undefined)).toEqualTypeOf<Promise<string>>()
+    expectTypeOf(engine.replay(async () => 42)).toEqualTypeOf<Promise<number>>()
+    expectTypeOf(engine.stats()).toEqualTypeOf<EngineStats>()
+    expectTypeOf(engine.origins).toEqualTypeOf<OriginMatcher | undefined>()
+    expectTypeOf(engine.log.warn).toBeFunction()
+    const run = engine.run({
+      url: 'https://a',
+      send: async (authorization: string | undefined) => ({ status: 200, authorization }),
+      response: (r) => ({ status: r.status, headers: new Headers() }),
+    })
+    expectTypeOf(run).toEqualTypeOf<
+      Promise<{ status: number; authorization: string | undefined }>
+    >()
+    expectTypeOf<AuthorizeTarget>().toExtend<Partial<EngineRequest<unknown>>>()
+  })
+
+  it('event listeners get the payload of their event', () => {
+    const engine = createEngine({ refresh })
+    engine.on('refresh', (payload) => {
+      expectTypeOf(payload).toEqualTypeOf<EngineEvents['refresh']>()
+      expectTypeOf(payload.reason).toEqualTypeOf<RefreshReason>()
+      expectTypeOf(payload.adopted).toBeBoolean()
+    })
+    engine.on('refreshError', (payload) => {
+      expectTypeOf(payload.error).toEqualTypeOf<RefreshError>()
+    })
+    engine.on('sessionExpired', (payload) => {
+      expectTypeOf(payload.error).toEqualTypeOf<SessionExpiredError>()
+    })
+    expectTypeOf(engine.on('refresh', () => {})).toEqualTypeOf<() => void>()
+    // @ts-expect-error: unknown event
+    engine.on('nope', () => {})
+  })
+
+  it('error guards narrow, and errors carry their fields', () => {
+    const value: unknown = undefined
+    if (isRefreshError(value)) {
+      expectTypeOf(value).toEqualTypeOf<RefreshError>()
+      expectTypeOf(value.retryable).toBeBoolean()
+      expectTypeOf(value.field).toEqualTypeOf<string | undefined>()
+    }
+    if (isSessionExpiredError(value)) expectTypeOf(value).toEqualTypeOf<SessionExpiredError>()
+    if (isOAuthError(value)) expectTypeOf(value.error).toBeString()
+    if (isReplayQueueFullError(value)) expectTypeOf(value).toEqualTypeOf<ReplayQueueFullError>()
+    if (isReauthError(value)) expectTypeOf(value.code).toEqualTypeOf<ReauthErrorCode>()
+    expectTypeOf<RefreshError>().toExtend<ReauthError>()
+    expectTypeOf<ReauthError>().toExtend<Error>()
+    // The core's codes are part of the union (other packages may add theirs).
+    expectTypeOf<
+      'SESSION_EXPIRED' | 'REFRESH_FAILED' | 'OAUTH_ERROR' | 'INVALID_OPTION' | 'REPLAY_QUEUE_FULL'
+    >().toExtend<ReauthErrorCode>()
+    expectTypeOf<'NOT_A_CODE'>().not.toExtend<ReauthErrorCode>()
+    expectTypeOf(new RefreshError('m', { retryable: true }).code).toEqualTypeOf<ReauthErrorCode>()
+    expectTypeOf(new OAuthError({ error: 'invalid_grant' }).status).toEqualTypeOf<
+      number | undefined
+    >()
+    expectTypeOf(classifyRefreshFailure).returns.toEqualTypeOf<SessionExpiredError | RefreshError>()
+  })
+
+  it('helpers have the documented shapes', () => {
+    expectTypeOf(createMemoryStore()).toEqualTypeOf<TokenStore>()
+    expectTypeOf(createLocalLock()).toEqualTypeOf<RefreshLock>()
+    expectTypeOf(createOriginMatcher([])).toEqualTypeOf<OriginMatcher>()
+    expectTypeOf(parseTokenResponse({}, { sentAt: 0 })).toEqualTypeOf<TokenSet>()
+    // @ts-expect-error: sentAt is required
+    parseTokenResponse({}, {})
+    expectTypeOf(parseRetryAfter('1', 0)).toEqualTypeOf<number | undefined>()
+    expectTypeOf(bearerError).returns.toEqualTypeOf<string | undefined>()
+    expectTypeOf(defaultIsAuthError).parameter(0).toEqualTypeOf<AuthResponse>()
+    expectTypeOf(new ReplayQueue().run(async () => 'x')).toEqualTypeOf<Promise<string>>()
+    const lock: RefreshLock = createLocalLock()
+    expectTypeOf(lock.run('k', async () => 1)).toEqualTypeOf<Promise<number>>()
+  })
+})

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { RefreshError } from './errors.js'
+import { authorizationHeader, parseTokenResponse, tokenSetProblem } from './token-set.js'
+
+const SENT = Date.UTC(2030, 0, 1)
+
+function parseError(body: unknown): RefreshError {
+  try {
+    parseTokenResponse(body, { sentAt: SENT })
+  } catch (error) {
+    expect(error).toBeInstanceOf(RefreshError)
+    return error as RefreshError
+  }
+  throw new Error('expected parseTokenResponse to throw')
+}
+
+const ok = { access_token: 'at-SECRET', token_type: 'Bearer' }
+
+describe('parseTokenResponse', () => {
+  it('parses a full response, with expiresAt from the time the request was sent', () => {
+    expect(
+      parseTokenResponse(
+        {
+          ...ok,
+          token_type: 'bearer',
+          expires_in: 60,
+          refresh_token: 'rt-SECRET',
+          scope: 'openid offline_access',
+          id_token: 'id-SECRET',
+        },
+        { sentAt: SENT },
+      ),
+    ).toEqual({
+      accessToken: 'at-SECRET',
+      tokenType: 'Bearer',
+      issuedAt: SENT,
+      expiresAt: SENT + 60_000,
+      refreshToken: 'rt-SECRET',
+      scope: 'openid offline_access',
+      idToken: 'id-SECRET',
+    })
+  })
+
+  it('leaves optional fields out when absent or null', () => {
+    const tokens = parseTokenResponse(
+      { ...ok, expires_in: null, refresh_token: null },
+      { sentAt: SENT },
+    )
+    expect(tokens).toEqual({ accessToken: 'at-SECRET', tokenType: 'Bearer', issuedAt: SENT })
+    expect('refreshToken' in tokens).toBe(false)
+    expect('expiresAt' in tokens).toBe(false)
+  })
+
+  it.each<[string, unknown, string]>([
+    ['not an object', 'not json', 'body'],
+    ['null', null, 'body'],
+    ['an array', [ok], 'body'],
+    ['no access_token', { token_type: 'Bearer' }, 'access_token'],
+    ['empty access_token', { ...ok, access_token: '' }, 'access_token'],
+    ['numeric access_token', { ...ok, access_token: 5 }, 'access_token'],
+    ['no token_type', { access_token: 'at-SECRET' }, 'token_type'],
+    ['token_type mac', { ...ok, token_type: 'mac' }, 'token_type'],
+    ['negative expires_in', { ...ok, expires_in: -1 }, 'expires_in'],
+    ['string expires_in', { ...ok, expires_in: '3600' }, 'expires_in'],
+    ['absurd expires_in', { ...ok, expires_in: 1e12 }, 'expires_in'],
+    ['NaN expires_in', { ...ok, expires_in: Number.NaN }, 'expires_in'],
+    ['Infinity expires_in', { ...ok, expires_in: Number.POSITIVE_INFINITY }, 'expires_in'],
+    ['numeric refresh_token', { ...ok, refresh_token: 42 }, 'refresh_token'],
+    ['empty refresh_token', { ...ok, refresh_token: '' }, 'refresh_token'],
+    ['object id_token', { ...ok, id_token: {} }, 'id_token'],
+  ])('rejects %s, naming the field in `field` and the message', (_, body, field) => {
+    const error = parseError(body)
+    expect(error.retryable).toBe(true)
+    expect(error.field).toBe(field)
+    expect(error.message).toContain(`"${field}"`)
+    expect(error.message).not.toContain('at-SECRET')
+  })
+})
+
+describe('tokenSetProblem', () => {
+  it('accepts a valid set', () => {
+    expect(tokenSetProblem({ accessToken: 'a', tokenType: 'bearer' })).toBeUndefined()
+    expect(
+      tokenSetProblem({
+        accessToken: 'a',
+        tokenType: 'Bearer',
+        refreshToken: 'r',
+        expiresAt: 1,
+        issuedAt: 0,
+        scope: 's',
+        idToken: 'i',
+      }),
+    ).toBeUndefined()
+  })
+
+  it.each<[unknown, string]>([
+    [null, 'object'],
+    ['x', 'object'],
+    [{ tokenType: 'Bearer' }, '"accessToken"'],
+    [{ accessToken: '', tokenType: 'Bearer' }, '"accessToken"'],
+    [{ accessToken: 'a', tokenType: 'mac' }, '"tokenType"'],
+    [{ accessToken: 'a' }, '"tokenType"'],
+    [{ accessToken: 'a', tokenType: 'Bearer', refreshToken: 1 }, '"refreshToken"'],
+    [{ accessToken: 'a', tokenType: 'Bearer', scope: [] }, '"scope"'],
+    [{ accessToken: 'a', tokenType: 'Bearer', expiresAt: '1' }, '"expiresAt"'],
+    [{ accessToken: 'a', tokenType: 'Bearer', expiresAt: Number.NaN }, '"expiresAt"'],
+    [{ accessToken: 'a', tokenType: 'Bearer', issuedAt: Number.POSITIVE_INFINITY }, '"issuedAt"'],
+  ])('names the problem of %j', (value, needle) => {
+    expect(tokenSetProblem(value)).toContain(needle)
+  })
+})
+
+describe('authorizationHeader', () => {
+  it('is "Bearer <access token>"', () => {
+    expect(authorizationHeader({ accessToken: 'abc', tokenType: 'bearer' })).toBe('Bearer abc')
+  })
+})
