@@ -324,6 +324,7 @@ describe('attachReauth: refresh and replay', () => {
     expect(warn.mock.calls[0]?.[0]).toContain(`Not replaying POST ${API}/upload`)
     expect(warn.mock.calls[0]?.[0]).toContain('stream')
     expect(warn.mock.calls[0]?.[0]).not.toContain('secret=x')
+    expect(engine.stats().unreplayable).toBe(1)
   })
 
   it('lets errors other than auth failures through untouched', async () => {

@@ -3,13 +3,11 @@ import {
   createOriginMatcher,
   describeUrl,
   type Engine,
-  isRefreshError,
-  isSessionExpiredError,
+  errorForRequest,
   type OriginMatcher,
   type OriginPolicy,
   ReauthOptionsError,
-  RefreshError,
-  SessionExpiredError,
+  unreplayableBody,
 } from '@reauth/core'
 import {
   type AxiosError,
@@ -142,49 +140,6 @@ function pinBoundary(config: InternalAxiosRequestConfig): void {
   config.headers.set('Content-Type', `multipart/form-data; boundary=${randomBoundary()}`)
 }
 
-/** Why a sent body cannot be sent again, or `undefined` when it can. */
-function unreplayable(data: unknown): string | undefined {
-  if (typeof data !== 'object' || data === null) return undefined
-  if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) {
-    return 'its body is a ReadableStream, which can be sent only once'
-  }
-  if (typeof (data as { pipe?: unknown }).pipe === 'function') {
-    return 'its body is a stream, which can be sent only once'
-  }
-  return undefined
-}
-
-/**
- * A refresh failure for one request: a fresh error of the same class (waiters share the
- * engine's error; axios appends each caller's stack to what it throws), whose `cause` is
- * the engine's error and whose non-enumerable `response` is the request's `AxiosError`.
- */
-function forRequest(error: unknown, axiosError: AxiosError | undefined): unknown {
-  const options = { cause: error, response: axiosError }
-  if (isSessionExpiredError(error)) {
-    return new SessionExpiredError(
-      error.message,
-      { error: error.error, errorDescription: error.errorDescription, status: error.status },
-      options,
-    )
-  }
-  if (isRefreshError(error)) {
-    return new RefreshError(
-      error.message,
-      {
-        retryable: error.retryable,
-        error: error.error,
-        errorDescription: error.errorDescription,
-        status: error.status,
-        field: error.field,
-        retryAfter: error.retryAfter,
-      },
-      options,
-    )
-  }
-  return error
-}
-
 /** The config without the `Authorization` value reauth put on it, for errors reauth creates. */
 function withoutToken(config: Config): InternalAxiosRequestConfig {
   const sent = config.headers.get('Authorization')
@@ -203,7 +158,7 @@ function translate(error: unknown, config: Config, axiosError?: AxiosError): unk
     // axios's usual abort error, carrying the config as axios does, minus reauth's token.
     return new CanceledError(undefined, withoutToken(config))
   }
-  return forRequest(error, axiosError)
+  return errorForRequest(error, { response: axiosError })
 }
 
 /**
@@ -302,9 +257,9 @@ export function attachReauth(
     if (typeof sent !== 'string' || config[ATTACHED]?.is(sent) !== true) throw error
     if (!engine.isAuthError(authResponse(error.response))) throw error
     const url = fullUrl(instance, config)
-    const reason = unreplayable(config.data)
+    const reason = unreplayableBody(config.data)
     if (reason !== undefined) {
-      engine.log.warn(`Not replaying ${describeUrl(config.method, url)}: ${reason}`)
+      engine.notReplayable({ method: config.method, url }, reason)
       throw error
     }
     const signal = config.signal as AbortSignal | undefined

@@ -219,3 +219,59 @@ export const isReauthOptionsError: (value: unknown) => value is ReauthOptionsErr
 /** True for a {@link ReplayQueueFullError}. @example isReplayQueueFullError(error) */
 export const isReplayQueueFullError: (value: unknown) => value is ReplayQueueFullError =
   guard('ReplayQueueFullError')
+
+/**
+ * A copy of a refresh failure for one caller: waiters share the engine's error object, and
+ * clients (axios, ky) decorate what they throw. The copy has the same class and fields, the
+ * shared error as `cause`, and the caller's own request/response attached non-enumerable.
+ * Anything else is returned as is.
+ *
+ * @example
+ * catch (failure) { throw errorForRequest(failure, { response: axiosError }) }
+ */
+export function errorForRequest(
+  error: unknown,
+  attach: Omit<ReauthErrorOptions, 'cause'>,
+): unknown {
+  const options = { ...attach, cause: error }
+  if (isSessionExpiredError(error)) {
+    return new SessionExpiredError(
+      error.message,
+      { error: error.error, errorDescription: error.errorDescription, status: error.status },
+      options,
+    )
+  }
+  if (isRefreshError(error)) {
+    return new RefreshError(
+      error.message,
+      {
+        retryable: error.retryable,
+        error: error.error,
+        errorDescription: error.errorDescription,
+        status: error.status,
+        field: error.field,
+        retryAfter: error.retryAfter,
+      },
+      options,
+    )
+  }
+  return error
+}
+
+/**
+ * Why a request body cannot be sent a second time, or `undefined` when it can: a web
+ * `ReadableStream` or a Node stream is read once by the first send.
+ *
+ * @example
+ * unreplayableBody(new ReadableStream()) // 'its body is a ReadableStream, …'
+ */
+export function unreplayableBody(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) {
+    return 'its body is a ReadableStream, which can be sent only once'
+  }
+  if (typeof (body as { pipe?: unknown }).pipe === 'function') {
+    return 'its body is a stream, which can be sent only once'
+  }
+  return undefined
+}

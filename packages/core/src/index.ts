@@ -17,6 +17,7 @@ export type {
   RefreshFailureFields,
 } from './errors.js'
 export {
+  errorForRequest,
   isOAuthError,
   isReauthError,
   isReauthOptionsError,
@@ -29,6 +30,7 @@ export {
   RefreshError,
   ReplayQueueFullError,
   SessionExpiredError,
+  unreplayableBody,
 } from './errors.js'
 export { classifyRefreshFailure, parseRetryAfter, TERMINAL_OAUTH_ERRORS } from './failure.js'
 export { createLocalLock } from './local-lock.js'

@@ -4,6 +4,7 @@ import {
   type OriginMatcher,
   type OriginPolicy,
   ReauthOptionsError,
+  unreplayableBody,
 } from '@reauth/core'
 
 /** `RequestInit` plus reauth's per-request option. */
@@ -68,7 +69,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     const request = new Request(input, rest)
     // A stream given as the body is read once by the first send: it cannot be replayed,
     // and teeing it would buffer an upload of any size. Everything else is cloned.
-    const oneShot = typeof ReadableStream !== 'undefined' && rest.body instanceof ReadableStream
+    const oneShot = unreplayableBody(rest.body)
     const spare = request.body && !oneShot ? request.clone() : undefined
     let sends = 0
     return engine.run<Response>({
@@ -88,8 +89,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
         return send(new Request(source, { headers }))
       },
       response: (response) => response,
-      replayable: () =>
-        oneShot ? 'its body is a ReadableStream, which can be sent only once' : undefined,
+      replayable: () => oneShot,
       discard(response) {
         response.body?.cancel().catch(noop)
       },
