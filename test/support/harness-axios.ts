@@ -1,5 +1,5 @@
-import axios, { type AxiosRequestConfig } from 'axios'
 import { attachReauth } from '@reauth/axios'
+import axios, { type AxiosRequestConfig } from 'axios'
 import type { Harness, TestBody } from './harness.js'
 
 function axiosData(body: TestBody | undefined): unknown {

@@ -1,4 +1,61 @@
-import type { Harness } from './harness.js'
+import { withReauth } from '@reauth/ky'
+import ky from 'ky'
+import ky2 from 'ky2'
+import type { Harness, TestBody, TestRequest } from './harness.js'
 
-/** ky under the contract suite: filled in by the ky adapter (issue 4). */
-export const kyHarnesses: Harness[] = []
+/** ky's `json` / `body` for a contract body. */
+function kyBody(body: TestBody | undefined): { json?: unknown; body?: BodyInit } {
+  if (!body) return {}
+  if (body.kind === 'json') return { json: body.value }
+  return { body: body.value }
+}
+
+/** The per-call options both majors share; HTTP statuses resolve, everything else rejects. */
+function callOptions(options: TestRequest) {
+  const body = kyBody(options.body)
+  return {
+    method: options.method ?? (options.body ? 'post' : 'get'),
+    ...body,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.skip ? { context: { reauth: false } } : {}),
+    throwHttpErrors: false,
+  }
+}
+
+const isAbortError = (error: unknown) =>
+  error instanceof DOMException && error.name === 'AbortError'
+
+/** ky 1 (`ky`), allowed origin given as `origins`: the harness sends absolute URLs, which `prefixUrl` would not accept. */
+const ky1Harness: Harness = {
+  name: 'ky 1',
+  create(engine, origin) {
+    const api = withReauth(ky.create({}), engine, { origins: [origin] })
+    return {
+      async request(url, options = {}) {
+        const response = await api(url, callOptions(options))
+        await response.arrayBuffer()
+        return { status: response.status }
+      },
+    }
+  },
+  isAbortError,
+}
+
+/** ky 2 (`ky2`, an npm alias of ky@2), allowed origin taken from its `baseUrl` (absolute inputs ignore it). */
+const ky2Harness: Harness = {
+  name: 'ky 2',
+  create(engine, origin) {
+    const api = withReauth(ky2.create({ baseUrl: origin }), engine)
+    return {
+      async request(url, options = {}) {
+        const response = await api(url, callOptions(options))
+        await response.arrayBuffer()
+        return { status: response.status }
+      },
+    }
+  },
+  isAbortError,
+}
+
+/** ky under the contract suite: ky 1 and ky 2, both through `withReauth`. */
+export const kyHarnesses: Harness[] = [ky1Harness, ky2Harness]

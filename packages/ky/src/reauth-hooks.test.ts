@@ -1,0 +1,576 @@
+import {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  isReauthOptionsError,
+  isRefreshError,
+  isSessionExpiredError,
+  OAuthError,
+  RefreshError,
+  type TokenSet,
+} from '@reauth/core'
+import ky1, { isHTTPError as isHTTPError1, isTimeoutError as isTimeoutError1 } from 'ky'
+// ky 2 is installed in test/ as the npm alias `ky2` (packages/ky's devDependency is ky 1).
+import ky2, { isHTTPError as isHTTPError2, isTimeoutError as isTimeoutError2 } from 'ky2'
+import { describe, expect, it, vi } from 'vitest'
+import { reauthHooks, withReauth } from './index.js'
+
+const API = 'https://api.example.test'
+const OTHER = 'https://other.example.test'
+
+/** Both majors behind one loose signature (their option types differ). */
+type LooseResponse = Promise<Response> & { json<T = unknown>(): Promise<T> }
+type LooseKy = ((
+  input: string | URL | Request,
+  options?: Record<string, unknown>,
+) => LooseResponse) & {
+  create(options?: Record<string, unknown>): LooseKy
+  extend(options: Record<string, unknown>): LooseKy
+  post(input: string, options?: Record<string, unknown>): LooseResponse
+}
+
+interface Major {
+  name: string
+  ky: LooseKy
+  /** The option that sets the instance's API location. */
+  prefix: (origin: string) => Record<string, unknown>
+  isHTTPError: (error: unknown) => boolean
+  isTimeoutError: (error: unknown) => boolean
+}
+
+const majors: Major[] = [
+  {
+    name: 'ky 1',
+    ky: ky1 as unknown as LooseKy,
+    prefix: (origin) => ({ prefixUrl: origin }),
+    isHTTPError: isHTTPError1,
+    isTimeoutError: isTimeoutError1,
+  },
+  {
+    name: 'ky 2',
+    ky: ky2 as unknown as LooseKy,
+    prefix: (origin) => ({ prefix: origin }),
+    isHTTPError: isHTTPError2,
+    isTimeoutError: isTimeoutError2,
+  },
+]
+
+interface Sent {
+  url: string
+  method: string
+  authorization: string | null
+  contentType: string | null
+  bytes: Uint8Array
+}
+
+type Reply = number | ((request: Request) => Response | Promise<Response>)
+
+/**
+ * A fake server as ky's `fetch`: records every request; answers 401 to the expired token,
+ * else the next queued reply for the path (a status or a function), else 200.
+ */
+function fakeServer(expired = 'Bearer old') {
+  const sent: Sent[] = []
+  const queues = new Map<string, Reply[]>()
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init)
+    const bytes = new Uint8Array(await request.clone().arrayBuffer())
+    const authorization = request.headers.get('authorization')
+    sent.push({
+      url: request.url,
+      method: request.method,
+      authorization,
+      contentType: request.headers.get('content-type'),
+      bytes,
+    })
+    const path = new URL(request.url).pathname
+    const reply = queues.get(path)?.shift()
+    if (typeof reply === 'function') return reply(request)
+    if (typeof reply === 'number') return new Response(`status ${reply}`, { status: reply })
+    if (authorization === expired) {
+      return new Response('{"error":"invalid_token"}', {
+        status: 401,
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+      })
+    }
+    return Response.json({ ok: true, path })
+  }
+  return {
+    sent,
+    fetch,
+    /** Queue replies for a path, used before the default behaviour. */
+    reply(path: string, ...replies: Reply[]) {
+      queues.set(path, [...(queues.get(path) ?? []), ...replies])
+    },
+    to: (path: string) => sent.filter((s) => new URL(s.url).pathname === path),
+  }
+}
+
+const oldTokens: TokenSet = { accessToken: 'old', tokenType: 'Bearer', refreshToken: 'r0' }
+const newTokens: TokenSet = { accessToken: 'new', tokenType: 'Bearer', refreshToken: 'r1' }
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+function engineWith(options: Partial<EngineOptions> = {}) {
+  const refresh = vi.fn(async () => newTokens)
+  const warnings: string[] = []
+  const engine = createEngine({
+    tokens: oldTokens,
+    refresh,
+    logger: { warn: (message) => warnings.push(message) },
+    ...options,
+  })
+  return { engine, refresh, warnings }
+}
+
+describe.each(majors)('$name', (major) => {
+  function api(engine: Engine, server: ReturnType<typeof fakeServer>, defaults = {}) {
+    return withReauth(
+      major.ky.create({ ...major.prefix(API), fetch: server.fetch, ...defaults }),
+      engine,
+    )
+  }
+
+  describe('attach', () => {
+    it('sends the token to the prefix origin only, and leaves a caller’s Authorization alone', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens })
+      const client = api(engine, server)
+      await client('me')
+      // a URL input skips the prefix
+      await client(new URL(`${OTHER}/public`))
+      await client('me', { headers: { authorization: 'Basic dXNlcg==' } })
+      expect(server.sent.map((s) => s.authorization)).toEqual([
+        'Bearer new',
+        null,
+        'Basic dXNlcg==',
+      ])
+    })
+
+    it('context: { reauth: false } sends the request untouched, and a 401 goes back as usual', async () => {
+      const server = fakeServer()
+      const { engine, refresh } = engineWith()
+      const client = api(engine, server)
+      server.reply('/me', 401)
+      const error = await client('me', { context: { reauth: false } }).catch((e: unknown) => e)
+      expect(major.isHTTPError(error)).toBe(true)
+      expect(server.sent[0]?.authorization).toBeNull()
+      expect(refresh).not.toHaveBeenCalled()
+    })
+
+    it('keeps the caller’s own context for other hooks', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens })
+      const seen: unknown[] = []
+      const hook = (...args: unknown[]) => {
+        const first = args[0] as { options?: { context?: unknown } }
+        const options = (args.length > 1 ? args[1] : first.options) as { context?: unknown }
+        seen.push((options.context as { traceId?: string }).traceId)
+      }
+      const client = api(engine, server, { hooks: { beforeRequest: [hook] } })
+      await client('me', { context: { traceId: 't-1' }, signal: new AbortController().signal })
+      expect(seen).toEqual(['t-1'])
+    })
+
+    it('a signed-out engine sends requests untouched', async () => {
+      const server = fakeServer()
+      const engine = createEngine({ refresh: async () => newTokens })
+      await api(engine, server)('me')
+      expect(server.sent[0]?.authorization).toBeNull()
+    })
+  })
+
+  describe('replay', () => {
+    it('concurrent 401s make one refresh; each request is replayed once with the new token', async () => {
+      const server = fakeServer()
+      const gate = deferred()
+      const { engine, refresh } = engineWith({
+        refresh: vi.fn(async () => {
+          await gate.promise
+          return newTokens
+        }),
+      })
+      const client = api(engine, server)
+      const results = Array.from({ length: 5 }, (_, i) => client(`item/${i}`).json())
+      await vi.waitFor(() => expect(engine.stats().joins).toBe(4))
+      gate.resolve()
+      expect(await Promise.all(results)).toHaveLength(5)
+      expect(engine.stats().grants).toBe(1)
+      expect(engine.stats().replays).toBe(5)
+      expect(server.sent.filter((s) => s.authorization === 'Bearer new')).toHaveLength(5)
+      expect(refresh).toBeDefined()
+    })
+
+    it('a replay that still fails auth throws ky’s HTTPError; no loop', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const client = api(engine, server)
+      server.reply('/me', 401, 401)
+      const error = await client('me').catch((e: unknown) => e)
+      expect(major.isHTTPError(error)).toBe(true)
+      expect((error as { response: Response }).response.status).toBe(401)
+      expect(server.to('/me')).toHaveLength(2)
+      expect(engine.stats().grants).toBe(1)
+    })
+
+    it('with throwHttpErrors: false the replay’s 401 Response is returned', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      server.reply('/me', 401, 401)
+      const response = await api(engine, server)('me', { throwHttpErrors: false })
+      expect(response.status).toBe(401)
+      expect(server.to('/me').map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+    })
+
+    it('a request that is not ours (caller’s Authorization) is not refreshed on 401', async () => {
+      const server = fakeServer()
+      const { engine, refresh } = engineWith()
+      server.reply('/me', 401)
+      const response = await api(engine, server)('me', {
+        headers: { authorization: 'Bearer mine' },
+        throwHttpErrors: false,
+      })
+      expect(response.status).toBe(401)
+      expect(refresh).not.toHaveBeenCalled()
+    })
+
+    it('a 403 is not a refresh trigger', async () => {
+      const server = fakeServer()
+      const { engine, refresh } = engineWith()
+      server.reply('/me', 403)
+      const response = await api(engine, server)('me', { throwHttpErrors: false })
+      expect(response.status).toBe(403)
+      expect(refresh).not.toHaveBeenCalled()
+    })
+
+    it('a stale 401 (token already replaced) retries with the current token, no grant', async () => {
+      const server = fakeServer()
+      const { engine, refresh } = engineWith()
+      const sent = deferred<Response>()
+      const reached = deferred()
+      server.reply('/late', () => {
+        reached.resolve()
+        return sent.promise
+      })
+      const client = api(engine, server)
+      const late = client('late').json()
+      await reached.promise
+      await engine.setTokens(newTokens)
+      sent.resolve(new Response('{"error":"invalid_token"}', { status: 401 }))
+      expect(await late).toEqual({ ok: true, path: '/late' })
+      expect(refresh).not.toHaveBeenCalled()
+      expect(engine.stats().staleRetries).toBe(1)
+    })
+
+    it('a terminal refresh failure rejects with SessionExpiredError at once (ky does not retry it)', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({
+        refresh: async () => {
+          throw new OAuthError({ error: 'invalid_grant', status: 400 })
+        },
+      })
+      const client = api(engine, server, { retry: { limit: 2, delay: () => 60_000 } })
+      await expect(client('me')).rejects.toSatisfy(isSessionExpiredError)
+      await expect(client('me')).rejects.toSatisfy(isSessionExpiredError)
+      expect(server.sent).toHaveLength(1)
+    })
+
+    it('a transient refresh failure rejects with RefreshError and makes no second grant', async () => {
+      const server = fakeServer()
+      const refresh = vi.fn(async (): Promise<TokenSet> => {
+        throw new RefreshError('token endpoint down', { retryable: true, status: 503 })
+      })
+      const { engine } = engineWith({ refresh })
+      const client = api(engine, server, { retry: { limit: 2, delay: () => 60_000 } })
+      await expect(client('me')).rejects.toSatisfy(isRefreshError)
+      expect(refresh).toHaveBeenCalledTimes(1)
+      expect(server.sent).toHaveLength(1)
+    })
+  })
+
+  describe('ky’s retry', () => {
+    it('a replay answered 503 is retried by ky within its own budget, with the new token', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      server.reply('/me', 401, 503)
+      const body = await api(engine, server)('me', { retry: { limit: 1, delay: () => 0 } }).json()
+      expect(body).toEqual({ ok: true, path: '/me' })
+      expect(server.to('/me').map((s) => s.authorization)).toEqual([
+        'Bearer old',
+        'Bearer new',
+        'Bearer new',
+      ])
+      expect(engine.stats().grants).toBe(1)
+    })
+
+    it('the replay does not double ky’s budget: 401, 503, 503 with limit 1 → HTTPError 503 after 3 sends', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      server.reply('/me', 401, 503, 503)
+      const error = await api(engine, server)('me', { retry: { limit: 1, delay: () => 0 } }).catch(
+        (e: unknown) => e,
+      )
+      expect(major.isHTTPError(error)).toBe(true)
+      expect((error as { response: Response }).response.status).toBe(503)
+      expect(server.to('/me')).toHaveLength(3)
+    })
+
+    it('the replay does not eat ky’s budget: with retry limit 0 a 401 is still replayed', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const body = await api(engine, server)('me', { retry: 0 }).json()
+      expect(body).toEqual({ ok: true, path: '/me' })
+      expect(server.to('/me')).toHaveLength(2)
+    })
+
+    it('a 503 first, then a 401 on ky’s retry → refreshed and replayed', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      server.reply('/me', 503)
+      const body = await api(engine, server)('me', { retry: { limit: 1, delay: () => 0 } }).json()
+      expect(body).toEqual({ ok: true, path: '/me' })
+      expect(server.to('/me').map((s) => s.authorization)).toEqual([
+        'Bearer old',
+        'Bearer old',
+        'Bearer new',
+      ])
+    })
+  })
+
+  it('a replay that outlasts ky’s timeout rejects with ky’s TimeoutError', async () => {
+    const server = fakeServer()
+    const { engine } = engineWith()
+    server.reply(
+      '/slow',
+      401,
+      (request) =>
+        new Promise<Response>((_, reject) => {
+          request.signal.addEventListener('abort', () => reject(request.signal.reason))
+        }),
+    )
+    const error = await api(engine, server)('slow', { timeout: 50, retry: 0 }).catch(
+      (e: unknown) => e,
+    )
+    expect(major.isTimeoutError(error)).toBe(true)
+  })
+
+  describe('abort', () => {
+    it('abort while waiting on the refresh rejects that request at once with an AbortError; others go on', async () => {
+      const server = fakeServer()
+      const gate = deferred()
+      const { engine } = engineWith({
+        refresh: async () => {
+          await gate.promise
+          return newTokens
+        },
+      })
+      const client = api(engine, server)
+      const controller = new AbortController()
+      const aborted = client('a', { signal: controller.signal }).catch((e: unknown) => e)
+      const other = client('b').json()
+      await vi.waitFor(() => expect(engine.stats().joins).toBe(1))
+      controller.abort()
+      const error = await aborted
+      expect(error).toBeInstanceOf(DOMException)
+      expect((error as DOMException).name).toBe('AbortError')
+      gate.resolve()
+      expect(await other).toEqual({ ok: true, path: '/b' })
+      expect(server.to('/a')).toHaveLength(1)
+    })
+  })
+
+  describe('bodies are replayed byte-identical', () => {
+    const form = new FormData()
+    form.set('name', 'reauth')
+    form.set('file', new Blob(['hello, file'], { type: 'text/plain' }), 'hello.txt')
+    it.each([
+      { kind: 'json', options: { json: { a: 1, text: 'ünïcode ✓' } } },
+      { kind: 'URLSearchParams', options: { body: new URLSearchParams({ a: '1', b: 'two' }) } },
+      { kind: 'FormData', options: { body: form } },
+      { kind: 'text, retry 0', options: { body: 'plain text', retry: 0 } },
+    ])('$kind', async ({ options }) => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const response = await api(engine, server).post('echo', {
+        searchParams: { q: 'x y' },
+        ...options,
+      })
+      expect(response.status).toBe(200)
+      const [first, replay] = server.sent as [Sent, Sent]
+      expect(server.sent).toHaveLength(2)
+      expect(replay.authorization).toBe('Bearer new')
+      expect(replay.url).toBe(first.url)
+      expect(new URL(replay.url).searchParams.get('q')).toBe('x y')
+      expect(replay.method).toBe('POST')
+      expect(replay.contentType).toBe(first.contentType)
+      expect(replay.bytes.byteLength).toBeGreaterThan(0)
+      expect(Buffer.from(replay.bytes).equals(Buffer.from(first.bytes))).toBe(true)
+    })
+
+    it('a ReadableStream body is not replayed: the caller gets the 401 and the reason is logged', async () => {
+      const server = fakeServer()
+      const { engine, refresh, warnings } = engineWith()
+      const body = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('streamed'))
+          controller.close()
+        },
+      })
+      const response = await api(engine, server).post('upload', {
+        body,
+        throwHttpErrors: false,
+        retry: 0,
+      })
+      expect(response.status).toBe(401)
+      expect(refresh).not.toHaveBeenCalled()
+      expect(warnings).toEqual([
+        expect.stringContaining(`Not replaying POST ${API}/upload: its body is a ReadableStream`),
+      ])
+      expect(engine.stats().unreplayable).toBe(1)
+    })
+  })
+
+  describe('a refresh function using the same instance', () => {
+    it('is not blocked on itself: its request (with the refresh signal) goes untouched', async () => {
+      const server = fakeServer()
+      let client: LooseKy | undefined
+      const engine = createEngine({
+        tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+        refreshTimeout: 2_000,
+        refresh: async ({ signal }) => {
+          const grant = await client!.post('oauth/token', { signal }).json<{ token: string }>()
+          expect(grant).toEqual({ ok: true, path: '/oauth/token' })
+          return { ...newTokens, expiresAt: Date.now() + 3_600_000 }
+        },
+      })
+      client = api(engine, server) as unknown as LooseKy
+      await client('me')
+      expect(server.sent.map((s) => [new URL(s.url).pathname, s.authorization])).toEqual([
+        ['/oauth/token', null],
+        ['/me', 'Bearer new'],
+      ])
+      expect(engine.stats().failures).toBe(0)
+    })
+  })
+
+  describe('reauthHooks', () => {
+    it('works with ky.create({ hooks }), and two instances share one engine and one grant', async () => {
+      const server = fakeServer()
+      const gate = deferred()
+      const { engine } = engineWith({
+        refresh: async () => {
+          await gate.promise
+          return newTokens
+        },
+      })
+      const a = major.ky.create({
+        ...major.prefix(API),
+        fetch: server.fetch,
+        hooks: reauthHooks(major.ky, engine),
+      })
+      const b = withReauth(major.ky.create({ fetch: server.fetch }), engine, { origins: [API] })
+      const results = [a('one').json(), b(`${API}/two`).json()]
+      await vi.waitFor(() => expect(engine.stats().joins).toBe(1))
+      gate.resolve()
+      expect(await Promise.all(results)).toEqual([
+        { ok: true, path: '/one' },
+        { ok: true, path: '/two' },
+      ])
+      expect(engine.stats().grants).toBe(1)
+    })
+
+    it('without origins, an engine policy or a prefix, a request fails naming "origins"', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const client = major.ky.create({ fetch: server.fetch, hooks: reauthHooks(major.ky, engine) })
+      await expect(client(`${API}/me`)).rejects.toSatisfy(
+        (e) => isReauthOptionsError(e) && /"origins" is required/.test((e as Error).message),
+      )
+      expect(server.sent).toHaveLength(0)
+    })
+  })
+
+  describe('origins', () => {
+    it('the engine’s origins win over the prefix', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens, origins: [OTHER] })
+      const client = api(engine, server)
+      await client('me')
+      await client(new URL(`${OTHER}/x`))
+      expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer new'])
+    })
+
+    it('the adapter’s origins win over the engine’s', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens, origins: [OTHER] })
+      const client = withReauth(major.ky.create({ fetch: server.fetch }), engine, {
+        origins: [API],
+      })
+      await client(`${API}/me`)
+      await client(`${OTHER}/x`)
+      expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer new', null])
+    })
+
+    it('withReauth requires "origins" when neither the engine nor the instance names one', () => {
+      const { engine } = engineWith()
+      expect(() => withReauth(major.ky.create({}), engine)).toThrow(/"origins" is required/)
+    })
+  })
+
+  it('extend keeps reauth on the new instance', async () => {
+    const server = fakeServer()
+    const { engine } = engineWith()
+    const child = api(engine, server).extend({ headers: { 'x-child': '1' } })
+    expect(await child('me').json()).toEqual({ ok: true, path: '/me' })
+    expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+  })
+})
+
+describe('validation', () => {
+  it('rejects a missing engine or something that is not ky', () => {
+    const { engine } = engineWith()
+    expect(() => withReauth(ky1, {} as Engine)).toThrow(/"engine" must be an engine/)
+    expect(() => reauthHooks({} as typeof ky1, engine)).toThrow(/"ky" must be ky/)
+    expect(() => withReauth(ky1, engine, { origins: 'https://x' as never })).toThrow(/"origins"/)
+  })
+
+  it('ky 2: reauthHooks alone recognise the refresh function’s signal (its init hook keeps it)', async () => {
+    const server = fakeServer()
+    let client: LooseKy | undefined
+    const engine = createEngine({
+      tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+      refreshTimeout: 2_000,
+      refresh: async ({ signal }) => {
+        await client!.post('oauth/token', { signal })
+        return { ...newTokens, expiresAt: Date.now() + 3_600_000 }
+      },
+    })
+    client = ky2.create({
+      prefix: API,
+      fetch: server.fetch,
+      hooks: reauthHooks(ky2, engine),
+    }) as unknown as LooseKy
+    await client('me')
+    expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer new'])
+  })
+
+  it('ky 2 prefix and baseUrl both give the default origin', async () => {
+    const server = fakeServer()
+    const { engine } = engineWith({ tokens: newTokens })
+    const base = withReauth(ky2.create({ baseUrl: `${API}/v1/`, fetch: server.fetch }), engine)
+    await base('me')
+    await base(`${OTHER}/x`)
+    expect(server.sent.map((s) => [s.url, s.authorization])).toEqual([
+      [`${API}/v1/me`, 'Bearer new'],
+      [`${OTHER}/x`, null],
+    ])
+  })
+})

@@ -1,0 +1,105 @@
+import {
+  createOriginMatcher,
+  type Engine,
+  type OriginMatcher,
+  ReauthOptionsError,
+} from '@reauth/core'
+import { prefixOrigin } from './prefix-origin.js'
+import {
+  CALLER,
+  type CallerOptions,
+  createHooks,
+  type KyFunction,
+  type KyLike,
+  type ReauthKyOptions,
+  validateEngine,
+  validateKy,
+} from './reauth-hooks.js'
+
+const METHODS = new Set(['get', 'post', 'put', 'patch', 'head', 'delete'])
+
+/** Keep the caller's own `signal` in `context`: ky 1 hands hooks only the one it derives from it. */
+function withCaller(options: unknown): unknown {
+  if (typeof options !== 'object' || options === null) return options
+  const { signal, context } = options as { signal?: unknown; context?: unknown }
+  if (!(signal instanceof AbortSignal)) return options
+  const caller: CallerOptions = { signal }
+  return {
+    ...options,
+    context: {
+      ...(typeof context === 'object' && context !== null ? context : {}),
+      [CALLER]: caller,
+    },
+  }
+}
+
+/** The instance, its methods and the instances it `extend`s into, each passing the caller's signal on. */
+function capture(instance: KyFunction): KyFunction {
+  const methods = new Map<PropertyKey, unknown>()
+  return new Proxy(instance, {
+    apply(target, thisArg, args: unknown[]) {
+      return Reflect.apply(target, thisArg, [args[0], withCaller(args[1])])
+    },
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      if (property === 'extend') {
+        return (defaults: object) => capture((value as KyFunction['extend']).call(target, defaults))
+      }
+      if (typeof property !== 'string' || !METHODS.has(property)) return value
+      let method = methods.get(property)
+      if (!method) {
+        method = (input: unknown, options: unknown) =>
+          (value as (input: unknown, options: unknown) => unknown).call(
+            target,
+            input,
+            withCaller(options),
+          )
+        methods.set(property, method)
+      }
+      return method
+    },
+  })
+}
+
+/**
+ * Extend a ky instance (ky 1 or ky 2) with reauth: the token goes to allowed origins only
+ * (default: the engine's `origins`, else the instance's `prefixUrl` / `prefix` / `baseUrl`
+ * origin); concurrent 401s make one refresh and each request is replayed once, body
+ * byte-identical. Returns an instance of the same type; its `extend` keeps reauth. A refresh
+ * function may use it: pass the refresh `signal` and its request goes untouched. Opt out per
+ * request with `context: { reauth: false }`.
+ *
+ * @example
+ * import ky from 'ky'
+ * import { createEngine } from '@reauth/core'
+ * import { withReauth } from '@reauth/ky'
+ *
+ * const engine = createEngine({ tokens, refresh })
+ * const api = withReauth(ky.create({ prefixUrl: 'https://api.example.com' }), engine)
+ * const me = await api.get('me').json()
+ */
+export function withReauth<K extends KyLike>(
+  instance: K,
+  engine: Engine,
+  options: ReauthKyOptions = {},
+): K {
+  validateKy(instance)
+  validateEngine(engine)
+  let allowed: OriginMatcher | undefined =
+    options.origins === undefined ? undefined : createOriginMatcher(options.origins)
+  const replayKy = instance.create({})
+  const extended = instance.extend((parent: Record<string, unknown>) => {
+    if (!allowed && !engine.origins) {
+      const origin = prefixOrigin(parent)
+      if (origin === undefined) {
+        throw new ReauthOptionsError(
+          '"origins" is required: name the origins that may receive the token, set it on the engine, or give the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
+        )
+      }
+      allowed = createOriginMatcher([origin])
+    }
+    return { hooks: createHooks(engine, { replayKy, allowed: allowed ?? engine.origins }) }
+  })
+  return capture(extended) as unknown as K
+}
