@@ -148,6 +148,16 @@ describe('attachReauth: where the token goes', () => {
     expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer old'])
   })
 
+  it('an engine-wide origins list wins over the baseURL (explicit beats inferred)', async () => {
+    const server = fakeServer('never')
+    const engine = createEngine({ tokens: oldTokens, refresh: vi.fn(), origins: [OTHER] })
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    attachReauth(api, engine)
+    await api.get('/me')
+    await api.get(`${OTHER}/x`)
+    expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer old'])
+  })
+
   it('falls back to the engine origins without an absolute baseURL, and otherwise throws', async () => {
     const server = fakeServer('never')
     const engine = createEngine({ tokens: oldTokens, refresh: vi.fn(), origins: [API] })

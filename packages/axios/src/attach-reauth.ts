@@ -208,16 +208,17 @@ export function attachReauth(
     throw new ReauthOptionsError('"options" must be an object')
   }
   let allowed: OriginMatcher | undefined
+  // Explicit lists win (the adapter's, then the engine's); the baseURL origin is the default.
   if (options.origins !== undefined) {
     allowed = createOriginMatcher(options.origins)
-  } else {
+  } else if (!engine.origins) {
     const origin = baseOrigin(instance.defaults?.baseURL)
-    if (origin !== undefined) allowed = createOriginMatcher([origin])
-    else if (!engine.origins) {
+    if (origin === undefined) {
       throw new ReauthOptionsError(
         '"origins" is required: the instance has no absolute "baseURL" and the engine no "origins"',
       )
     }
+    allowed = createOriginMatcher([origin])
   }
 
   async function onRequest(config: Config): Promise<Config> {
