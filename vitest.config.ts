@@ -29,7 +29,7 @@ export default defineConfig({
           name: 'contract',
           root: 'test',
           include: ['**/*.test.ts'],
-          exclude: ['**/node_modules/**', 'packaging.test.ts', 'e2e/**'],
+          exclude: ['**/node_modules/**', 'packaging.test.ts', 'examples.test.ts', 'e2e/**'],
         },
       },
       {
@@ -41,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'packaging',
           root: 'test',
-          include: ['packaging.test.ts'],
+          include: ['packaging.test.ts', 'examples.test.ts'],
           testTimeout: 120_000,
         },
       },

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The README's test command: lint, typecheck, then every vitest project (unit, type tests,
-// contract suite, packaging checks). The last line is the plain count from vitest's JSON report.
+// contract suite, e2e, packaging and examples) on this Node, and the library projects once
+// more on Node 24 (from the npm registry). The last line is the plain count, summed from
+// vitest's JSON reports.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 
-const results = '.vitest-results.json'
 const failures = []
+const reports = []
 
 function step(name, command, args) {
   console.log(`\n▶ ${name}: ${command} ${args.join(' ')}`)
@@ -13,33 +15,47 @@ function step(name, command, args) {
   if (status !== 0) failures.push(name)
 }
 
-rmSync(results, { force: true })
+function vitest(name, node, report, projects = []) {
+  rmSync(report, { force: true })
+  reports.push(report)
+  const args = [
+    'node_modules/vitest/vitest.mjs',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile=${report}`,
+    ...projects.flatMap((project) => ['--project', project]),
+  ]
+  if (node === 'current') step(name, process.execPath, args)
+  else step(name, 'npx', ['-y', '-p', `node@${node}`, 'node', ...args])
+}
+
+// `pnpm test --quick` skips the Node 24 run while developing.
+const quick = process.argv.includes('--quick')
 step('lint', 'pnpm', ['exec', 'biome', 'check', '.'])
 step('typecheck', 'pnpm', ['exec', 'tsc', '-p', 'tsconfig.json', '--noEmit'])
-step('vitest', 'pnpm', [
-  'exec',
-  'vitest',
-  'run',
-  '--reporter=default',
-  '--reporter=json',
-  `--outputFile=${results}`,
-  ...process.argv.slice(2),
-])
+vitest(`vitest (Node ${process.versions.node})`, 'current', '.vitest-results.json')
+if (!quick) {
+  const libraries = ['core', 'fetch', 'axios', 'ky', 'oauth', 'msw', 'redis', 'contract', 'e2e']
+  vitest('vitest (Node 24)', '24', '.vitest-results-node24.json', libraries)
+}
 
 let passed = 0
 let failed = 0
-if (existsSync(results)) {
-  const report = JSON.parse(readFileSync(results, 'utf8'))
-  passed = report.numPassedTests
-  failed = report.numFailedTests
+for (const file of reports) {
+  if (!existsSync(file)) {
+    failures.push(`${file} missing`)
+    continue
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'))
+  passed += report.numPassedTests
+  failed += report.numFailedTests
   // A file that fails outside its tests (import error, failing beforeAll) has no failed
   // test in the counts: count the file itself as a failure.
-  for (const file of report.testResults ?? []) {
-    const failedTests = (file.assertionResults ?? []).filter((t) => t.status === 'failed')
-    if (file.status === 'failed' && failedTests.length === 0) failed++
+  for (const result of report.testResults ?? []) {
+    const failedTests = (result.assertionResults ?? []).filter((t) => t.status === 'failed')
+    if (result.status === 'failed' && failedTests.length === 0) failed++
   }
-} else {
-  failures.push('vitest report missing')
 }
 if (failures.length > 0) console.log(`\nFailed steps: ${failures.join(', ')}`)
 console.log(`${passed} passed, ${failed} failed`)
