@@ -29,7 +29,17 @@ export default defineConfig({
           name: 'contract',
           root: 'test',
           include: ['**/*.test.ts'],
-          exclude: ['**/node_modules/**', 'packaging.test.ts', 'examples.test.ts', 'e2e/**'],
+          exclude: [
+            '**/node_modules/**',
+            'packaging.test.ts',
+            'examples.test.ts',
+            'size.test.ts',
+            'e2e/**',
+            'redis/**',
+            'browser/**',
+          ],
+          // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
+          testTimeout: 30_000,
         },
       },
       {
@@ -37,11 +47,22 @@ export default defineConfig({
         test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 60_000 },
       },
       {
+        // real services the tests start: redis-server with worker processes, Chromium
+        extends: true as const,
+        test: {
+          name: 'services',
+          root: 'test',
+          include: ['redis/**/*.test.ts', 'browser/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
         extends: true as const,
         test: {
           name: 'packaging',
           root: 'test',
-          include: ['packaging.test.ts', 'examples.test.ts'],
+          include: ['packaging.test.ts', 'examples.test.ts', 'size.test.ts'],
           testTimeout: 120_000,
         },
       },

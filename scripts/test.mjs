@@ -36,7 +36,18 @@ step('lint', 'pnpm', ['exec', 'biome', 'check', '.'])
 step('typecheck', 'pnpm', ['exec', 'tsc', '-p', 'tsconfig.json', '--noEmit'])
 vitest(`vitest (Node ${process.versions.node})`, 'current', '.vitest-results.json')
 if (!quick) {
-  const libraries = ['core', 'fetch', 'axios', 'ky', 'oauth', 'msw', 'redis', 'contract', 'e2e']
+  const libraries = [
+    'core',
+    'fetch',
+    'axios',
+    'ky',
+    'oauth',
+    'msw',
+    'redis',
+    'browser',
+    'contract',
+    'e2e',
+  ]
   vitest('vitest (Node 24)', '24', '.vitest-results-node24.json', libraries)
 }
 

@@ -395,7 +395,7 @@ export function createEngine(options: EngineOptions): Engine {
         timeout,
       ])
     } catch (thrown) {
-      return fail(thrown, stored, reason)
+      return fail(thrown, stored, reason, startedGeneration)
     } finally {
       clearTimeout(timer)
     }
@@ -408,6 +408,7 @@ export function createEngine(options: EngineOptions): Engine {
         }),
         stored,
         reason,
+        startedGeneration,
       )
     }
     if (generation !== startedGeneration) {
@@ -437,8 +438,21 @@ export function createEngine(options: EngineOptions): Engine {
     return next
   }
 
-  async function fail(thrown: unknown, sent: TokenSet, reason: RefreshReason): Promise<TokenSet> {
+  async function fail(
+    thrown: unknown,
+    sent: TokenSet,
+    reason: RefreshReason,
+    startedGeneration: number,
+  ): Promise<TokenSet> {
     stats.failures++
+    if (generation !== startedGeneration) {
+      // setTokens or clear ran during the grant: its failure is about the old session and
+      // must not clear (or defer refreshes of) the new one. As on success, the new one wins.
+      log.info('Ignored a refresh failure: tokens were set or cleared meanwhile', { reason })
+      const current = await read()
+      if (!current) throw new SessionExpiredError('Signed out during the refresh')
+      return current
+    }
     const failure = classifyRefreshFailure(
       thrown,
       [sent.accessToken, sent.refreshToken, sent.idToken],
@@ -640,7 +654,16 @@ export function createEngine(options: EngineOptions): Engine {
 
     replay(send, opts = {}) {
       stats.replays++
-      return queue.run(send, opts.signal)
+      const queuedGeneration = generation
+      return queue.run(async () => {
+        // A replay that waited in the queue while the session ended (terminal failure, or a
+        // sign-out) must not go out with the token it was given before.
+        if (ended) throw endedError()
+        if (generation !== queuedGeneration && !(await read())) {
+          throw new SessionExpiredError('Signed out before the request was replayed')
+        }
+        return send()
+      }, opts.signal)
     },
 
     async run(request) {

@@ -35,8 +35,27 @@ export function toRefreshFailure(error: unknown): unknown {
     return new RefreshError(
       `Malformed token response: "${name}" is invalid (${error.code ?? 'unprocessable'})`,
       { retryable: true, field: name },
-      { cause: error },
+      { cause: withoutBody(error) },
+    )
+  }
+  if (error instanceof oauth.UnsupportedOperationError && /token_type/.test(error.message)) {
+    return new RefreshError(
+      'Malformed token response: "token_type" is not supported, only "Bearer" is',
+      { retryable: true, field: 'token_type' },
+      { cause: withoutBody(error) },
     )
   }
   return error
+}
+
+/**
+ * oauth4webapi keeps the parsed token response as its error's `cause` (`{ body }`): the
+ * tokens the server just issued, which `util.inspect` and error trackers print. Keep the
+ * error's name, message and code, not its cause.
+ */
+function withoutBody(error: Error & { code?: unknown }): Error {
+  const copy = new Error(error.message)
+  copy.name = error.name
+  if (typeof error.code === 'string') Object.assign(copy, { code: error.code })
+  return copy
 }

@@ -1,0 +1,252 @@
+import { createEngine, ReauthOptionsError, type TokenSet } from '@reauth/core'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createFakeLocks } from '../test/fake-locks.js'
+import { createBroadcastStore } from './broadcast-store.js'
+import { createStampMarks } from './stamp.js'
+
+const set = (n: number): TokenSet => ({
+  accessToken: `secret-at-${n}`,
+  tokenType: 'Bearer',
+  refreshToken: `secret-rt-${n}`,
+})
+
+const opened: Array<{ close(): void }> = []
+let channels = 0
+function channelName() {
+  return `test-${channels++}`
+}
+function store(options: Parameters<typeof createBroadcastStore>[0] = {}) {
+  const created = createBroadcastStore({ locks: createFakeLocks(), ...options })
+  opened.push(created)
+  return created
+}
+function raw(name: string) {
+  const channel = new BroadcastChannel(name)
+  opened.push(channel)
+  return channel
+}
+/** The next change a store reports, as a promise. */
+function nextChange(target: { subscribe(l: (t: TokenSet | undefined) => void): () => void }) {
+  return new Promise<TokenSet | undefined>((resolve) => {
+    const off = target.subscribe((tokens) => {
+      off()
+      resolve(tokens)
+    })
+  })
+}
+
+afterEach(() => {
+  for (const item of opened.splice(0)) item.close()
+  vi.useRealTimers()
+  vi.unstubAllGlobals()
+})
+
+describe('createBroadcastStore', () => {
+  it('a set in one tab reaches the other tabs: get() and subscribe', async () => {
+    const name = channelName()
+    const a = store({ channel: name })
+    const b = store({ channel: name })
+    const seen = nextChange(b)
+    await a.set(set(1))
+    await expect(seen).resolves.toEqual(set(1))
+    expect(b.get()).toEqual(set(1))
+    expect(a.get()).toEqual(set(1))
+  })
+
+  it('a clear in one tab clears the others', async () => {
+    const name = channelName()
+    const a = store({ channel: name, initial: set(1) })
+    const b = store({ channel: name })
+    await expect(b.ready()).resolves.toEqual(set(1))
+    const seen = nextChange(b)
+    await a.clear()
+    await expect(seen).resolves.toBeUndefined()
+    expect(b.get()).toBeUndefined()
+  })
+
+  it('a new tab gets the set from an open one (ready)', async () => {
+    const name = channelName()
+    store({ channel: name, initial: set(3) })
+    const late = store({ channel: name })
+    await expect(late.ready()).resolves.toEqual(set(3))
+    expect(late.get()).toEqual(set(3))
+  })
+
+  it('ready() gives undefined after its timeout when no tab has tokens', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const alone = store({ channel: channelName() })
+    const ready = alone.ready({ timeout: 300 })
+    await vi.advanceTimersByTimeAsync(300)
+    await expect(ready).resolves.toBeUndefined()
+  })
+
+  it('never goes back to an older set, whatever order the messages arrive in', async () => {
+    const name = channelName()
+    const b = store({ channel: name })
+    const seen: Array<TokenSet | undefined> = []
+    b.subscribe((tokens) => seen.push(tokens))
+    const sender = raw(name)
+    const w = 'other-tab'
+    sender.postMessage({ type: 'set', stamp: { time: 20, writer: w }, tokens: set(2) })
+    sender.postMessage({ type: 'set', stamp: { time: 10, writer: w }, tokens: set(1) })
+    sender.postMessage({ type: 'clear', stamp: { time: 15, writer: w } })
+    const last = vi.fn()
+    b.subscribe(last)
+    sender.postMessage({ type: 'set', stamp: { time: 30, writer: w }, tokens: set(3) })
+    await vi.waitFor(() => expect(last).toHaveBeenCalled())
+    expect(seen).toEqual([set(2), set(3)])
+    expect(b.get()).toEqual(set(3))
+  })
+
+  it('ignores messages that are not token sets, and never logs their content', async () => {
+    const name = channelName()
+    const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() }
+    const b = store({ channel: name, logger })
+    const sender = raw(name)
+    const stamp = { time: 50, writer: 'x' }
+    sender.postMessage('nonsense')
+    sender.postMessage({
+      type: 'set',
+      stamp,
+      tokens: { accessToken: 'secret-x', tokenType: 'MAC' },
+    })
+    sender.postMessage({ type: 'set', stamp: { time: 'soon' }, tokens: set(9) })
+    sender.postMessage({ type: 'evil', stamp, tokens: set(9) })
+    const seen = nextChange(b)
+    sender.postMessage({ type: 'set', stamp: { time: 60, writer: 'x' }, tokens: set(4) })
+    await expect(seen).resolves.toEqual(set(4))
+    const lines = JSON.stringify(
+      [logger.debug, logger.info, logger.warn, logger.error].map((f) => f.mock.calls),
+    )
+    expect(lines).not.toContain('secret')
+  })
+
+  it('a local write notifies this tab’s listeners too (several engines in one tab)', async () => {
+    const a = store({ channel: channelName() })
+    const seen = nextChange(a)
+    await a.set(set(5))
+    await expect(seen).resolves.toEqual(set(5))
+  })
+
+  it('persist: a reload of the tab keeps its copy; an invalid stored value is ignored and logged without content', async () => {
+    const backing = new Map<string, string>()
+    const storage = {
+      getItem: (k: string) => backing.get(k) ?? null,
+      setItem: (k: string, v: string) => void backing.set(k, v),
+      removeItem: (k: string) => void backing.delete(k),
+    } as Storage
+    const first = store({ channel: channelName(), persist: storage })
+    await first.set(set(6))
+    first.close()
+    const reloaded = store({ channel: channelName(), persist: storage })
+    expect(reloaded.get()).toEqual(set(6))
+    await reloaded.clear()
+    expect(backing.size).toBe(0)
+
+    backing.set('reauth.tokens', '{"tokens":{"accessToken":"secret-bad"},"stamp":{}}')
+    const logger = { warn: vi.fn() }
+    const broken = store({ channel: channelName(), persist: storage, logger })
+    expect(broken.get()).toBeUndefined()
+    expect(logger.warn).toHaveBeenCalledTimes(1)
+    expect(String(logger.warn.mock.calls[0]?.[0])).not.toContain('secret')
+  })
+
+  it('without BroadcastChannel: a memory store for this tab, said once in the log', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined)
+    const logger = { warn: vi.fn() }
+    const alone = createBroadcastStore({
+      logger,
+      locks: createFakeLocks(),
+    })
+    await alone.set(set(7))
+    await alone.set(set(8))
+    expect(alone.get()).toEqual(set(8))
+    expect(logger.warn).toHaveBeenCalledTimes(1)
+    expect(logger.warn.mock.calls[0]?.[0]).toMatch(/BroadcastChannel is not available/)
+    alone.close()
+  })
+
+  it('validates its options', () => {
+    expect(() => createBroadcastStore({ channel: '' })).toThrow('"channel"')
+    expect(() => createBroadcastStore({ initial: { accessToken: 'x' } as never })).toThrow(
+      ReauthOptionsError,
+    )
+    expect(() => createBroadcastStore({ persist: {} as never })).toThrow('"persist"')
+    expect(() => createBroadcastStore({ catchUpTimeout: 0 })).toThrow('"catchUpTimeout"')
+  })
+})
+
+describe('catchUp: the lock holder learns of a newer set whose message is still on the way', () => {
+  it('waits until the newer set arrives', async () => {
+    const locks = createFakeLocks()
+    const name = channelName()
+    const b = store({ channel: name, locks })
+    await b.set(set(1))
+    // Another tab published the mark of a newer set; its message comes later.
+    const marks = createStampMarks(locks, `reauth-store:${name}`)
+    opened.push(marks)
+    const stamp = { time: Date.now() + 60_000, writer: 'other' }
+    await marks.publish(stamp)
+    let caughtUp = false
+    const waiting = b.catchUp().then(() => {
+      caughtUp = true
+    })
+    await locks.query()
+    expect(caughtUp).toBe(false)
+    raw(name).postMessage({ type: 'set', stamp, tokens: set(2) })
+    await waiting
+    expect(b.get()).toEqual(set(2))
+  })
+
+  it('rejects after catchUpTimeout when it never arrives; resolves at once when up to date', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const locks = createFakeLocks()
+    const name = channelName()
+    const b = store({ channel: name, locks, catchUpTimeout: 1_000 })
+    await b.set(set(1))
+    await expect(b.catchUp()).resolves.toBeUndefined()
+    const marks = createStampMarks(locks, `reauth-store:${name}`)
+    opened.push(marks)
+    await marks.publish({ time: Date.now() + 60_000, writer: 'other' })
+    const waiting = expect(b.catchUp()).rejects.toThrow(/did not reach this tab within 1000 ms/)
+    await vi.advanceTimersByTimeAsync(1_000)
+    await waiting
+  })
+
+  it('the marks follow the newest set: one per tab, the older one released', async () => {
+    const locks = createFakeLocks()
+    const name = channelName()
+    const a = store({ channel: name, locks })
+    await a.set(set(1))
+    await a.set(set(2))
+    const held = (await locks.query()).held.filter((l) =>
+      l.name.startsWith(`reauth-store:${name}#`),
+    )
+    expect(held).toHaveLength(1)
+    expect(held[0]?.mode).toBe('shared')
+  })
+})
+
+describe('with an engine', () => {
+  it('a refresh waiting on the lock resolves as soon as another tab’s set arrives', async () => {
+    const locks = createFakeLocks()
+    const name = channelName()
+    const store1 = store({ channel: name, locks, initial: set(1) })
+    const refresh = vi.fn()
+    const engine = createEngine({
+      refresh,
+      store: store1,
+      lock: { run: (_key, fn) => locks.request('held-elsewhere', {}, fn) },
+    })
+    const release = await locks.hold('held-elsewhere')
+    const header = engine.recover('Bearer secret-at-1')
+    await vi.waitFor(() => expect(locks.waiting('held-elsewhere')).toBe(1))
+    const other = store({ channel: name, locks })
+    await other.ready()
+    await other.set(set(2))
+    await expect(header).resolves.toBe('Bearer secret-at-2')
+    release()
+    await vi.waitFor(() => expect(engine.stats().adopted).toBe(1))
+    expect(refresh).not.toHaveBeenCalled()
+  })
+})

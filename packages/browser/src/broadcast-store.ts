@@ -1,0 +1,274 @@
+import { type Logger, ReauthOptionsError, type TokenSet, type TokenStore } from '@reauth/core'
+import { createCatchUp } from './catch-up.js'
+import { logLine } from './log.js'
+import {
+  createStampMarks,
+  NONE,
+  newer,
+  nextStamp,
+  randomId,
+  readStamp,
+  type Stamp,
+} from './stamp.js'
+import { toTokenSet } from './token-json.js'
+import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
+
+/** Options of {@link createBroadcastStore}. */
+export interface BroadcastStoreOptions {
+  /** The BroadcastChannel's name: stores with the same name (same origin) share their tokens. Default `'reauth'`. */
+  channel?: string
+  /** The tokens to start with (e.g. right after sign-in in this tab); they are shared at once. */
+  initial?: TokenSet
+  /**
+   * Also keep this tab's copy in a `Storage` (typically `sessionStorage`), so a reload of the
+   * tab keeps the session without asking the others. Costs what storage costs: any script on
+   * the page can read it. Default: memory only.
+   */
+  persist?: Storage
+  /** The key in `persist`. Default `'reauth.tokens'`. */
+  key?: string
+  /** The lock manager that carries the marks {@link CatchUp} reads. Default `navigator.locks`. */
+  locks?: LockManagerLike
+  /** How long `catchUp` waits for a newer set's message. Default 2 000 ms. */
+  catchUpTimeout?: number
+  /** Where to say, once, that BroadcastChannel is missing, or that a stored value was invalid. */
+  logger?: Logger
+  /** The BroadcastChannel constructor. Default `globalThis.BroadcastChannel`. */
+  BroadcastChannel?: typeof BroadcastChannel
+}
+
+/** A {@link TokenStore} in memory, shared with the other tabs' stores over a BroadcastChannel. */
+export interface BroadcastStore extends TokenStore, CatchUp {
+  /** Called on every change: this store's own writes and those that came from other tabs. */
+  subscribe(listener: (tokens: TokenSet | undefined) => void): () => void
+  /**
+   * The tokens, once this store knows them: at once when it has a set, else the first set
+   * another tab answers with, else `undefined` after `timeout` ms (default 500) when no tab has
+   * one. Await it before the first request in a new tab.
+   */
+  ready(options?: { timeout?: number }): Promise<TokenSet | undefined>
+  /** Stop sharing: close the channel, drop the listeners and this tab's mark. */
+  close(): void
+}
+
+type Message =
+  | { type: 'set'; stamp: Stamp; tokens: TokenSet }
+  | { type: 'clear'; stamp: Stamp }
+  | { type: 'ask' }
+
+function readMessage(data: unknown): Message | undefined {
+  if (typeof data !== 'object' || data === null) return undefined
+  const message = data as { type?: unknown; stamp?: unknown; tokens?: unknown }
+  if (message.type === 'ask') return { type: 'ask' }
+  const stamp = readStamp(message.stamp)
+  if (!stamp) return undefined
+  if (message.type === 'clear') return { type: 'clear', stamp }
+  if (message.type !== 'set') return undefined
+  const tokens = toTokenSet(message.tokens)
+  return tokens && { type: 'set', stamp, tokens }
+}
+
+function readSaved(text: string): { tokens: TokenSet; stamp: Stamp } | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const message = readMessage({ ...(value as object), type: 'set' })
+  return message?.type === 'set' ? { tokens: message.tokens, stamp: message.stamp } : undefined
+}
+
+/**
+ * A token store in memory whose changes reach every other tab's store on the same channel
+ * (BroadcastChannel), so when one tab refreshes, the others adopt the new set at once, with
+ * no grant of their own: the engine's waiters resolve through `subscribe`, and its re-read
+ * inside the lock finds the set. A new tab asks the open ones for the current set (`await
+ * store.ready()`). Each change carries a timestamp and its writer, so a late or reordered
+ * message never puts back an older set. Tokens never touch storage unless you pass `persist`.
+ *
+ * Use it with {@link createWebLock} and pass the store to the lock too (`createWebLock({ store
+ * })`): the lock makes one tab at a time refresh, and on each grant of the lock the store
+ * first catches up with the newest set any tab stored. Where BroadcastChannel is missing it
+ * is a plain memory store and says so once through `logger.warn`.
+ *
+ * @example
+ * import { createEngine } from '@reauth/core'
+ * import { createBroadcastStore, createWebLock } from '@reauth/browser'
+ *
+ * const store = createBroadcastStore({ logger: console })
+ * if (!(await store.ready())) await store.set(await signIn())
+ * const engine = createEngine({ refresh, store, lock: createWebLock({ store, logger: console }) })
+ */
+export function createBroadcastStore(options: BroadcastStoreOptions = {}): BroadcastStore {
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('createBroadcastStore() options must be an object')
+  }
+  const {
+    channel: name = 'reauth',
+    key = 'reauth.tokens',
+    persist,
+    logger,
+    catchUpTimeout = 2_000,
+  } = options
+  if (typeof name !== 'string' || name === '') {
+    throw new ReauthOptionsError('"channel" must be a non-empty string')
+  }
+  if (typeof key !== 'string' || key === '') {
+    throw new ReauthOptionsError('"key" must be a non-empty string')
+  }
+  if (persist !== undefined && typeof persist?.getItem !== 'function') {
+    throw new ReauthOptionsError('"persist" must be a Storage (sessionStorage or localStorage)')
+  }
+  if (options.initial !== undefined && !toTokenSet(options.initial)) {
+    throw new ReauthOptionsError(
+      '"initial" must be a token set ({ accessToken, tokenType: "Bearer", … })',
+    )
+  }
+  if (typeof catchUpTimeout !== 'number' || !(catchUpTimeout > 0)) {
+    throw new ReauthOptionsError('"catchUpTimeout" must be a number of ms > 0')
+  }
+  if (options.locks !== undefined && typeof options.locks?.request !== 'function') {
+    throw new ReauthOptionsError('"locks" must be a LockManager (navigator.locks)')
+  }
+  const Channel = options.BroadcastChannel ?? globalThis.BroadcastChannel
+  const locks = options.locks ?? defaultLocks()
+  const marks = locks && createStampMarks(locks, `reauth-store:${name}`)
+  const id = randomId()
+  const listeners = new Set<(tokens: TokenSet | undefined) => void>()
+  const waiting = new Set<(tokens: TokenSet) => void>()
+  let current: TokenSet | undefined
+  let stamp: Stamp = NONE
+  let closed = false
+  const catchUp = createCatchUp(marks, () => stamp, catchUpTimeout)
+
+  function save(): void {
+    if (!persist) return
+    try {
+      if (current) persist.setItem(key, JSON.stringify({ tokens: current, stamp }))
+      else persist.removeItem(key)
+    } catch {
+      logLine(logger, 'warn', `Could not write the token set to storage under "${key}"`)
+    }
+  }
+
+  /** Apply a change; resolves once its mark is published, so other tabs can learn of it. */
+  function apply(tokens: TokenSet | undefined, at: Stamp): Promise<void> {
+    current = tokens
+    stamp = at
+    save()
+    catchUp.changed()
+    if (tokens) {
+      for (const resolve of waiting) resolve(tokens)
+      waiting.clear()
+    }
+    for (const listener of listeners) {
+      try {
+        listener(tokens)
+      } catch {
+        logLine(logger, 'error', 'A token store listener threw')
+      }
+    }
+    return marks?.publish(at) ?? Promise.resolve()
+  }
+
+  if (persist) {
+    let text: string | null = null
+    try {
+      text = persist.getItem(key)
+    } catch {
+      // Storage that throws on read (blocked by the user): start empty.
+    }
+    if (text !== null) {
+      const saved = readSaved(text)
+      if (saved) {
+        current = saved.tokens
+        stamp = saved.stamp
+        void marks?.publish(stamp)
+      } else {
+        logLine(logger, 'warn', `Ignored an invalid token set in storage under "${key}"`)
+      }
+    }
+  }
+
+  function post(message: Message): void {
+    try {
+      channel?.postMessage(message)
+    } catch {
+      logLine(logger, 'warn', 'Could not share the token set with other tabs')
+    }
+  }
+
+  let channel: BroadcastChannel | undefined
+  if (typeof Channel === 'function') {
+    channel = new Channel(name)
+    channel.onmessage = (event: MessageEvent) => {
+      const message = readMessage(event.data)
+      if (!message || closed) return
+      if (message.type === 'ask') {
+        if (stamp === NONE) return
+        post(current ? { type: 'set', stamp, tokens: current } : { type: 'clear', stamp })
+        return
+      }
+      if (!newer(message.stamp, stamp)) return
+      void apply(message.type === 'set' ? message.tokens : undefined, message.stamp)
+    }
+  } else {
+    logLine(
+      logger,
+      'warn',
+      'BroadcastChannel is not available: tokens are kept in this tab only and not shared with other tabs',
+    )
+  }
+
+  const initial = options.initial && toTokenSet(options.initial)
+  if (initial) {
+    void apply(initial, nextStamp(stamp, id))
+    post({ type: 'set', stamp, tokens: initial })
+  } else if (!current) {
+    post({ type: 'ask' })
+  }
+
+  return {
+    get: () => current,
+    async set(tokens) {
+      const copy = toTokenSet(tokens)
+      if (!copy) throw new ReauthOptionsError('The token set to store is invalid')
+      const at = nextStamp(stamp, id)
+      // Post first: the message is on its way before the mark tells anyone to wait for it.
+      post({ type: 'set', stamp: at, tokens: copy })
+      await apply(copy, at)
+    },
+    async clear() {
+      const at = nextStamp(stamp, id)
+      post({ type: 'clear', stamp: at })
+      await apply(undefined, at)
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
+    ready({ timeout = 500 } = {}) {
+      if (current) return Promise.resolve(current)
+      return new Promise((resolve) => {
+        const done = (tokens: TokenSet | undefined) => {
+          clearTimeout(timer)
+          waiting.delete(done)
+          resolve(tokens)
+        }
+        const timer = setTimeout(() => done(undefined), timeout)
+        waiting.add(done)
+        post({ type: 'ask' })
+      })
+    },
+    catchUp: () => catchUp.catchUp(),
+    close() {
+      closed = true
+      listeners.clear()
+      marks?.close()
+      channel?.close()
+    },
+  }
+}

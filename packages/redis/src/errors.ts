@@ -1,0 +1,51 @@
+const BRAND = Symbol.for('reauth.redis.lock-error')
+
+/** Why a {@link RedisLockError} was thrown. */
+export type RedisLockErrorCode = 'LOCK_TIMEOUT' | 'LOCK_UNAVAILABLE'
+
+/**
+ * The Redis lock could not be taken: another process held it past `waitTimeout`
+ * (`LOCK_TIMEOUT`), or Redis did not answer (`LOCK_UNAVAILABLE`). The engine turns it into
+ * a retryable `RefreshError` with this error as `cause`, so callers see core's typed errors.
+ *
+ * @example
+ * import { isRefreshError } from '@reauth/core'
+ * import { isRedisLockError } from '@reauth/redis'
+ *
+ * catch (error) {
+ *   if (isRefreshError(error) && isRedisLockError(error.cause)) console.log(error.cause.code)
+ * }
+ */
+export class RedisLockError extends Error {
+  override name = 'RedisLockError' as const
+  /** A stable, machine-readable code. */
+  readonly code: RedisLockErrorCode
+  /** The Redis key of the lock. */
+  readonly key: string
+
+  constructor(
+    code: RedisLockErrorCode,
+    key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.key = key
+    Object.defineProperty(this, BRAND, { value: true, enumerable: false })
+  }
+}
+
+/**
+ * True for a {@link RedisLockError}, also across realms and duplicated packages.
+ *
+ * @example
+ * if (isRefreshError(error) && isRedisLockError(error.cause)) retryLater()
+ */
+export function isRedisLockError(value: unknown): value is RedisLockError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value instanceof RedisLockError || (value as Record<symbol, unknown>)[BRAND] === true)
+  )
+}
