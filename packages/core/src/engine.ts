@@ -411,13 +411,7 @@ export function createEngine(options: EngineOptions): Engine {
         startedGeneration,
       )
     }
-    if (generation !== startedGeneration) {
-      // setTokens or clear ran during the grant: the user's new session wins.
-      log.info('Discarded a refresh result: tokens were set or cleared meanwhile', { reason })
-      const current = await read()
-      if (!current) throw new SessionExpiredError('Signed out during the refresh')
-      return current
-    }
+    if (generation !== startedGeneration) return superseded(reason)
     const fresh = result as TokenSet
     const next: TokenSet = { ...fresh }
     // RFC 6749 §6: no refresh_token in the response means keep the old one.
@@ -438,6 +432,17 @@ export function createEngine(options: EngineOptions): Engine {
     return next
   }
 
+  /**
+   * setTokens or clear ran while a grant was out: whatever the grant brought back (tokens or
+   * a failure) belongs to the old session, and the user's new one wins.
+   */
+  async function superseded(reason: RefreshReason): Promise<TokenSet> {
+    log.info('Discarded a refresh outcome: tokens were set or cleared meanwhile', { reason })
+    const current = await read()
+    if (!current) throw new SessionExpiredError('Signed out during the refresh')
+    return current
+  }
+
   async function fail(
     thrown: unknown,
     sent: TokenSet,
@@ -445,14 +450,8 @@ export function createEngine(options: EngineOptions): Engine {
     startedGeneration: number,
   ): Promise<TokenSet> {
     stats.failures++
-    if (generation !== startedGeneration) {
-      // setTokens or clear ran during the grant: its failure is about the old session and
-      // must not clear (or defer refreshes of) the new one. As on success, the new one wins.
-      log.info('Ignored a refresh failure: tokens were set or cleared meanwhile', { reason })
-      const current = await read()
-      if (!current) throw new SessionExpiredError('Signed out during the refresh')
-      return current
-    }
+    // Its failure is about the old session: it must not clear (or defer) the new one.
+    if (generation !== startedGeneration) return superseded(reason)
     const failure = classifyRefreshFailure(
       thrown,
       [sent.accessToken, sent.refreshToken, sent.idToken],
