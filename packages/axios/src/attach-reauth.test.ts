@@ -281,6 +281,17 @@ describe('attachReauth: refresh and replay', () => {
     expect(order).toEqual(['request Bearer old', 'error 401', 'request Bearer new', 'response 200'])
   })
 
+  it('recovers a 401 that validateStatus lets through as a success', async () => {
+    const server = fakeServer()
+    const { engine, refresh } = engineWith()
+    const api = axios.create({ baseURL: API, adapter: server.adapter, validateStatus: () => true })
+    attachReauth(api, engine)
+    const response = await api.get('/me')
+    expect(response.status).toBe(200)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+  })
+
   it('gives the caller the replay’s AxiosError when the replay fails again: no loop', async () => {
     const server = fakeServer()
     const refresh = vi.fn(async () => oldTokens)

@@ -114,6 +114,12 @@ function headerText(headers: unknown, name: string): string | null {
   return Array.isArray(value) ? value.join(', ') : String(value)
 }
 
+function isAxiosResponse(value: unknown): value is AxiosResponse {
+  if (typeof value !== 'object' || value === null) return false
+  const { config, status, headers } = value as Partial<AxiosResponse>
+  return typeof status === 'number' && typeof config === 'object' && typeof headers === 'object'
+}
+
 function authResponse(response: AxiosResponse): AuthResponse {
   return {
     status: response.status,
@@ -250,25 +256,35 @@ export function attachReauth(
     return config
   }
 
-  async function onResponseError(error: unknown): Promise<unknown> {
-    if (!isAxiosError(error) || !error.config || !error.response) throw error
-    const config = error.config as Config
-    if (config.reauth === false) throw error
+  /**
+   * The `Authorization` a request was sent with, when its response is an auth failure that
+   * reauth should recover from (reauth authorised it, and its body can be sent again).
+   */
+  function recoverable(config: Config, response: AxiosResponse): string | undefined {
+    if (config.reauth === false) return undefined
     const sent = config.headers.get('Authorization')
-    if (typeof sent !== 'string' || config[ATTACHED]?.is(sent) !== true) throw error
-    if (!engine.isAuthError(authResponse(error.response))) throw error
-    const url = fullUrl(instance, config)
+    if (typeof sent !== 'string' || config[ATTACHED]?.is(sent) !== true) return undefined
+    if (!engine.isAuthError(authResponse(response))) return undefined
     const reason = unreplayableBody(config.data)
     if (reason !== undefined) {
-      engine.notReplayable({ method: config.method, url }, reason)
-      throw error
+      engine.notReplayable({ method: config.method, url: fullUrl(instance, config) }, reason)
+      return undefined
     }
+    return sent
+  }
+
+  /** Refresh (or take the current token) and replay through the same instance. */
+  async function replayAfter(
+    config: Config,
+    sent: string,
+    axiosError?: AxiosError,
+  ): Promise<AxiosResponse> {
     const signal = config.signal as AbortSignal | undefined
     let next: string
     try {
       next = await engine.recover(sent, { signal })
     } catch (failure) {
-      throw translate(failure, config, error)
+      throw translate(failure, config, axiosError)
     }
     const headers = new AxiosHeaders(config.headers)
     headers.set('Authorization', next)
@@ -280,7 +296,7 @@ export function attachReauth(
       reauth: false,
     }
     delete retry[ATTACHED]
-    engine.log.debug(`Replaying ${describeUrl(config.method, url)}`)
+    engine.log.debug(`Replaying ${describeUrl(config.method, fullUrl(instance, config))}`)
     try {
       return await engine.replay(() => instance.request(retry), { signal })
     } catch (failure) {
@@ -288,8 +304,26 @@ export function attachReauth(
     }
   }
 
+  function onResponse(response: AxiosResponse): AxiosResponse | Promise<AxiosResponse> {
+    // A `validateStatus` that accepts 401 makes axios resolve it: recover here too. An
+    // interceptor registered earlier may already have turned the response into something
+    // else (its data): that is not ours to look at.
+    if (!isAxiosResponse(response)) return response
+    const config = response.config as Config
+    const sent = recoverable(config, response)
+    return sent === undefined ? response : replayAfter(config, sent)
+  }
+
+  async function onResponseError(error: unknown): Promise<AxiosResponse> {
+    if (!isAxiosError(error) || !error.config || !error.response) throw error
+    const config = error.config as Config
+    const sent = recoverable(config, error.response)
+    if (sent === undefined) throw error
+    return replayAfter(config, sent, error)
+  }
+
   const requestId = instance.interceptors.request.use(onRequest)
-  const responseId = instance.interceptors.response.use(undefined, onResponseError)
+  const responseId = instance.interceptors.response.use(onResponse, onResponseError)
   let attached = true
   return function detach() {
     if (!attached) return
