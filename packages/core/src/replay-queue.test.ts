@@ -19,7 +19,7 @@ async function flush(times = 10) {
 describe('ReplayQueue', () => {
   it('has safe defaults', () => {
     const queue = new ReplayQueue()
-    expect(queue.concurrency).toBe(16)
+    expect(queue.concurrency).toBe(64)
     expect(queue.maxQueued).toBe(Number.POSITIVE_INFINITY)
   })
 

@@ -7,7 +7,7 @@ interface Job {
 
 /** Options of the replay queue. */
 export interface ReplayQueueOptions {
-  /** Replays running at once. Default 16. */
+  /** Replays running at once. Default 64. */
   concurrency?: number
   /** Replays allowed to wait; more reject with `ReplayQueueFullError`. Default `Infinity`. */
   maxQueued?: number
@@ -25,7 +25,7 @@ export class ReplayQueue {
   readonly #waiting: Job[] = []
 
   constructor(options: ReplayQueueOptions = {}) {
-    this.concurrency = options.concurrency ?? 16
+    this.concurrency = options.concurrency ?? 64
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY
   }
 

@@ -83,10 +83,9 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       signal: rest.signal ?? request.signal,
       send(authorization) {
         const source = sends++ === 0 ? request : (spare ?? request)
-        if (authorization === undefined) return send(source)
-        const headers = new Headers(source.headers)
-        headers.set('authorization', authorization)
-        return send(new Request(source, { headers }))
+        // Our own Request: its headers are ours to set (fetch copies the request when called).
+        if (authorization !== undefined) source.headers.set('authorization', authorization)
+        return send(source)
       },
       response: (response) => response,
       replayable: () => oneShot,

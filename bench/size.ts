@@ -1,0 +1,95 @@
+/**
+ * Bundle size (min+gzip) of each @reauth package and of its peers, built the same way with
+ * esbuild: bundle, minify, ESM, platform neutral-for-browsers; runtime dependencies bundled in,
+ * only peer dependencies (axios, ky, msw) left external. @reauth packages are built from their
+ * TypeScript sources through the `source` export condition (what tsup compiles, without a build
+ * step). `test/size.test.ts` holds every package to its budget in CI.
+ */
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { build } from 'esbuild'
+
+/** A bundle to measure: its entry module and the peer dependencies left out. */
+export interface SizeTarget {
+  name: string
+  /** Module specifiers resolved from the bench package (so peers' own deps resolve too); their exports are bundled. */
+  entry: string | readonly string[]
+  external: string[]
+}
+
+/** Budgets in bytes, min+gzip; set about 20 % above the size measured when they were set. */
+export const BUDGETS: Readonly<Record<string, number>> = {
+  '@reauth/core': 6_900,
+  '@reauth/fetch': 1_450,
+  '@reauth/axios': 2_850,
+  '@reauth/ky': 2_850,
+  '@reauth/oauth': 11_000,
+  '@reauth/msw': 6_400,
+  '@reauth/redis': 4_800,
+  '@reauth/browser': 4_400,
+}
+
+export const REAUTH_TARGETS: readonly SizeTarget[] = [
+  { name: '@reauth/core', entry: '@reauth/core', external: [] },
+  { name: '@reauth/fetch', entry: '@reauth/fetch', external: [] },
+  { name: '@reauth/axios', entry: '@reauth/axios', external: ['axios'] },
+  { name: '@reauth/ky', entry: '@reauth/ky', external: ['ky'] },
+  { name: '@reauth/oauth', entry: '@reauth/oauth', external: [] },
+  { name: '@reauth/msw', entry: '../packages/msw/src/index.ts', external: ['msw', 'msw/*'] },
+  {
+    name: '@reauth/redis',
+    entry: '../packages/redis/src/index.ts',
+    external: ['redis', '@redis/*', 'node:*'],
+  },
+  { name: '@reauth/browser', entry: '../packages/browser/src/index.ts', external: [] },
+]
+
+/** What an app ships for one client: the adapter with the engine (`createEngine`). */
+export const APP_TARGETS: readonly SizeTarget[] = [
+  { name: '@reauth/core + fetch', entry: ['@reauth/core', '@reauth/fetch'], external: [] },
+  { name: '@reauth/core + axios', entry: ['@reauth/core', '@reauth/axios'], external: ['axios'] },
+  { name: '@reauth/core + ky', entry: ['@reauth/core', '@reauth/ky'], external: ['ky'] },
+]
+
+export const PEER_TARGETS: readonly SizeTarget[] = [
+  { name: 'axios-auth-refresh', entry: 'axios-auth-refresh', external: ['axios'] },
+  { name: 'axios-jwt', entry: 'axios-jwt', external: ['axios'] },
+]
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url))
+
+export interface Size {
+  name: string
+  minified: number
+  gzip: number
+}
+
+/** Bundle one target and measure it. */
+export async function measure(target: SizeTarget): Promise<Size> {
+  const result = await build({
+    stdin: {
+      contents: (typeof target.entry === 'string' ? [target.entry] : target.entry)
+        .map((entry) => `export * from ${JSON.stringify(entry)}`)
+        .join('\n'),
+      resolveDir: benchDir,
+      loader: 'ts',
+    },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    conditions: ['source'],
+    external: target.external,
+    define: { 'process.env.NODE_ENV': '"production"' },
+    write: false,
+    logLevel: 'silent',
+  })
+  const code = result.outputFiles[0]?.contents
+  if (!code) throw new Error(`${target.name}: esbuild wrote nothing`)
+  return {
+    name: target.name,
+    minified: code.byteLength,
+    gzip: gzipSync(code, { level: 9 }).byteLength,
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * `pnpm bench`: every scenario against the loopback server, then `bench/RESULTS.md`.
+ * `pnpm bench --smoke` (or `REAUTH_BENCH_SMOKE=1`): small counts, one repeat, tables on stdout
+ * only; exits 1 when a reauth row misses a correctness target (grants, successes, reuse, 401s).
+ */
+import { writeFileSync } from 'node:fs'
+import { APP_TARGETS, BUDGETS, measure, PEER_TARGETS, REAUTH_TARGETS, type Size } from '../size.js'
+import type { Variant } from './clients.js'
+import * as clients from './clients.js'
+import { startServer } from './control.js'
+import { machine, type Results, renderResults } from './report.js'
+import {
+  type LateRun,
+  lateRun,
+  type MemoryRun,
+  memoryRun,
+  type OverheadRun,
+  overheadRun,
+  type ProactiveRun,
+  proactiveRun,
+  type StormRun,
+  stormRun,
+  tokenRoundTrip,
+} from './scenarios.js'
+
+const smoke = process.argv.includes('--smoke') || process.env.REAUTH_BENCH_SMOKE === '1'
+
+export const PLAN = smoke
+  ? {
+      repeats: 1,
+      overheadCount: 500,
+      concurrency: 100,
+      stormSize: 100,
+      lateSize: 20,
+      ttlMs: 200,
+      lifetimes: 5,
+      workers: 8,
+      memorySize: 500,
+    }
+  : {
+      repeats: 3,
+      overheadCount: 20_000,
+      concurrency: 100,
+      stormSize: 1_000,
+      lateSize: 50,
+      ttlMs: 200,
+      lifetimes: 20,
+      workers: 8,
+      memorySize: 10_000,
+    }
+export type Plan = typeof PLAN
+
+const OVERHEAD: Variant[] = [
+  clients.bareAxios,
+  clients.reauthAxios,
+  clients.axiosAuthRefresh,
+  clients.bareKy,
+  clients.reauthKy,
+  clients.bareFetch,
+  clients.reauthFetch,
+]
+const STORM: Variant[] = [
+  clients.reauthAxios,
+  clients.reauthKy,
+  clients.reauthFetch,
+  clients.axiosAuthRefresh,
+  clients.axiosAuthRefreshNoDedupe,
+  clients.kyRecipe,
+]
+/** reauth's leeway bound (half the lifetime) as axios-jwt's fudge, in seconds. */
+// The three adapters share the engine's proactive path: two of them are enough for the figure.
+const PROACTIVE: Variant[] = [
+  clients.reauthAxios,
+  clients.reauthFetch,
+  clients.axiosJwt(),
+  clients.axiosJwt(PLAN.ttlMs / 2 / 1000),
+]
+const MEMORY: Variant[] = [
+  clients.reauthAxios,
+  clients.reauthKy,
+  clients.reauthFetch,
+  clients.axiosAuthRefresh,
+  clients.axiosAuthRefreshNoDedupe,
+]
+
+/** The order of a list rotated by `by`, so no variant always runs first. */
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const shift = by % list.length
+  return [...list.slice(shift), ...list.slice(0, shift)]
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+async function main(): Promise<number> {
+  const started = performance.now()
+  const server = await startServer()
+  const results: Results = {
+    smoke,
+    plan: PLAN,
+    machine: machine(),
+    overhead: [],
+    storm: [],
+    late: [],
+    proactive: [],
+    memory: [],
+    sizes: [],
+    budgets: BUDGETS,
+    tokenRoundTrip: [],
+    seconds: 0,
+  }
+  try {
+    log(`reauth bench${smoke ? ' (smoke)' : ''}: ${PLAN.repeats} repeat(s)`)
+    // Warm-up, not recorded: JIT and connection pools for every client.
+    for (const variant of OVERHEAD) {
+      await overheadRun(server, variant, 'concurrent', Math.min(2_000, PLAN.overheadCount), 100)
+    }
+    for (let repeat = 0; repeat < PLAN.repeats; repeat++) {
+      log(`repeat ${repeat + 1}/${PLAN.repeats}`)
+      for (const mode of ['sequential', 'concurrent'] as const) {
+        for (const variant of rotate(OVERHEAD, repeat)) {
+          const run: OverheadRun = await overheadRun(
+            server,
+            variant,
+            mode,
+            PLAN.overheadCount,
+            PLAN.concurrency,
+          )
+          results.overhead.push(run)
+          log(`  overhead ${mode} ${variant.name}: ${run.ms.toFixed(0)} ms`)
+        }
+      }
+      results.tokenRoundTrip.push(await tokenRoundTrip(server, 10))
+      for (const variant of rotate(STORM, repeat)) {
+        const run: StormRun = await stormRun(server, variant, PLAN.stormSize)
+        results.storm.push(run)
+        log(
+          `  storm ${variant.name}: ${run.grants} grants, ${run.successes} ok, ${run.reuse} reused`,
+        )
+      }
+      for (const variant of rotate(STORM, repeat)) {
+        const run: LateRun = await lateRun(server, variant, PLAN.lateSize)
+        results.late.push(run)
+        log(`  late ${variant.name}: ${run.grants} grants, ${run.successes} ok`)
+      }
+      for (const variant of rotate(PROACTIVE, repeat)) {
+        const run: ProactiveRun = await proactiveRun(
+          server,
+          variant,
+          PLAN.ttlMs,
+          PLAN.lifetimes,
+          PLAN.workers,
+        )
+        results.proactive.push(run)
+        log(`  proactive ${variant.name}: ${run.seen401} 401s, ${run.grants} grants`)
+      }
+      for (const variant of rotate(MEMORY, repeat)) {
+        const run: MemoryRun = await memoryRun(server, variant, PLAN.memorySize)
+        results.memory.push(run)
+        log(`  memory ${variant.name}: ${run.bytesPerRequest.toFixed(0)} B/request`)
+      }
+    }
+    const sizes: Size[] = []
+    for (const target of [...REAUTH_TARGETS, ...APP_TARGETS, ...PEER_TARGETS]) {
+      sizes.push(await measure(target))
+    }
+    results.sizes = sizes
+  } finally {
+    await server.close()
+  }
+  results.seconds = (performance.now() - started) / 1000
+  const markdown = renderResults(results)
+  if (smoke) {
+    log(markdown)
+  } else {
+    writeFileSync(new URL('../RESULTS.md', import.meta.url), markdown)
+    log(markdown)
+    log('wrote bench/RESULTS.md')
+  }
+  return smoke ? failedTargets(results).length : 0
+}
+
+/** The reauth rows' correctness targets, checked in smoke mode. */
+function failedTargets(results: Results): string[] {
+  const failed: string[] = []
+  const reauth = (name: string) => name.startsWith('@reauth/')
+  for (const run of results.storm.filter((r) => reauth(r.variant))) {
+    if (run.grants !== 1 || run.successes !== PLAN.stormSize || run.reuse !== 0) {
+      failed.push(`storm ${run.variant}`)
+    }
+  }
+  for (const run of results.late.filter((r) => reauth(r.variant))) {
+    if (run.grants !== 1 || run.successes !== PLAN.lateSize) failed.push(`late ${run.variant}`)
+  }
+  for (const run of results.proactive.filter((r) => reauth(r.variant))) {
+    if (run.seen401 !== 0 || run.reuse !== 0 || run.successes !== run.requests) {
+      failed.push(`proactive ${run.variant}`)
+    }
+  }
+  for (const run of results.memory.filter((r) => reauth(r.variant))) {
+    if (run.successes !== run.waiting) failed.push(`memory ${run.variant}`)
+  }
+  for (const line of failed) log(`target missed: ${line}`)
+  return failed
+}
+
+main().then(
+  (code) => process.exit(code === 0 ? 0 : 1),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

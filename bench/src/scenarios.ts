@@ -1,0 +1,258 @@
+import type { Client, Variant } from './clients.js'
+import type { Server } from './control.js'
+import type { ServerConfig } from './server.js'
+import { collect, median, percentile, pool, sleep } from './stats.js'
+
+/** Time the token endpoint takes for a grant in every scenario: one "token round trip". */
+export const TOKEN_DELAY_MS = 50
+
+async function setUp(
+  server: Server,
+  variant: Variant,
+  config: ServerConfig,
+  engine: Parameters<Variant['make']>[0]['engine'] = {},
+): Promise<Client> {
+  const sentAt = Date.now()
+  const tokens = await server.reset(config)
+  return variant.make({ server, tokens, sentAt, engine })
+}
+
+async function timed(client: Client): Promise<{ ok: boolean; ms: number }> {
+  const start = performance.now()
+  const ok = await client.get()
+  return { ok, ms: performance.now() - start }
+}
+
+// ---------------------------------------------------------------- 1. overhead
+
+export interface OverheadRun {
+  variant: string
+  mode: 'sequential' | 'concurrent'
+  ms: number
+  failures: number
+}
+
+/** `count` requests with a valid token, sequentially or `concurrency` at a time. */
+export async function overheadRun(
+  server: Server,
+  variant: Variant,
+  mode: OverheadRun['mode'],
+  count: number,
+  concurrency: number,
+): Promise<OverheadRun> {
+  const client = await setUp(server, variant, {})
+  const width = mode === 'sequential' ? 1 : concurrency
+  // Warm-up: JIT, connection pool.
+  await pool(Math.min(1_000, Math.ceil(count / 10)), width, () => client.get())
+  collect()
+  const start = performance.now()
+  const results = await pool(count, width, () => client.get())
+  const ms = performance.now() - start
+  const stats = await server.stats()
+  if (stats.api401 > 0) throw new Error(`${variant.name}: 401s in the overhead run`)
+  return { variant: variant.name, mode, ms, failures: results.filter((ok) => !ok).length }
+}
+
+// ---------------------------------------------------------------- 2. storm
+
+export interface StormRun {
+  variant: string
+  grants: number
+  successes: number
+  reuse: number
+  /** Latency of the same burst with a valid token. */
+  validP50: number
+  validP99: number
+  stormP50: number
+  stormP99: number
+}
+
+export async function stormRun(server: Server, variant: Variant, size: number): Promise<StormRun> {
+  const client = await setUp(server, variant, { tokenDelayMs: TOKEN_DELAY_MS })
+  await pool(size, size, () => client.get()) // warm-up: opens the sockets
+  const valid = await Promise.all(Array.from({ length: size }, () => timed(client)))
+  await server.invalidate()
+  const before = await server.stats()
+  const storm = await Promise.all(Array.from({ length: size }, () => timed(client)))
+  const after = await server.stats()
+  const validMs = valid.map((r) => r.ms)
+  const stormMs = storm.map((r) => r.ms)
+  return {
+    variant: variant.name,
+    grants: after.grants - before.grants,
+    successes: storm.filter((r) => r.ok).length,
+    reuse: after.reuse - before.reuse,
+    validP50: percentile(validMs, 50),
+    validP99: percentile(validMs, 99),
+    stormP50: percentile(stormMs, 50),
+    stormP99: percentile(stormMs, 99),
+  }
+}
+
+/** One token round trip as a client sees it: the median of direct grants over fetch. */
+export async function tokenRoundTrip(server: Server, count: number): Promise<number> {
+  const times: number[] = []
+  let { refresh_token: refresh } = await server.reset({ tokenDelayMs: TOKEN_DELAY_MS })
+  for (let i = 0; i < count; i++) {
+    const start = performance.now()
+    const response = await fetch(server.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh }),
+    })
+    refresh = ((await response.json()) as { refresh_token: string }).refresh_token
+    times.push(performance.now() - start)
+  }
+  return median(times)
+}
+
+// ---------------------------------------------------------------- 3. late 401s
+
+export interface LateRun {
+  variant: string
+  grants: number
+  successes: number
+  reuse: number
+}
+
+/**
+ * `size` requests go with a token the server no longer accepts; it answers the first 401 at
+ * once and holds the others until a grant completed (+20 ms): they arrive after the refresh.
+ */
+export async function lateRun(server: Server, variant: Variant, size: number): Promise<LateRun> {
+  const client = await setUp(server, variant, { tokenDelayMs: TOKEN_DELAY_MS })
+  await pool(size, size, () => client.get())
+  await server.invalidate()
+  await server.late({ immediate: 1, afterGrantMs: 20 })
+  const before = await server.stats()
+  const results = await Promise.all(Array.from({ length: size }, () => client.get()))
+  await sleep(100) // any refresh a late 401 started
+  const after = await server.stats()
+  return {
+    variant: variant.name,
+    grants: after.grants - before.grants,
+    successes: results.filter(Boolean).length,
+    reuse: after.reuse - before.reuse,
+  }
+}
+
+// ---------------------------------------------------------------- 4. proactive
+
+export interface ProactiveRun {
+  variant: string
+  requests: number
+  successes: number
+  seen401: number
+  grants: number
+  reuse: number
+  lifetimes: number
+}
+
+/** Requests flow from `workers` loops across `lifetimes` token lifetimes of `ttlMs`. */
+export async function proactiveRun(
+  server: Server,
+  variant: Variant,
+  ttlMs: number,
+  lifetimes: number,
+  workers: number,
+): Promise<ProactiveRun> {
+  const client = await setUp(server, variant, { ttlMs, tokenDelayMs: TOKEN_DELAY_MS })
+  const end = performance.now() + ttlMs * lifetimes
+  let requests = 0
+  let successes = 0
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      // Bounded by time, and by count as a guard.
+      while (performance.now() < end && requests < 1_000_000) {
+        requests++
+        if (await client.get()) successes++
+      }
+    }),
+  )
+  const stats = await server.stats()
+  return {
+    variant: variant.name,
+    requests,
+    successes,
+    seen401: stats.api401,
+    grants: stats.grants,
+    reuse: stats.reuse,
+    lifetimes,
+  }
+}
+
+// ---------------------------------------------------------------- 5. memory
+
+export interface MemoryRun {
+  variant: string
+  waiting: number
+  bytesPerRequest: number
+  successes: number
+}
+
+async function until(check: () => boolean | Promise<boolean>, limitMs: number): Promise<boolean> {
+  const end = performance.now() + limitMs
+  while (performance.now() < end) {
+    if (await check()) return true
+    await sleep(20)
+  }
+  return false
+}
+
+/**
+ * `size` requests wait on one refresh while the token endpoint is held. reauth: the token is
+ * known to be expired, so every request waits for the proactive refresh before it is sent.
+ * Peers (no proactive refresh): one request meets a 401 and starts the refresh; the others,
+ * sent meanwhile, wait in the peer's queue. The heap is measured after full collections with
+ * all of them waiting, and compared with the heap before they were made.
+ */
+export async function memoryRun(
+  server: Server,
+  variant: Variant,
+  size: number,
+): Promise<MemoryRun> {
+  const reauth = variant.kind === 'reauth'
+  const client = await setUp(server, variant, { tokenDelayMs: TOKEN_DELAY_MS })
+  await pool(50, 50, () => client.get())
+  await server.hold(true)
+  let trigger: Promise<boolean> | undefined
+  if (reauth) {
+    const engine = client.engine
+    if (!engine) throw new Error('reauth rows carry their engine')
+    const current = await engine.getToken()
+    if (!current) throw new Error('no tokens')
+    await engine.setTokens({ ...current, expiresAt: Date.now() - 1 })
+  } else {
+    await server.invalidate()
+    trigger = client.get()
+  }
+  if (
+    !reauth &&
+    !(await until(async () => (await server.stats()).heldTokenRequests === 1, 5_000))
+  ) {
+    throw new Error(`${variant.name}: the trigger request did not start a refresh`)
+  }
+  const promises = new Array<Promise<boolean>>(size)
+  collect()
+  const before = process.memoryUsage().heapUsed
+  const apiBefore = (await server.stats()).apiRequests
+  for (let i = 0; i < size; i++) promises[i] = client.get()
+  const engine = client.engine
+  const settled = await until(async () => {
+    if (engine) return engine.stats().joins >= size - 1
+    // Nothing reaches the server while the peer's queue holds the requests.
+    await sleep(300)
+    return (await server.stats()).apiRequests === apiBefore
+  }, 10_000)
+  if (!settled) throw new Error(`${variant.name}: requests did not settle into waiting`)
+  collect()
+  const after = process.memoryUsage().heapUsed
+  await server.hold(false)
+  const results = await Promise.all(promises)
+  await trigger
+  return {
+    variant: variant.name,
+    waiting: size,
+    bytesPerRequest: (after - before) / size,
+    successes: results.filter(Boolean).length,
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * The loopback authorization server and protected API the benchmarks run against. It runs in
+ * its own process (forked by `control.ts`) so its work does not share the clients' event loop.
+ *
+ * - `GET /api` answers 200 `{"ok":true}` to a valid bearer token, else 401 with
+ *   `WWW-Authenticate: Bearer error="invalid_token"`.
+ * - `POST /token` is an RFC 6749 refresh_token grant with rotation: each grant issues a new
+ *   refresh token and retires the old one. A retired refresh token presented again is
+ *   **counted as reuse** and answered 400 `invalid_grant` (a real server would revoke the whole
+ *   session; this one keeps the session so later figures stay comparable).
+ * - `/__ctl/*` is the bench's control channel (reset, invalidate, hold the token endpoint,
+ *   delay 401s until a grant completed, read counters).
+ *
+ * Access tokens are JWT-shaped (unsigned) with a fractional `exp`, so axios-jwt can read it.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+
+export interface ServerConfig {
+  /** `expires_in` of issued tokens, enforced by the API; `undefined`: tokens never expire. */
+  ttlMs?: number | undefined
+  /** Time the token endpoint takes for each grant (a token round trip). */
+  tokenDelayMs?: number | undefined
+}
+
+export interface LateConfig {
+  /** 401s answered at once; the ones after are held until a grant completed. */
+  immediate: number
+  /** Held 401s are answered this long after the grant's response was written. */
+  afterGrantMs: number
+}
+
+export interface ServerStats {
+  apiRequests: number
+  api401: number
+  /** Token endpoint calls with grant_type=refresh_token (successful or not). */
+  grants: number
+  /** Grants that rotated the refresh token. */
+  rotations: number
+  /** Retired refresh tokens presented again. */
+  reuse: number
+  /** Grants answered `invalid_grant` (reuse or unknown token). */
+  invalidGrant: number
+  /** Token requests held right now. */
+  heldTokenRequests: number
+  /** 401s held right now (late mode). */
+  held401: number
+}
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  refresh_token: string
+  expires_in?: number
+}
+
+function base64url(value: string): string {
+  return Buffer.from(value).toString('base64url')
+}
+
+const JWT_HEADER = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))
+
+let config: ServerConfig = {}
+/** Valid access tokens → expiry (ms), `Infinity` when they never expire. */
+const access = new Map<string, number>()
+let currentRefresh = ''
+const retired = new Set<string>()
+let serial = 0
+let stats: ServerStats = fresh()
+let hold = false
+const heldTokens: Array<() => void> = []
+let late: LateConfig | undefined
+let late401Seen = 0
+const held401: Array<() => void> = []
+let lateTimer: NodeJS.Timeout | undefined
+
+function fresh(): ServerStats {
+  return {
+    apiRequests: 0,
+    api401: 0,
+    grants: 0,
+    rotations: 0,
+    reuse: 0,
+    invalidGrant: 0,
+    heldTokenRequests: 0,
+    held401: 0,
+  }
+}
+
+function issue(): TokenResponse {
+  serial++
+  const now = Date.now()
+  const expiresAt = config.ttlMs === undefined ? Number.POSITIVE_INFINITY : now + config.ttlMs
+  const payload: Record<string, unknown> = { sub: 'bench', jti: serial }
+  if (config.ttlMs !== undefined) payload.exp = expiresAt / 1000
+  const token = `${JWT_HEADER}.${base64url(JSON.stringify(payload))}.sig${serial}`
+  access.set(token, expiresAt)
+  currentRefresh = `r${serial}.${Math.random().toString(36).slice(2)}`
+  const body: TokenResponse = {
+    access_token: token,
+    token_type: 'Bearer',
+    refresh_token: currentRefresh,
+  }
+  if (config.ttlMs !== undefined) body.expires_in = config.ttlMs / 1000
+  return body
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  })
+  res.end(text)
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
+
+function parseForm(text: string, type: string | undefined): Record<string, string> {
+  if (type?.includes('json')) {
+    try {
+      return JSON.parse(text) as Record<string, string>
+    } catch {
+      return {}
+    }
+  }
+  return Object.fromEntries(new URLSearchParams(text))
+}
+
+function releaseLate(): void {
+  if (lateTimer) clearTimeout(lateTimer)
+  lateTimer = undefined
+  for (const send of held401.splice(0)) send()
+  stats.held401 = 0
+}
+
+function api(req: IncomingMessage, res: ServerResponse): void {
+  stats.apiRequests++
+  const header = req.headers.authorization
+  const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined
+  const expiresAt = token === undefined ? undefined : access.get(token)
+  if (expiresAt !== undefined && Date.now() < expiresAt) {
+    json(res, 200, { ok: true })
+    return
+  }
+  stats.api401++
+  const send = () =>
+    json(
+      res,
+      401,
+      { error: 'invalid_token' },
+      { 'www-authenticate': 'Bearer error="invalid_token"' },
+    )
+  if (late && late401Seen++ >= late.immediate) {
+    held401.push(send)
+    stats.held401 = held401.length
+    // Bounded: a client that never refreshes still gets its answer.
+    lateTimer ??= setTimeout(releaseLate, 5_000)
+    return
+  }
+  send()
+}
+
+async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const form = parseForm(await readBody(req), req.headers['content-type'])
+  if (form.grant_type !== 'refresh_token') {
+    json(res, 400, { error: 'unsupported_grant_type' })
+    return
+  }
+  stats.grants++
+  if (hold) {
+    stats.heldTokenRequests++
+    await new Promise<void>((resolve) => heldTokens.push(resolve))
+    stats.heldTokenRequests--
+  }
+  if (config.tokenDelayMs) await new Promise((resolve) => setTimeout(resolve, config.tokenDelayMs))
+  const presented = String(form.refresh_token ?? '')
+  if (presented !== currentRefresh) {
+    if (retired.has(presented)) stats.reuse++
+    stats.invalidGrant++
+    json(res, 400, { error: 'invalid_grant', error_description: 'refresh token not current' })
+    return
+  }
+  retired.add(presented)
+  stats.rotations++
+  json(res, 200, issue())
+  if (late && held401.length > 0) {
+    const afterGrantMs = late.afterGrantMs
+    late = undefined
+    setTimeout(releaseLate, afterGrantMs)
+  }
+}
+
+async function control(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const text = await readBody(req)
+  const body = text ? (JSON.parse(text) as Record<string, unknown>) : {}
+  switch (path) {
+    case '/__ctl/reset': {
+      releaseLate()
+      for (const release of heldTokens.splice(0)) release()
+      hold = false
+      late = undefined
+      late401Seen = 0
+      config = body as ServerConfig
+      access.clear()
+      retired.clear()
+      stats = fresh()
+      json(res, 200, issue())
+      return
+    }
+    case '/__ctl/invalidate':
+      // Every access token issued so far stops working (as if it expired server-side).
+      access.clear()
+      json(res, 200, {})
+      return
+    case '/__ctl/hold':
+      hold = body.on === true
+      if (!hold) for (const release of heldTokens.splice(0)) release()
+      json(res, 200, {})
+      return
+    case '/__ctl/late':
+      late = body as unknown as LateConfig
+      late401Seen = 0
+      json(res, 200, {})
+      return
+    case '/__ctl/stats':
+      json(res, 200, stats)
+      return
+    default:
+      json(res, 404, {})
+  }
+}
+
+const server = createServer((req, res) => {
+  const path = (req.url ?? '/').split('?')[0] ?? '/'
+  if (path === '/api') {
+    // Drain the request body (none is sent) before answering.
+    req.resume()
+    api(req, res)
+    return
+  }
+  const handle =
+    path === '/token' && req.method === 'POST'
+      ? token(req, res)
+      : path.startsWith('/__ctl/')
+        ? control(path, req, res)
+        : Promise.resolve(json(res, 404, {}))
+  handle.catch(() => {
+    if (!res.headersSent) json(res, 500, { error: 'server_error' })
+  })
+})
+server.keepAliveTimeout = 60_000
+server.headersTimeout = 65_000
+server.requestTimeout = 0
+server.maxRequestsPerSocket = 0
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  process.send?.({ port })
+})
+
+// The parent ends us; never outlive it.
+process.on('disconnect', () => process.exit(0))
