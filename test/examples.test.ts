@@ -11,7 +11,7 @@ const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 describe('examples', () => {
-  it.each(['@reauth/example-fetch', '@reauth/example-axios-node'])(
+  it.each(['@reauth/example-fetch', '@reauth/example-axios-node', '@reauth/example-ky-node'])(
     '%s runs against the embedded OpenID Provider and every request succeeds',
     async (name) => {
       const { stdout } = await run('pnpm', ['--filter', name, 'start'], { cwd: root })

@@ -411,12 +411,11 @@ function overheadNotes(rows: OverheadRow[]): string {
   ]
   if (over.some((r) => r.variant === '@reauth/fetch')) {
     lines.push(
-      "- `@reauth/fetch` builds a `Request` from the caller's input, then a second `Request` plus a " +
-        '`Headers` copy to set `Authorization` (create-fetch.ts `send`), and goes through `engine.run` ' +
-        "(`authorize` parses the URL with `new URL` and awaits the store). undici's `Request` " +
-        'constructor is costly next to a bare `fetch(url, init)`. Fix: when the input is a string/URL ' +
-        'and the body is empty, call `fetch(input, { ...init, headers })` with the header merged into ' +
-        'the init instead of constructing two `Request`s; cache the parsed origin per URL string.',
+      '- `@reauth/fetch`, for a URL input with a body fetch can take twice, calls `fetch(input, init)` ' +
+        'with the header merged in (no `Request` built; create-fetch.ts). What is left is ' +
+        '`engine.run`: `new URL` for the origin check, two `Headers` copies, and awaits on the store ' +
+        'and the send. Fix: cache the origin check per URL string, and skip the await for a ' +
+        'synchronous store.',
     )
   }
   if (over.some((r) => r.variant === '@reauth/axios')) {

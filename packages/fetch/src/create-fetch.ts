@@ -63,21 +63,52 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     allowed = createOriginMatcher([origin])
   }
 
+  /** The fields every request shares; `send` and `url` differ between the two paths. */
+  const common = {
+    allowed,
+    response: (response: Response) => response,
+    discard(response: Response) {
+      response.body?.cancel().catch(noop)
+    },
+  }
+
   return async function reauthFetch(input, init) {
     const send = options.fetch ?? globalThis.fetch
     const { reauth, ...rest } = init ?? {}
+    const skip = reauth === false
+    const url = typeof input === 'string' || input instanceof URL ? absolute(input) : undefined
+    if (url !== undefined && resendable(rest.body)) {
+      // The common case (a URL and a body that can be passed again as is): no Request to
+      // build, the caller's init is sent again with the header set, byte for byte.
+      const headers = new Headers(rest.headers)
+      return engine.run<Response>({
+        ...common,
+        url,
+        method: rest.method ?? 'GET',
+        skip,
+        hasAuthorization: headers.has('authorization'),
+        signal: rest.signal,
+        send(authorization) {
+          if (authorization === undefined) return send(input, rest)
+          const withToken = new Headers(headers)
+          withToken.set('authorization', authorization)
+          return send(input, { ...rest, headers: withToken })
+        },
+      })
+    }
     const request = new Request(input, rest)
     // A stream given as the body is read once by the first send: it cannot be replayed,
-    // and teeing it would buffer an upload of any size. Everything else is cloned.
+    // and teeing it would buffer an upload of any size. Everything else (FormData, a Request
+    // input) is cloned before the first send, so the replay sends the same bytes.
     const oneShot = unreplayableBody(rest.body)
     const spare = request.body && !oneShot ? request.clone() : undefined
     let sends = 0
     return engine.run<Response>({
+      ...common,
       url: request.url,
       method: request.method,
-      skip: reauth === false,
+      skip,
       hasAuthorization: request.headers.has('authorization'),
-      allowed,
       // The caller's own signal (Request derives a new one): it is how the engine recognises
       // its refresh function's own requests.
       signal: rest.signal ?? request.signal,
@@ -87,11 +118,34 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
         if (authorization !== undefined) source.headers.set('authorization', authorization)
         return send(source)
       },
-      response: (response) => response,
       replayable: () => oneShot,
-      discard(response) {
-        response.body?.cancel().catch(noop)
-      },
     })
   }
+}
+
+/** The absolute URL of a string or URL input (relative ones against the page), or `undefined`. */
+function absolute(input: string | URL): string | undefined {
+  if (input instanceof URL) return input.href
+  try {
+    return new URL(input, (globalThis as { location?: { href?: string } }).location?.href).href
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A body fetch can be given twice and will send the same bytes: none, a string,
+ * URLSearchParams, a Blob or a buffer. (FormData gets a new multipart boundary each time,
+ * and a stream is read once.)
+ */
+function resendable(body: BodyInit | null | undefined): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body)
+  )
 }
