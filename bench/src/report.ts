@@ -154,8 +154,9 @@ export function renderResults(results: Results): string {
   out.push('')
   out.push(
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}; Node ${m.node}. ` +
-      `Load average at start ${m.loadAtStart.join(' / ')}: other jobs (test suites of the project) ran on ` +
-      `the same 2 cores during the run, so throughput figures carry noise of several percent.`,
+      `Load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}. The loopback server runs in a ` +
+      `child process on the same ${m.cores} cores as the clients, so throughput figures carry noise ` +
+      `of several percent between runs.`,
   )
   out.push(
     `- Versions: ${Object.entries(m.versions)
