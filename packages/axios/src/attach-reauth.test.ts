@@ -281,6 +281,19 @@ describe('attachReauth: refresh and replay', () => {
     expect(order).toEqual(['request Bearer old', 'error 401', 'request Bearer new', 'response 200'])
   })
 
+  it('warns once when response interceptors were added after attachReauth (they see replays twice)', async () => {
+    const server = fakeServer()
+    const warn = vi.fn()
+    const { engine } = engineWith({ logger: { warn } })
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    attachReauth(api, engine)
+    api.interceptors.response.use((response) => response)
+    await api.get('/me')
+    await api.get('/me')
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]?.[0]).toContain('after adding your own interceptors')
+  })
+
   it('recovers a 401 that validateStatus lets through as a success', async () => {
     const server = fakeServer()
     const { engine, refresh } = engineWith()

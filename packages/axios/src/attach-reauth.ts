@@ -297,6 +297,7 @@ export function attachReauth(
     }
     delete retry[ATTACHED]
     engine.log.debug(`Replaying ${describeUrl(config.method, fullUrl(instance, config))}`)
+    warnIfNotLast()
     try {
       return await engine.replay(() => instance.request(retry), { signal })
     } catch (failure) {
@@ -320,6 +321,21 @@ export function attachReauth(
     const sent = recoverable(config, error.response)
     if (sent === undefined) throw error
     return replayAfter(config, sent, error)
+  }
+
+  let warned = false
+  /**
+   * The replay runs the instance's whole response chain, then its result continues through
+   * the interceptors registered after reauth's: those run twice on a replayed response.
+   */
+  function warnIfNotLast(): void {
+    const handlers = instance.interceptors.response.handlers ?? []
+    if (warned || !handlers.slice(responseId + 1).some(Boolean)) return
+    warned = true
+    engine.log.warn(
+      'Response interceptors registered after attachReauth() run twice on a replayed response: ' +
+        'call attachReauth() after adding your own interceptors',
+    )
   }
 
   const requestId = instance.interceptors.request.use(onRequest)

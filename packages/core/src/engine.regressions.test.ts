@@ -1,16 +1,18 @@
 /** Named regression tests for engine bugs found in review. */
 import { describe, expect, it, vi } from 'vitest'
 import { createEngine } from './engine.js'
-import { isRefreshError } from './errors.js'
+import { isRefreshError, isSessionExpiredError, OAuthError } from './errors.js'
 import { createMemoryStore } from './memory-store.js'
 import type { TokenSet } from './types.js'
 
 function deferred<T>() {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => {
-    resolve = r
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
   })
-  return { promise, resolve }
+  return { promise, resolve, reject }
 }
 
 const old: TokenSet = {
@@ -59,5 +61,106 @@ describe('regressions', () => {
     const error = await engine.refresh().catch((e: unknown) => e)
     expect(isRefreshError(error) && error.retryable).toBe(true)
     expect((await engine.getToken())?.accessToken).toBe('old-access')
+  })
+
+  it('after a terminal failure, new tokens from another engine on the store end the expired state', async () => {
+    const store = createMemoryStore(old)
+    let fail = true
+    const refresh = async (): Promise<TokenSet> => {
+      if (fail) throw new OAuthError({ error: 'invalid_grant', status: 400 })
+      return { accessToken: 'fresh', tokenType: 'Bearer', refreshToken: 'r-fresh' }
+    }
+    const a = createEngine({ store, refresh, origins: ['https://api.test'] })
+    const b = createEngine({ store, refresh, origins: ['https://api.test'] })
+    await expect(a.refresh()).rejects.toSatisfy(isSessionExpiredError)
+    await b.setTokens({ accessToken: 'signed-in', tokenType: 'Bearer', refreshToken: 'r-new' })
+    fail = false
+    const result = await a.run({
+      url: 'https://api.test/x',
+      send: async (authorization) => (authorization === 'Bearer fresh' ? 200 : 401),
+      response: (status: number) => ({ status, headers: { get: () => null } }),
+    })
+    expect(result).toBe(200)
+  })
+
+  it('setTokens during the re-read that follows invalid_grant is not wiped', async () => {
+    let current: TokenSet | undefined = old
+    const reads: Array<ReturnType<typeof deferred<void>>> = []
+    const store = {
+      get: async () => {
+        // the first three reads are held by the test; later ones answer at once
+        if (reads.length >= 3) return current
+        const gate = deferred<void>()
+        reads.push(gate)
+        const snapshot = current
+        await gate.promise
+        return snapshot
+      },
+      set: (tokens: TokenSet) => {
+        current = tokens
+      },
+      clear: () => {
+        current = undefined
+      },
+    }
+    const engine = createEngine({
+      store,
+      refresh: async () => {
+        throw new OAuthError({ error: 'invalid_grant', status: 400 })
+      },
+    })
+    let expired = 0
+    engine.on('sessionExpired', () => expired++)
+    const refreshing = engine.refresh().catch((error: unknown) => error)
+    // refresh() reads, the grant reads inside the lock, then the failure re-reads the store
+    for (let read = 0; read < 3; read++) {
+      await vi.waitFor(() => expect(reads.length).toBe(read + 1))
+      if (read === 2) {
+        // the user signs in while the engine re-reads after invalid_grant
+        current = { accessToken: 'new-session', tokenType: 'Bearer', refreshToken: 'r-new' }
+        await engine.setTokens(current)
+      }
+      reads[read]?.resolve()
+    }
+    await refreshing
+    expect(current?.accessToken).toBe('new-session')
+    expect(expired).toBe(0)
+  })
+
+  it('a refresh function that returns no issuedAt: short tokens are not refreshed on every call', async () => {
+    let n = 0
+    const make = (): TokenSet => ({
+      accessToken: `a${n++}`,
+      tokenType: 'Bearer',
+      refreshToken: 'r',
+      expiresAt: Date.now() + 5_000,
+    })
+    const engine = createEngine({ tokens: make(), refresh: async () => make() })
+    for (let i = 0; i < 5; i++) await engine.getToken()
+    expect(engine.stats().grants).toBe(1)
+  })
+
+  it('run(): each waiter gets its own copy of a shared refresh failure', async () => {
+    const pending = deferred<TokenSet>()
+    const engine = createEngine({
+      tokens: old,
+      refresh: () => pending.promise,
+      origins: ['https://api.test'],
+    })
+    const request = () =>
+      engine
+        .run({
+          url: 'https://api.test/x',
+          send: async () => 401,
+          response: (status: number) => ({ status, headers: { get: () => null } }),
+        })
+        .catch((error: unknown) => error)
+    const first = request()
+    const second = request()
+    await vi.waitFor(() => expect(engine.stats().joins).toBe(1))
+    pending.reject?.(new OAuthError({ error: 'invalid_grant', status: 400 }))
+    const [a, b] = await Promise.all([first, second])
+    expect(isSessionExpiredError(a) && isSessionExpiredError(b)).toBe(true)
+    expect(a).not.toBe(b)
   })
 })

@@ -82,6 +82,9 @@ function tokenSet(n: number, overrides: Partial<TokenSet> = {}): TokenSet {
   }
 }
 
+/** A set as the engine stores it after a grant: it stamps `issuedAt` when `refresh` gave none. */
+const refreshed = (n: number) => ({ ...tokenSet(n), issuedAt: expect.any(Number) })
+
 const header = (n: number) => `Bearer access-${n}-SECRET`
 
 /** A refresh function whose every call waits on a deferred the test settles. */
@@ -334,7 +337,7 @@ describe('the request path: proactive refresh', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(tokenSet(2))
+    await expect(got).resolves.toEqual(refreshed(2))
     expect(engine.stats()).toMatchObject({ grants: 1, proactive: 1, joins: 0 })
     expect(events.of('refresh')).toEqual([
       expect.objectContaining({ reason: 'proactive', adopted: false, expiresAt: T0 + HOUR }),
@@ -350,7 +353,7 @@ describe('the request path: proactive refresh', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(tokenSet(2))
+    await expect(got).resolves.toEqual(refreshed(2))
   })
 
   it('honours a custom leeway', async () => {
@@ -384,7 +387,7 @@ describe('the request path: proactive refresh', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(tokenSet(2))
+    await expect(got).resolves.toEqual(refreshed(2))
   })
 
   it('never refreshes proactively a token without expiresAt', async () => {
@@ -446,7 +449,7 @@ describe('the request path: proactive refresh', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(Promise.all([a, b, c])).resolves.toEqual([tokenSet(2), tokenSet(2), header(2)])
+    await expect(Promise.all([a, b, c])).resolves.toEqual([refreshed(2), refreshed(2), header(2)])
     expect(engine.stats()).toMatchObject({ grants: 1, proactive: 1, joins: 2 })
   })
 })
@@ -513,7 +516,7 @@ describe('the request path: recover', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(manual).resolves.toEqual(tokenSet(2))
+    await expect(manual).resolves.toEqual(refreshed(2))
     await expect(reactive).resolves.toBe(header(2))
     expect(engine.stats()).toMatchObject({ grants: 1, joins: 1 })
   })
@@ -524,7 +527,7 @@ describe('the request path: recover', () => {
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(manual).resolves.toEqual(tokenSet(2))
+    await expect(manual).resolves.toEqual(refreshed(2))
     expect(events.of('refresh')[0]).toMatchObject({ reason: 'manual' })
   })
 
@@ -572,6 +575,7 @@ describe('the request path: recover', () => {
       expiresAt: T0 + HOUR,
     })
     await expect(a).resolves.toEqual({
+      issuedAt: expect.any(Number),
       accessToken: 'access-2-SECRET',
       tokenType: 'Bearer',
       expiresAt: T0 + HOUR,
@@ -583,7 +587,7 @@ describe('the request path: recover', () => {
     expect(refresh.contexts[1]!.tokens.refreshToken).toBe('refresh-1-SECRET')
     refresh.pending[1]!.resolve(tokenSet(3))
     await b
-    await expect(engine.getToken()).resolves.toEqual(tokenSet(3))
+    await expect(engine.getToken()).resolves.toEqual(refreshed(3))
     expect(events.of('refresh').map((e) => e.rotated)).toEqual([false, true])
   })
 })
@@ -781,7 +785,7 @@ describe('abort', () => {
     expect(first).toMatchObject({ status: 'fulfilled', value: header(2) })
     expect(manual).toMatchObject({ status: 'fulfilled', value: tokenSet(2) })
     expect(refresh.fn).toHaveBeenCalledTimes(1)
-    await expect(engine.getToken()).resolves.toEqual(tokenSet(2))
+    await expect(engine.getToken()).resolves.toEqual(refreshed(2))
   })
 
   it('aborts the waiter that started the refresh without stopping it', async () => {

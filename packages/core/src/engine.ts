@@ -1,5 +1,6 @@
 import { defaultIsAuthError } from './auth-error.js'
 import {
+  errorForRequest,
   isReauthError,
   isRefreshError,
   ReauthOptionsError,
@@ -413,13 +414,16 @@ export function createEngine(options: EngineOptions): Engine {
     }
     if (generation !== startedGeneration) return superseded(reason)
     const fresh = result as TokenSet
-    const next: TokenSet = { ...fresh }
+    // Without issuedAt the leeway could not be bounded by half the lifetime, and a token
+    // living less than `leeway` would be refreshed on every call.
+    const next: TokenSet = { issuedAt: now, ...fresh }
     // RFC 6749 §6: no refresh_token in the response means keep the old one.
     if (next.refreshToken === undefined && stored.refreshToken !== undefined) {
       next.refreshToken = stored.refreshToken
     }
     await store.set(next)
     retryNotBefore = 0
+    ended = undefined
     const rotated = fresh.refreshToken !== undefined && fresh.refreshToken !== stored.refreshToken
     log.info('Tokens refreshed', { reason, rotated, expiresAt: next.expiresAt })
     emit('refresh', {
@@ -472,6 +476,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (failure.error === 'invalid_grant') {
       // Another tab or process may have rotated the refresh token first: adopt its set.
       const current = await read()
+      if (generation !== startedGeneration) return superseded(reason)
       if (current && current.refreshToken !== sent.refreshToken) {
         stats.adopted++
         log.info('Refresh token was rotated elsewhere; adopted the newer tokens', { reason })
@@ -485,6 +490,7 @@ export function createEngine(options: EngineOptions): Engine {
         return current
       }
     }
+    if (generation !== startedGeneration) return superseded(reason)
     await store.clear()
     ended = failure
     stats.sessionsExpired++
@@ -657,9 +663,10 @@ export function createEngine(options: EngineOptions): Engine {
       return queue.run(async () => {
         // A replay that waited in the queue while the session ended (terminal failure, or a
         // sign-out) must not go out with the token it was given before.
-        if (ended) throw endedError()
-        if (generation !== queuedGeneration && !(await read())) {
-          throw new SessionExpiredError('Signed out before the request was replayed')
+        if (ended || generation !== queuedGeneration) {
+          const current = await read()
+          if (!current && ended) throw endedError()
+          if (!current) throw new SessionExpiredError('Signed out before the request was replayed')
         }
         return send()
       }, opts.signal)
@@ -677,6 +684,9 @@ export function createEngine(options: EngineOptions): Engine {
       let next: string
       try {
         next = await engine.recover(authorization, { signal: request.signal })
+      } catch (error) {
+        // Waiters share one failure object: each caller gets its own copy.
+        throw errorForRequest(error, {})
       } finally {
         request.discard?.(first)
       }

@@ -111,7 +111,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       hasAuthorization: request.headers.has('authorization'),
       // The caller's own signal (Request derives a new one): it is how the engine recognises
       // its refresh function's own requests.
-      signal: rest.signal ?? request.signal,
+      signal: rest.signal ?? (input instanceof Request ? input.signal : request.signal),
       send(authorization) {
         const source = sends++ === 0 ? request : (spare ?? request)
         // Our own Request: its headers are ours to set (fetch copies the request when called).

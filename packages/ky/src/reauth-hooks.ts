@@ -1,6 +1,7 @@
 import {
   createOriginMatcher,
   type Engine,
+  errorForRequest,
   type OriginMatcher,
   type OriginPolicy,
   ReauthOptionsError,
@@ -294,7 +295,8 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
       next = await engine.recover(state.header, { signal })
     } catch (error) {
       endLegacyRetries(args)
-      throw error
+      // Waiters share one failure object: each caller gets its own copy, with its response.
+      throw errorForRequest(error, { request, response })
     }
     state.header = next
     // ky's own retries of this call (after a 5xx replay, say) go with the new token.
