@@ -163,4 +163,25 @@ describe('regressions', () => {
     expect(isSessionExpiredError(a) && isSessionExpiredError(b)).toBe(true)
     expect(a).not.toBe(b)
   })
+
+  it('during Retry-After a refresh fails fast without taking the (possibly distributed) lock', async () => {
+    let locks = 0
+    const engine = createEngine({
+      tokens: old,
+      refresh: async () => {
+        throw Object.assign(new Error('busy'), { status: 429, retryAfter: 30_000 })
+      },
+      lock: {
+        run: (_key, fn) => {
+          locks++
+          return fn()
+        },
+      },
+    })
+    await expect(engine.refresh()).rejects.toSatisfy(isRefreshError)
+    expect(locks).toBe(1)
+    const error = await engine.refresh().catch((e: unknown) => e)
+    expect(isRefreshError(error) && (error.retryAfter ?? 0) > 0).toBe(true)
+    expect(locks).toBe(1)
+  })
 })

@@ -508,6 +508,16 @@ export function createEngine(options: EngineOptions): Engine {
       stats.joins++
       return abortable(inflight, signal)
     }
+    const deferredFor = retryNotBefore - Date.now()
+    if (deferredFor > 0) {
+      // Retry-After is still running: fail fast, without taking a (possibly distributed) lock.
+      return Promise.reject(
+        new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
+          retryable: true,
+          retryAfter: deferredFor,
+        }),
+      )
+    }
     const basisHeader = authorizationHeader(basis)
     const locked = lock
       .run(lockKey, () => grant(basisHeader, reason))

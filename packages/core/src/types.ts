@@ -78,7 +78,9 @@ export interface RefreshContext {
   /**
    * Aborted when `refreshTimeout` elapses; pass it to your HTTP call. A request carrying this
    * signal through a reauth adapter is sent untouched, so a refresh function may use the very
-   * client it keeps authorised without waiting on itself.
+   * client it keeps authorised without waiting on itself. Honour it: after a timeout the lock
+   * is released, and a grant that goes on regardless may rotate the refresh token behind the
+   * engine's back.
    */
   signal: AbortSignal
   /** The local clock (ms) when the engine started this grant; use it for `expires_in`. */
