@@ -1,10 +1,9 @@
 import {
   type AuthResponse,
-  createOriginMatcher,
+  adapterOrigins,
   describeUrl,
   type Engine,
   errorForRequest,
-  type OriginMatcher,
   type OriginPolicy,
   ReauthOptionsError,
   unreplayableBody,
@@ -213,19 +212,13 @@ export function attachReauth(
   if (typeof options !== 'object' || options === null) {
     throw new ReauthOptionsError('"options" must be an object')
   }
-  let allowed: OriginMatcher | undefined
   // Explicit lists win (the adapter's, then the engine's); the baseURL origin is the default.
-  if (options.origins !== undefined) {
-    allowed = createOriginMatcher(options.origins)
-  } else if (!engine.origins) {
-    const origin = baseOrigin(instance.defaults?.baseURL)
-    if (origin === undefined) {
-      throw new ReauthOptionsError(
-        '"origins" is required: the instance has no absolute "baseURL" and the engine no "origins"',
-      )
-    }
-    allowed = createOriginMatcher([origin])
-  }
+  const allowed = adapterOrigins(
+    engine,
+    options.origins,
+    baseOrigin(instance.defaults?.baseURL),
+    'the instance an absolute "baseURL"',
+  )
 
   async function onRequest(config: Config): Promise<Config> {
     if (config.reauth === false) return config

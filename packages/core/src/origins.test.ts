@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { isReauthOptionsError, ReauthOptionsError } from './errors.js'
-import { createOriginMatcher } from './origins.js'
+import { adapterOrigins, createOriginMatcher } from './origins.js'
 import type { OriginPolicy } from './types.js'
 
 const url = (value: string) => new URL(value)
@@ -68,5 +68,44 @@ describe('createOriginMatcher', () => {
     expect(() =>
       createOriginMatcher('https://a.test' as unknown as OriginPolicy, 'myOrigins'),
     ).toThrow(/"myOrigins" must be an array of origins or a function/)
+  })
+})
+
+describe('adapterOrigins', () => {
+  const engineWith = (origins?: string[]) => ({
+    origins: origins ? createOriginMatcher(origins) : undefined,
+  })
+  it('prefers the adapter list, then the engine list, then the client base origin', () => {
+    const own = adapterOrigins(
+      engineWith(['https://engine.test']),
+      ['https://own.test'],
+      'https://base.test',
+      'x',
+    )
+    expect([own(url('https://own.test/a')), own(url('https://engine.test/a'))]).toEqual([
+      true,
+      false,
+    ])
+    const engine = adapterOrigins(
+      engineWith(['https://engine.test']),
+      undefined,
+      'https://base.test',
+      'x',
+    )
+    expect([engine(url('https://engine.test/a')), engine(url('https://base.test/a'))]).toEqual([
+      true,
+      false,
+    ])
+    const base = adapterOrigins(engineWith(), undefined, 'https://base.test', 'x')
+    expect([base(url('https://base.test/a')), base(url('https://other.test/a'))]).toEqual([
+      true,
+      false,
+    ])
+  })
+
+  it('throws a ReauthOptionsError naming "origins" and the hint when there is nothing to go on', () => {
+    expect(() =>
+      adapterOrigins(engineWith(), undefined, undefined, 'the instance a baseURL'),
+    ).toThrow(/"origins" is required: .*the instance a baseURL/)
   })
 })

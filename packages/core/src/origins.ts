@@ -41,3 +41,28 @@ export function createOriginMatcher(policy: OriginPolicy, option = 'origins'): O
   }
   return (url) => exact.has(url.origin) || patterns.some((pattern) => pattern.test(url.origin))
 }
+
+/**
+ * The origins an adapter sends the token to: its own `origins`, else the engine's, else the
+ * origin of its client's base URL (axios `baseURL`, ky `prefixUrl`, the page for fetch). An
+ * explicit list always wins over an inferred one. With none of them, throws
+ * `ReauthOptionsError`: reauth never guesses where a token may go.
+ *
+ * @example
+ * const allowed = adapterOrigins(engine, options.origins, baseOrigin, 'the instance a baseURL')
+ */
+export function adapterOrigins(
+  engine: { readonly origins: OriginMatcher | undefined },
+  own: OriginPolicy | undefined,
+  base: string | undefined,
+  baseHint: string,
+): OriginMatcher {
+  if (own !== undefined) return createOriginMatcher(own)
+  if (engine.origins) return engine.origins
+  if (base === undefined) {
+    throw new ReauthOptionsError(
+      `"origins" is required: name the origins that may receive the token, set it on the engine, or give ${baseHint}`,
+    )
+  }
+  return createOriginMatcher([base])
+}

@@ -1,7 +1,6 @@
 import {
-  createOriginMatcher,
+  adapterOrigins,
   type Engine,
-  type OriginMatcher,
   type OriginPolicy,
   ReauthOptionsError,
   unreplayableBody,
@@ -50,18 +49,13 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
     throw new ReauthOptionsError('"fetch" must be a function')
   }
-  let allowed: OriginMatcher | undefined
-  if (options.origins !== undefined) {
-    allowed = createOriginMatcher(options.origins)
-  } else if (!engine.origins) {
-    const origin = (globalThis as { location?: { origin?: string } }).location?.origin
-    if (!origin || origin === 'null') {
-      throw new ReauthOptionsError(
-        '"origins" is required: name the origins that may receive the token (or set it on the engine)',
-      )
-    }
-    allowed = createOriginMatcher([origin])
-  }
+  const page = (globalThis as { location?: { origin?: string } }).location?.origin
+  const allowed = adapterOrigins(
+    engine,
+    options.origins,
+    page && page !== 'null' ? page : undefined,
+    'a page origin (in a browser)',
+  )
 
   /** The fields every request shares; `send` and `url` differ between the two paths. */
   const common = {

@@ -1,9 +1,4 @@
-import {
-  createOriginMatcher,
-  type Engine,
-  type OriginMatcher,
-  ReauthOptionsError,
-} from '@reauth/core'
+import { adapterOrigins, type Engine, type OriginMatcher } from '@reauth/core'
 import { prefixOrigin } from './prefix-origin.js'
 import {
   CALLER,
@@ -86,20 +81,16 @@ export function withReauth<K extends KyLike>(
 ): K {
   validateKy(instance)
   validateEngine(engine)
-  let allowed: OriginMatcher | undefined =
-    options.origins === undefined ? undefined : createOriginMatcher(options.origins)
   const replayKy = instance.create({})
+  let allowed: OriginMatcher | undefined
   const extended = instance.extend((parent: Record<string, unknown>) => {
-    if (!allowed && !engine.origins) {
-      const origin = prefixOrigin(parent)
-      if (origin === undefined) {
-        throw new ReauthOptionsError(
-          '"origins" is required: name the origins that may receive the token, set it on the engine, or give the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
-        )
-      }
-      allowed = createOriginMatcher([origin])
-    }
-    return { hooks: createHooks(engine, { replayKy, allowed: allowed ?? engine.origins }) }
+    allowed ??= adapterOrigins(
+      engine,
+      options.origins,
+      prefixOrigin(parent),
+      'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
+    )
+    return { hooks: createHooks(engine, { replayKy, allowed }) }
   })
   return capture(extended) as unknown as K
 }
