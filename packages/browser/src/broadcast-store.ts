@@ -1,6 +1,11 @@
-import { type Logger, ReauthOptionsError, type TokenSet, type TokenStore } from '@reauth/core'
+import {
+  createLogger,
+  type Logger,
+  ReauthOptionsError,
+  type TokenSet,
+  type TokenStore,
+} from '@reauth/core'
 import { createCatchUp } from './catch-up.js'
-import { logLine } from './log.js'
 import {
   createStampMarks,
   NONE,
@@ -111,6 +116,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
     logger,
     catchUpTimeout = 2_000,
   } = options
+  const log = createLogger(logger)
   if (typeof name !== 'string' || name === '') {
     throw new ReauthOptionsError('"channel" must be a non-empty string')
   }
@@ -148,7 +154,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
       if (current) persist.setItem(key, JSON.stringify({ tokens: current, stamp }))
       else persist.removeItem(key)
     } catch {
-      logLine(logger, 'warn', `Could not write the token set to storage under "${key}"`)
+      log.warn(`Could not write the token set to storage under "${key}"`)
     }
   }
 
@@ -166,7 +172,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
       try {
         listener(tokens)
       } catch {
-        logLine(logger, 'error', 'A token store listener threw')
+        log.error('A token store listener threw')
       }
     }
     return marks?.publish(at) ?? Promise.resolve()
@@ -186,7 +192,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
         stamp = saved.stamp
         void marks?.publish(stamp)
       } else {
-        logLine(logger, 'warn', `Ignored an invalid token set in storage under "${key}"`)
+        log.warn(`Ignored an invalid token set in storage under "${key}"`)
       }
     }
   }
@@ -195,7 +201,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
     try {
       channel?.postMessage(message)
     } catch {
-      logLine(logger, 'warn', 'Could not share the token set with other tabs')
+      log.warn('Could not share the token set with other tabs')
     }
   }
 
@@ -214,9 +220,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
       void apply(message.type === 'set' ? message.tokens : undefined, message.stamp)
     }
   } else {
-    logLine(
-      logger,
-      'warn',
+    log.warn(
       'BroadcastChannel is not available: tokens are kept in this tab only and not shared with other tabs',
     )
   }

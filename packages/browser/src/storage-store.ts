@@ -1,6 +1,11 @@
-import { type Logger, ReauthOptionsError, type TokenSet, type TokenStore } from '@reauth/core'
+import {
+  createLogger,
+  type Logger,
+  ReauthOptionsError,
+  type TokenSet,
+  type TokenStore,
+} from '@reauth/core'
 import { createCatchUp } from './catch-up.js'
-import { logLine } from './log.js'
 import { createStampMarks, NONE, nextStamp, randomId, readStamp, type Stamp } from './stamp.js'
 import { toTokenSet } from './token-json.js'
 import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
@@ -85,6 +90,7 @@ export function createStorageStore(
     throw new ReauthOptionsError('createStorageStore() options must be an object')
   }
   const { key = 'reauth.tokens', logger, catchUpTimeout = 2_000 } = options
+  const log = createLogger(logger)
   if (typeof key !== 'string' || key === '') {
     throw new ReauthOptionsError('"key" must be a non-empty string')
   }
@@ -109,7 +115,7 @@ export function createStorageStore(
     if (stored) return stored
     if (reported !== text) {
       reported = text
-      logLine(logger, 'warn', `Ignored an invalid token set in storage under "${key}"`)
+      log.warn(`Ignored an invalid token set in storage under "${key}"`)
     }
     return { tokens: undefined, stamp: NONE }
   }
@@ -129,7 +135,7 @@ export function createStorageStore(
       try {
         listener(tokens)
       } catch {
-        logLine(logger, 'error', 'A token store listener threw')
+        log.error('A token store listener threw')
       }
     }
   }

@@ -1,5 +1,10 @@
-import { createLocalLock, type Logger, ReauthOptionsError, type RefreshLock } from '@reauth/core'
-import { logLine } from './log.js'
+import {
+  createLocalLock,
+  createLogger,
+  type Logger,
+  ReauthOptionsError,
+  type RefreshLock,
+} from '@reauth/core'
 
 /**
  * The part of the Web Locks API ({@link https://w3c.github.io/web-locks/ | LockManager})
@@ -90,6 +95,7 @@ export function createWebLock(options: WebLockOptions = {}): WebLock {
     throw new ReauthOptionsError('createWebLock() options must be an object')
   }
   const { prefix = 'reauth', acquireTimeout = 30_000, logger } = options
+  const log = createLogger(logger)
   if (typeof prefix !== 'string' || prefix === '') {
     throw new ReauthOptionsError('"prefix" must be a non-empty string')
   }
@@ -111,9 +117,7 @@ export function createWebLock(options: WebLockOptions = {}): WebLock {
   const { store } = options
   const locks = options.locks ?? defaultLocks()
   if (!locks) {
-    logLine(
-      logger,
-      'warn',
+    log.warn(
       'The Web Locks API is not available: the refresh is single-flight within this tab only, and other tabs may refresh too',
     )
     const local = createLocalLock()

@@ -34,7 +34,7 @@ export {
 } from './errors.js'
 export { classifyRefreshFailure, parseRetryAfter, TERMINAL_OAUTH_ERRORS } from './failure.js'
 export { createLocalLock } from './local-lock.js'
-export { describeUrl } from './logger.js'
+export { createLogger, describeUrl } from './logger.js'
 export { createMemoryStore } from './memory-store.js'
 export type { OriginMatcher } from './origins.js'
 export { adapterOrigins, createOriginMatcher } from './origins.js'

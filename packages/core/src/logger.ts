@@ -2,7 +2,14 @@ import type { Logger } from './types.js'
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const
 
-/** A logger whose every level exists and never throws. */
+/**
+ * A logger whose every level exists, prefixes `[reauth]` and never throws (a broken logger
+ * must not break requests). Packages built on the engine log through it too.
+ *
+ * @example
+ * const log = createLogger(options.logger)
+ * log.warn('Web Locks are not available')
+ */
 export function createLogger(logger: Logger | undefined): Required<Logger> {
   const result = {} as Required<Logger>
   for (const level of LEVELS) {
