@@ -1,11 +1,13 @@
 import {
   type AuthResponse,
   adapterOrigins,
+  baseOrigin,
   describeUrl,
   type Engine,
   errorForRequest,
   type OriginPolicy,
   ReauthOptionsError,
+  resolveRequestUrl,
   unreplayableBody,
 } from '@reauth/core'
 import {
@@ -60,37 +62,9 @@ const ATTACHED = Symbol('reauth.attached')
 
 type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
 
-function pageLocation(): { href: string; origin: string } | undefined {
-  const location = (globalThis as { location?: { href?: unknown; origin?: unknown } }).location
-  if (typeof location?.href !== 'string' || typeof location.origin !== 'string') return undefined
-  if (location.origin === 'null') return undefined
-  return { href: location.href, origin: location.origin }
-}
-
-/** Resolve a URL as the client will: absolute as is, relative against the page in a browser. */
+/** Resolve a URL as XHR and fetch will (relative against the document's base URL in a page). */
 function absolute(path: string): string {
-  try {
-    return new URL(path).href
-  } catch {
-    const page = pageLocation()
-    if (!page) return path
-    try {
-      return new URL(path, page.href).href
-    } catch {
-      return path
-    }
-  }
-}
-
-/** The origin of the instance's `baseURL`, when it names one. */
-function baseOrigin(baseURL: unknown): string | undefined {
-  if (typeof baseURL !== 'string' || baseURL === '') return undefined
-  try {
-    const origin = new URL(absolute(baseURL)).origin
-    return origin === 'null' ? undefined : origin
-  } catch {
-    return undefined
-  }
+  return resolveRequestUrl(path)?.href ?? path
 }
 
 /** The full URL of a request, built by axios itself (`baseURL`, `url`, `allowAbsoluteUrls`). */

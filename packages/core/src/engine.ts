@@ -26,6 +26,7 @@ import type {
   TokenSet,
   TokenStore,
 } from './types.js'
+import { resolveRequestUrl } from './url.js'
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -680,13 +681,8 @@ export function createEngine(options: EngineOptions): Engine {
       // the refresh it belongs to, or it would wait on itself.
       if (target.signal && grantSignals.has(target.signal)) return undefined
       const allowed = target.allowed ?? engineOrigins
-      let url: URL
-      try {
-        url = new URL(target.url)
-      } catch {
-        return undefined
-      }
-      if (!allowed?.(url)) return undefined
+      const url = resolveRequestUrl(target.url)
+      if (!url || !allowed?.(url)) return undefined
       const tokens = await getToken({ signal: opts.signal ?? target.signal })
       return tokens && authorizationHeader(tokens)
     },

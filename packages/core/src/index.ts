@@ -1,4 +1,5 @@
-export { bearerError, defaultIsAuthError } from './auth-error.js'
+export type { Challenge } from './auth-error.js'
+export { bearerError, defaultIsAuthError, parseChallenges } from './auth-error.js'
 export type {
   AuthorizeTarget,
   Engine,
@@ -68,3 +69,4 @@ export type {
   TokenSet,
   TokenStore,
 } from './types.js'
+export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'

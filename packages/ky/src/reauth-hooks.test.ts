@@ -474,7 +474,7 @@ describe.each(majors)('$name', (major) => {
       const a = major.ky.create({
         ...major.prefix(API),
         fetch: server.fetch,
-        hooks: reauthHooks(major.ky, engine),
+        hooks: reauthHooks(major.ky, engine, { origins: [API] }),
       })
       const b = withReauth(major.ky.create({ fetch: server.fetch }), engine, { origins: [API] })
       const results = [a('one').json(), b(`${API}/two`).json()]
@@ -487,14 +487,36 @@ describe.each(majors)('$name', (major) => {
       expect(engine.stats().grants).toBe(1)
     })
 
-    it('without origins, an engine policy or a prefix, a request fails naming "origins"', async () => {
-      const server = fakeServer()
+    it('without origins or an engine policy, reauthHooks throws naming "origins" (hooks never trust a call’s prefix)', () => {
       const { engine } = engineWith()
-      const client = major.ky.create({ fetch: server.fetch, hooks: reauthHooks(major.ky, engine) })
-      await expect(client(`${API}/me`)).rejects.toSatisfy(
-        (e) => isReauthOptionsError(e) && /"origins" is required/.test((e as Error).message),
+      expect(() => reauthHooks(major.ky, engine)).toThrow(/"origins" is required/)
+      expect(() => reauthHooks(major.ky, engine)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION' }),
       )
-      expect(server.sent).toHaveLength(0)
+    })
+
+    it('a call with its own prefix on another origin gets no token (reauthHooks and withReauth)', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens })
+      const hooked = major.ky.create({
+        ...major.prefix(API),
+        fetch: server.fetch,
+        hooks: reauthHooks(major.ky, engine, { origins: [API] }),
+      })
+      const wrapped = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch }),
+        engine,
+      )
+      for (const client of [hooked, wrapped]) {
+        await client('me')
+        await client('steal', major.prefix(OTHER))
+      }
+      expect(server.sent.map((s) => [new URL(s.url).origin, s.authorization])).toEqual([
+        [API, 'Bearer new'],
+        [OTHER, null],
+        [API, 'Bearer new'],
+        [OTHER, null],
+      ])
     })
   })
 
@@ -556,7 +578,7 @@ describe('validation', () => {
     client = ky2.create({
       prefix: API,
       fetch: server.fetch,
-      hooks: reauthHooks(ky2, engine),
+      hooks: reauthHooks(ky2, engine, { origins: [API] }),
     }) as unknown as LooseKy
     await client('me')
     expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer new'])
