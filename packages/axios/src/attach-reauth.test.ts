@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream'
+import { inspect } from 'node:util'
 import {
   createEngine,
   type Engine,
@@ -644,5 +645,52 @@ describe.each(['http', 'fetch'] as const)('with the axios %s adapter', (adapter)
     gate.resolve()
     expect((await other).status).toBe(200)
     expect(hits.map((hit) => hit.authorization)).toEqual(['Bearer old', 'Bearer old', 'Bearer new'])
+  })
+})
+
+describe('the README refresh function that uses the same instance, on invalid_grant', () => {
+  it('ends the session (SessionExpiredError, sessionExpired once), no second grant, no token in the error', async () => {
+    const seen: string[] = []
+    const adapter: AxiosAdapter = async (config) => {
+      seen.push(String(config.url))
+      if (config.url === '/oauth/token') {
+        return respond(config, 400, { error: 'invalid_grant', error_description: 'revoked' })
+      }
+      return respond(config, 401, { error: 'invalid_token' })
+    }
+    const api = axios.create({ baseURL: API, adapter })
+    const tokens: TokenSet = {
+      accessToken: 'at-SECRET',
+      tokenType: 'Bearer',
+      refreshToken: 'rt-SECRET',
+    }
+    // The README's snippet, verbatim.
+    const engine = createEngine({
+      tokens,
+      async refresh({ tokens, signal, startedAt }) {
+        const body = new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: tokens.refreshToken!,
+        })
+        const { data } = await api.post('/oauth/token', body, { signal })
+        return parseTokenResponse(data, { sentAt: startedAt })
+      },
+    })
+    attachReauth(api, engine)
+    const expired = vi.fn()
+    engine.on('sessionExpired', expired)
+    const error = await caught(api.get('/me'))
+    expect(isSessionExpiredError(error)).toBe(true)
+    expect(error).toMatchObject({
+      error: 'invalid_grant',
+      errorDescription: 'revoked',
+      status: 400,
+    })
+    expect(expired).toHaveBeenCalledTimes(1)
+    const printed = inspect(error, { showHidden: true, depth: 30 })
+    expect(printed).not.toContain('rt-SECRET')
+    const again = await caught(api.get('/me'))
+    expect(isSessionExpiredError(again)).toBe(true)
+    expect(seen.filter((url) => url === '/oauth/token')).toHaveLength(1)
   })
 })

@@ -1,11 +1,12 @@
+import { inspect } from 'node:util'
 import {
   createEngine,
   type Engine,
   type EngineOptions,
-  isReauthOptionsError,
   isRefreshError,
   isSessionExpiredError,
   OAuthError,
+  parseTokenResponse,
   RefreshError,
   type TokenSet,
 } from '@reauth/core'
@@ -596,3 +597,47 @@ describe('validation', () => {
     ])
   })
 })
+
+describe.each(majors)(
+  '$name: a refresh function that posts through the same instance, on invalid_grant',
+  (major) => {
+    it('ends the session (SessionExpiredError, sessionExpired once), no second grant, no token in the error', async () => {
+      const server = fakeServer()
+      server.reply('/oauth/token', () =>
+        Response.json({ error: 'invalid_grant', error_description: 'revoked' }, { status: 400 }),
+      )
+      let api: LooseKy | undefined
+      const engine = createEngine({
+        tokens: { accessToken: 'old', tokenType: 'Bearer', refreshToken: 'rt-SECRET' },
+        refresh: async ({ tokens, signal, startedAt }) => {
+          const body = new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: tokens.refreshToken ?? '',
+          })
+          const data = await api!.post('oauth/token', { body, signal }).json()
+          return parseTokenResponse(data, { sentAt: startedAt })
+        },
+      })
+      api = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch, retry: 0 }),
+        engine,
+      ) as unknown as LooseKy
+      const expired = vi.fn()
+      engine.on('sessionExpired', expired)
+      const error = await api('me')
+        .json()
+        .catch((e: unknown) => e)
+      expect(isSessionExpiredError(error)).toBe(true)
+      expect(error).toMatchObject({
+        error: 'invalid_grant',
+        errorDescription: 'revoked',
+        status: 400,
+      })
+      expect(expired).toHaveBeenCalledTimes(1)
+      // ky's HTTPError holds the request's options.body (the refresh token): never reachable.
+      expect(inspect(error, { showHidden: true, depth: 30 })).not.toContain('rt-SECRET')
+      await expect(api('me').json()).rejects.toSatisfy(isSessionExpiredError)
+      expect(server.to('/oauth/token')).toHaveLength(1)
+    })
+  },
+)
