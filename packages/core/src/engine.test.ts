@@ -332,8 +332,8 @@ describe('the request path: attach', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('the request path: proactive refresh', () => {
-  it('refreshes before use when the token expires within the default leeway (10 s)', async () => {
-    const { engine, refresh, events } = make({ tokens: tokenSet(1, { expiresAt: T0 + 9_000 }) })
+  it('refreshes before use when the token expires within the default expiry margin (5 s)', async () => {
+    const { engine, refresh, events } = make({ tokens: tokenSet(1, { expiresAt: T0 + 4_000 }) })
     const got = engine.getToken()
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
@@ -345,16 +345,19 @@ describe('the request path: proactive refresh', () => {
     ])
   })
 
-  it('does not refresh outside the leeway, and does once the clock reaches it', async () => {
-    const { engine, refresh } = make({ tokens: tokenSet(1, { expiresAt: T0 + 10_001 }) })
-    await expect(engine.getToken()).resolves.toEqual(tokenSet(1, { expiresAt: T0 + 10_001 }))
-    expect(refresh.fn).not.toHaveBeenCalled()
+  it('does not wait outside the margin (a background grant runs), and waits once the clock reaches it', async () => {
+    const { engine, refresh } = make({ tokens: tokenSet(1, { expiresAt: T0 + 5_001 }) })
+    await expect(engine.getToken()).resolves.toEqual(tokenSet(1, { expiresAt: T0 + 5_001 }))
+    expect(refresh.fn).toHaveBeenCalledTimes(1)
     await vi.advanceTimersByTimeAsync(1)
-    const got = engine.getToken()
+    const got = track(engine.getToken())
     await flush()
+    expect(got.status).toBe('pending')
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(refreshed(2))
+    await flush()
+    expect(got.value).toEqual(refreshed(2))
+    expect(engine.stats()).toMatchObject({ grants: 1, background: 1, proactive: 0, joins: 1 })
   })
 
   it('honours a custom leeway', async () => {
@@ -375,8 +378,8 @@ describe('the request path: proactive refresh', () => {
     expect(zeroRefresh.fn).not.toHaveBeenCalled()
   })
 
-  it('bounds the leeway by half the token lifetime (issuedAt → expiresAt)', async () => {
-    // Lifetime 8 s: half is 4 s, less than the 10 s leeway.
+  it('bounds the window by half and the margin by a quarter of the token lifetime (issuedAt → expiresAt)', async () => {
+    // Lifetime 8 s: the refresh-ahead window is 4 s (not 60 s), the margin 2 s (not 5 s).
     const short = tokenSet(1, { issuedAt: T0, expiresAt: T0 + 8_000 })
     const { engine, refresh } = make({ tokens: short })
     await expect(engine.getToken()).resolves.toEqual(short)
@@ -384,11 +387,20 @@ describe('the request path: proactive refresh', () => {
     await expect(engine.getToken()).resolves.toEqual(short)
     expect(refresh.fn).not.toHaveBeenCalled()
     await vi.advanceTimersByTimeAsync(1)
-    const got = engine.getToken()
-    await flush()
+    // In the window: used at once, one grant in the background.
+    await expect(engine.getToken()).resolves.toEqual(short)
     expect(refresh.fn).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1_999)
+    await expect(engine.getToken()).resolves.toEqual(short)
+    await vi.advanceTimersByTimeAsync(1)
+    // In the margin: it waits for that grant.
+    const got = track(engine.getToken())
+    await flush()
+    expect(got.status).toBe('pending')
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(refreshed(2))
+    await flush()
+    expect(got.value).toEqual(refreshed(2))
+    expect(refresh.fn).toHaveBeenCalledTimes(1)
   })
 
   it('never refreshes proactively a token without expiresAt', async () => {
@@ -1450,6 +1462,7 @@ describe('events and logging', () => {
     expect(engine.stats()).toEqual({
       grants: 1,
       proactive: 0,
+      background: 0,
       joins: 0,
       adopted: 0,
       staleRetries: 0,

@@ -40,7 +40,19 @@ export interface EngineOptions {
   lock?: RefreshLock
   /** The lock's key: engines that share a store and lock must share the key. Default `'reauth'`. */
   lockKey?: string
-  /** Refresh this many ms before expiry (bounded by half the token's lifetime). Default 10 000. */
+  /**
+   * The refresh-ahead window, in ms before expiry: a request in it is sent at once with the
+   * current, still-valid token while one grant runs in the background. Bounded by half the
+   * token's lifetime (when `issuedAt` is known). Default 60 000.
+   */
+  refreshAhead?: number
+  /**
+   * The expiry margin, in ms (clock skew and transit): a token this close to its expiry counts
+   * as expired, and a request waits for the refresh. Bounded by a quarter of the token's
+   * lifetime (when `issuedAt` is known). Default 5 000.
+   */
+  expiryMargin?: number
+  /** @deprecated The former name of {@link EngineOptions.expiryMargin}. */
   leeway?: number
   /** Give up on a grant after this many ms (a retryable `RefreshError`). Default 10 000. */
   refreshTimeout?: number
@@ -55,7 +67,7 @@ export interface EngineOptions {
 }
 
 /** Why a refresh started. */
-export type RefreshReason = 'proactive' | 'reactive' | 'manual'
+export type RefreshReason = 'background' | 'proactive' | 'reactive' | 'manual'
 
 /** Payloads of the engine's events. None carries a token value. */
 export interface EngineEvents {
@@ -77,8 +89,10 @@ export interface EngineEvents {
 export interface EngineStats {
   /** Refresh grants started (calls of `refresh`). */
   grants: number
-  /** Grants started proactively, before expiry. */
+  /** Grants started proactively inside the expiry margin (requests waited for them). */
   proactive: number
+  /** Grants started in the background inside the refresh-ahead window (no request waited). */
+  background: number
   /** Callers that joined a refresh already in flight. */
   joins: number
   /** Refreshes that found newer tokens in the store and made no grant. */
@@ -242,9 +256,11 @@ function validate(options: EngineOptions): void {
   if (options.lockKey !== undefined && (typeof options.lockKey !== 'string' || !options.lockKey)) {
     throw new ReauthOptionsError('"lockKey" must be a non-empty string')
   }
-  requireNumber(options.leeway, 'leeway', 0)
-  if (options.leeway === Number.POSITIVE_INFINITY) {
-    throw new ReauthOptionsError('"leeway" must be finite')
+  for (const name of ['leeway', 'expiryMargin', 'refreshAhead'] as const) {
+    requireNumber(options[name], name, 0)
+    if (options[name] === Number.POSITIVE_INFINITY) {
+      throw new ReauthOptionsError(`"${name}" must be finite`)
+    }
   }
   requireNumber(options.refreshTimeout, 'refreshTimeout', 1)
   // setTimeout turns a delay above 2^31-1 ms (or Infinity) into 1 ms: every grant would time out.
@@ -280,7 +296,8 @@ export function createEngine(options: EngineOptions): Engine {
   const store = options.store ?? createMemoryStore(options.tokens)
   const lock = options.lock ?? createLocalLock()
   const lockKey = options.lockKey ?? 'reauth'
-  const leeway = options.leeway ?? 10_000
+  const expiryMargin = options.expiryMargin ?? options.leeway ?? 5_000
+  const refreshAhead = Math.max(options.refreshAhead ?? 60_000, expiryMargin)
   const refreshTimeout = options.refreshTimeout ?? 10_000
   const isAuthErrorFn = options.isAuthError ?? defaultIsAuthError
   const engineOrigins = options.origins && createOriginMatcher(options.origins)
@@ -290,6 +307,7 @@ export function createEngine(options: EngineOptions): Engine {
   const stats: EngineStats = {
     grants: 0,
     proactive: 0,
+    background: 0,
     joins: 0,
     adopted: 0,
     staleRetries: 0,
@@ -352,13 +370,42 @@ export function createEngine(options: EngineOptions): Engine {
     return value
   }
 
-  function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
+  /** `ms` before expiry, bounded by a `fraction` of the token's lifetime when it is known. */
+  function within(tokens: TokenSet, ms: number, fraction: number, now: number): boolean {
     if (tokens.expiresAt === undefined) return false
-    let margin = leeway
+    let bound = ms
     if (tokens.issuedAt !== undefined) {
-      margin = Math.min(margin, Math.max(0, (tokens.expiresAt - tokens.issuedAt) / 2))
+      bound = Math.min(bound, Math.max(0, (tokens.expiresAt - tokens.issuedAt) * fraction))
     }
-    return tokens.expiresAt - now <= margin
+    return tokens.expiresAt - now <= bound
+  }
+
+  /** Inside the expiry margin (or expired): a request waits for the refresh. */
+  function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
+    return within(tokens, expiryMargin, 1 / 4, now)
+  }
+
+  /** No background grant before this time, after a failed one (backoff). */
+  let backgroundNotBefore = 0
+  let backgroundFailures = 0
+
+  /** Inside the refresh-ahead window: start one grant in the background, unless one runs. */
+  function refreshAheadOf(tokens: TokenSet): void {
+    const now = Date.now()
+    if (inflight || now < backgroundNotBefore || now < retryNotBefore) return
+    if (!within(tokens, refreshAhead, 1 / 2, now)) return
+    refreshShared(tokens, 'background', undefined).then(
+      () => {
+        backgroundFailures = 0
+        backgroundNotBefore = 0
+      },
+      () => {
+        // A failed background grant fails no request; the next one waits a little longer
+        // (1 s, 2 s, … 30 s), and the margin still makes requests wait before expiry.
+        backgroundFailures++
+        backgroundNotBefore = Date.now() + Math.min(30_000, 1_000 * 2 ** (backgroundFailures - 1))
+      },
+    )
   }
 
   function deferred(retryAfter: number): RefreshError {
@@ -403,6 +450,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (retryNotBefore > now) throw deferred(retryNotBefore - now)
     stats.grants++
     if (reason === 'proactive') stats.proactive++
+    if (reason === 'background') stats.background++
     const controller = new AbortController()
     grantSignals.add(controller.signal)
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -610,7 +658,10 @@ export function createEngine(options: EngineOptions): Engine {
       if (ended) throw endedError()
       return undefined
     }
-    if (!expiresSoon(tokens)) return tokens
+    if (!expiresSoon(tokens)) {
+      refreshAheadOf(tokens)
+      return tokens
+    }
     try {
       return await refreshShared(tokens, 'proactive', signal)
     } catch (error) {
