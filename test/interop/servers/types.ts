@@ -1,0 +1,46 @@
+import type { ClientAuthMethod } from '@reauth/oauth'
+import type { AuthorizationServer } from 'oauth4webapi'
+
+/** A client registered at an interop server, with the one auth method a test uses for it. */
+export interface InteropClient {
+  clientId: string
+  clientSecret?: string
+  clientAuth: ClientAuthMethod
+}
+
+/** What the server counted at its token endpoint, since it started. */
+export interface ServerCounters {
+  /** Successful refresh_token grants. */
+  refreshGrants: number
+  /** A spent (rotated-away) refresh token presented again. */
+  reuse: number
+}
+
+/** An authorization server the interop suite started on 127.0.0.1 and will stop. */
+export interface InteropServer {
+  /** Name and version, as in the README's compatibility table. */
+  readonly name: string
+  readonly version: string
+  readonly issuer: string
+  /**
+   * Metadata to pass as `server` because `discover(issuer)` cannot be used with this server
+   * (the reason is in `discoveryWorkaround`); undefined when discovery works.
+   */
+  readonly server: AuthorizationServer | undefined
+  readonly discoveryWorkaround: string | undefined
+  /** The scope to ask for at sign-in (given explicitly: the default `openid` is not for every server). */
+  readonly scope: string
+  readonly redirectUri: string
+  /** One client per client authentication method the server supports. */
+  readonly clients: readonly InteropClient[]
+  /** Does presenting a spent refresh token also revoke the refresh token that replaced it? */
+  readonly reuseRevokesFamily: boolean
+  /** Drive the authorization endpoint as the signed-in, consenting user; the redirect back, with `code`. */
+  authorize(url: URL): Promise<URL>
+  /** Ask the server whether an access token is active (introspection or its own validation). */
+  isActive(accessToken: string): Promise<boolean>
+  /** Expire an access token at the server, before the client's clock says so (its refresh token stays valid). */
+  expireAccessToken(accessToken: string): Promise<void>
+  counters(): Promise<ServerCounters>
+  stop(): Promise<void>
+}
