@@ -44,6 +44,13 @@ function refreshRejection(error: unknown): string {
   return isOAuthError(error) ? error.error : `not an OAuthError: ${String(error)}`
 }
 
+/** Code + PKCE sign-in at `server`, its authorization endpoint driven over HTTP. */
+export async function signInAt(server: InteropServer, options: SignInOptions): Promise<TokenSet> {
+  const request = await beginSignIn(options)
+  const callbackUrl = await server.authorize(request.url)
+  return completeSignIn(options, { callbackUrl, ...request })
+}
+
 export interface InteropSuiteOptions {
   start: () => Promise<InteropServer>
   /** The client authentication methods the server supports; the server has a client for each. */
@@ -78,11 +85,8 @@ export function interopSuite({ start, clientAuth }: InteropSuiteOptions): void {
     return { ...clientOptions(client), redirectUri: server.redirectUri, scope: server.scope }
   }
 
-  async function signIn(client: InteropClient): Promise<TokenSet> {
-    const options = signInOptions(client)
-    const request = await beginSignIn(options)
-    const callbackUrl = await server.authorize(request.url)
-    return completeSignIn(options, { callbackUrl, ...request })
+  function signIn(client: InteropClient): Promise<TokenSet> {
+    return signInAt(server, signInOptions(client))
   }
 
   async function delta(before: ServerCounters): Promise<ServerCounters> {

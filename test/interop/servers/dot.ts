@@ -65,7 +65,7 @@ function waitForPort(child: ChildProcess): Promise<number> {
  * server client for RFC 7662 introspection.
  */
 export async function startDjangoOAuthToolkit(
-  options: { accessTokenTtl?: number } = {},
+  options: { accessTokenTtl?: number; acceptOfflineAccess?: boolean } = {},
 ): Promise<InteropServer> {
   const { dot, django } = versions()
   const dataDir = mkdtempSync(join(tmpdir(), 'reauth-dot-'))
@@ -74,7 +74,13 @@ export async function startDjangoOAuthToolkit(
     dataDir,
     accessTokenTtl: options.accessTokenTtl ?? 3600,
     // offline_access is listed only because beginSignIn always asks for it (see README).
-    scopes: ['openid', 'read', 'write', 'offline_access', 'introspection'],
+    scopes: [
+      'openid',
+      'read',
+      'write',
+      'introspection',
+      ...(options.acceptOfflineAccess === false ? [] : ['offline_access']),
+    ],
     user: USER,
     redirectUri: REDIRECT_URI,
     clients: [

@@ -15,6 +15,13 @@ interface StoredClient extends OAuth2Server.Client {
   secret: string | undefined
 }
 
+/**
+ * A confidential client whose id and secret contain `-`, which RFC 6749 §2.3.1
+ * form-encoding (as oauth4webapi does inside HTTP Basic) turns into `%2D`; this server
+ * compares the Basic credentials without decoding them.
+ */
+export const HYPHENATED_CLIENT = { clientId: 'nos-confidential', clientSecret: 'nos-secret' }
+
 const CLIENTS: StoredClient[] = [
   {
     id: 'nos-public',
@@ -23,6 +30,13 @@ const CLIENTS: StoredClient[] = [
     redirectUris: [REDIRECT_URI],
   },
   {
+    id: HYPHENATED_CLIENT.clientId,
+    secret: HYPHENATED_CLIENT.clientSecret,
+    grants: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
+  },
+  {
+    // letters and digits only: the same under form-encoding (see HYPHENATED_CLIENT)
     id: 'nosconfidential',
     secret: 'nosConfidentialSecret42',
     grants: ['authorization_code', 'refresh_token'],
@@ -153,10 +167,15 @@ function send(res: ServerResponse, response: OAuth2Server.Response) {
  * `/authorize` (the user is already signed in and consents), `/token`, and RFC 8414
  * metadata at `/.well-known/oauth-authorization-server`. Plain OAuth 2.0: no OpenID Connect.
  */
-export async function startNodeOAuth2Server(): Promise<InteropServer> {
+export async function startNodeOAuth2Server(
+  options: { acceptOfflineAccess?: boolean; acceptedScopes?: string[] } = {},
+): Promise<InteropServer> {
   const { model, counters, accessTokens, grant } = createModel({
     // offline_access is accepted only because beginSignIn always asks for it (see README).
-    acceptedScopes: [...SCOPES, 'offline_access'],
+    acceptedScopes: [
+      ...(options.acceptedScopes ?? SCOPES),
+      ...(options.acceptOfflineAccess === false ? [] : ['offline_access']),
+    ],
   })
   const oauth = new OAuth2Server({
     model,
