@@ -3,19 +3,41 @@ import type { AddressInfo } from 'node:net'
 
 export interface InteropApi {
   readonly origin: string
-  readonly counters: { requests: number; ok: number; unauthorized: number; unavailable: number }
+  readonly counters: {
+    requests: number
+    ok: number
+    unauthorized: number
+    unavailable: number
+    /** Questions to the authorization server: one per distinct token. */
+    introspections: number
+  }
   stop(): Promise<void>
 }
 
 /**
  * A protected API on 127.0.0.1: `GET /orders` answers 200 when the authorization server
  * says the Bearer token is active (`isActive`: introspection, or the server's own
- * validation), 401 with an RFC 6750 `invalid_token` challenge when it is not.
+ * validation), 401 with an RFC 6750 `invalid_token` challenge when it is not. The answer
+ * is kept per token, as resource servers do (RFC 7662 §4): a storm of 200 requests asks
+ * once per token, so a busy CI machine does not turn one Python server into the bottleneck.
  */
 export async function startInteropApi(
   isActive: (accessToken: string) => Promise<boolean>,
 ): Promise<InteropApi> {
-  const counters = { requests: 0, ok: 0, unauthorized: 0, unavailable: 0 }
+  const counters = { requests: 0, ok: 0, unauthorized: 0, unavailable: 0, introspections: 0 }
+  const answers = new Map<string, Promise<boolean>>()
+
+  function ask(token: string): Promise<boolean> {
+    let answer = answers.get(token)
+    if (!answer) {
+      counters.introspections++
+      answer = isActive(token)
+      answers.set(token, answer)
+      // a failed question is asked again next time
+      answer.catch(() => answers.delete(token))
+    }
+    return answer
+  }
 
   function send(res: ServerResponse, status: number, body: unknown, headers = {}) {
     res.writeHead(status, { 'content-type': 'application/json', ...headers })
@@ -31,7 +53,7 @@ export async function startInteropApi(
     let active = false
     if (token) {
       try {
-        active = await isActive(token)
+        active = await ask(token)
       } catch {
         counters.unavailable++
         return send(res, 503, { error: 'temporarily_unavailable' })

@@ -211,6 +211,10 @@ export function interopSuite({ start, clientAuth }: InteropSuiteOptions): void {
       const unauthorized = api.counters.unauthorized - apiBefore.unauthorized
       if (reactive) expect(unauthorized).toBeGreaterThan(0)
       else expect(unauthorized).toBe(0)
+      // every 401 replayed once with the new token, none retried stale
+      expect(engine.stats()).toMatchObject({ replays: unauthorized, staleRetries: 0 })
+      // the API asked the server about the new token (and, reactive, the expired one)
+      expect(api.counters.introspections - apiBefore.introspections).toBe(reactive ? 2 : 1)
       const current = await engine.getToken()
       expect(current?.refreshToken).not.toBe(tokens.refreshToken)
     })
