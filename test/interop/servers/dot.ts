@@ -108,23 +108,26 @@ export async function startDjangoOAuthToolkit(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let port: number
+  // A worker that dies without afterAll must not leave the server behind.
+  const killOnExit = () => child.kill('SIGKILL')
+  process.once('exit', killOnExit)
+  let issuer: string
+  let server: AuthorizationServer
   try {
-    port = await waitForPort(child)
+    issuer = `http://127.0.0.1:${await waitForPort(child)}/o`
+    // Discovery is at `${issuer}/.well-known/openid-configuration/` (trailing slash); the URL
+    // without it answers 301 (Django's APPEND_SLASH), which discover() does not follow.
+    const metadata = await fetch(`${issuer}/.well-known/openid-configuration/`)
+    if (!metadata.ok) throw new Error(`DOT metadata answered ${metadata.status}`)
+    server = (await metadata.json()) as AuthorizationServer
   } catch (error) {
     child.kill('SIGKILL')
+    process.off('exit', killOnExit)
     rmSync(dataDir, { recursive: true, force: true })
     throw error
   }
-  const origin = `http://127.0.0.1:${port}`
-  const issuer = `${origin}/o`
+  const origin = new URL(issuer).origin
   const basic = `Basic ${Buffer.from(`${RESOURCE_SERVER.id}:${RESOURCE_SERVER.secret}`).toString('base64')}`
-
-  // Discovery is at `${issuer}/.well-known/openid-configuration/` (trailing slash); the URL
-  // without it answers 301 (Django's APPEND_SLASH), which discover() does not follow.
-  const metadataResponse = await fetch(`${issuer}/.well-known/openid-configuration/`)
-  if (!metadataResponse.ok) throw new Error(`DOT metadata answered ${metadataResponse.status}`)
-  const server = (await metadataResponse.json()) as AuthorizationServer
 
   async function post(path: string, body: Record<string, string>): Promise<Response> {
     return fetch(`${issuer}${path}`, {
@@ -180,6 +183,7 @@ export async function startDjangoOAuthToolkit(
       return (await response.json()) as ServerCounters
     },
     async stop() {
+      process.off('exit', killOnExit)
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
         child.kill('SIGTERM')
