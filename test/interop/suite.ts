@@ -126,6 +126,7 @@ export function interopSuite({ start, clientAuth }: InteropSuiteOptions): void {
       expect(tokens.tokenType.toLowerCase()).toBe('bearer')
       expect(typeof tokens.refreshToken).toBe('string')
       expect(typeof tokens.expiresAt).toBe('number')
+      expect(typeof tokens.idToken).toBe(server.openid ? 'string' : 'undefined')
       expect(await server.isActive(tokens.accessToken)).toBe(true)
 
       // The server really checks the PKCE verifier: the same flow with another one fails.

@@ -151,6 +151,7 @@ export async function startDjangoOAuthToolkit(
       { clientId: 'dot-confidential', clientSecret: SECRET, clientAuth: 'client_secret_basic' },
       { clientId: 'dot-confidential', clientSecret: SECRET, clientAuth: 'client_secret_post' },
     ],
+    openid: true,
     reuseRevokesFamily: false,
     async authorize(url) {
       // skip_authorization on every client: the signed-in user is sent straight back.

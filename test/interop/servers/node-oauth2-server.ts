@@ -258,6 +258,7 @@ export async function startNodeOAuth2Server(
         clientAuth: 'client_secret_post',
       },
     ],
+    openid: false,
     reuseRevokesFamily: true,
     async authorize(authorizationUrl) {
       const response = await fetch(authorizationUrl, { redirect: 'manual' })

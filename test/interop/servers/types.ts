@@ -33,6 +33,8 @@ export interface InteropServer {
   readonly redirectUri: string
   /** One client per client authentication method the server supports. */
   readonly clients: readonly InteropClient[]
+  /** An OpenID Provider: sign-in (scope `openid`) returns an id_token, checked by oauth4webapi. */
+  readonly openid: boolean
   /** Does presenting a spent refresh token also revoke the refresh token that replaced it? */
   readonly reuseRevokesFamily: boolean
   /** Drive the authorization endpoint as the signed-in, consenting user; the redirect back, with `code`. */
