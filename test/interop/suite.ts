@@ -133,7 +133,8 @@ export function interopSuite({ start, clientAuth }: InteropSuiteOptions): void {
       const options = signInOptions(client())
       const request = await beginSignIn(options)
       const callbackUrl = await server.authorize(request.url)
-      const wrong = { ...request, codeVerifier: `${request.codeVerifier.slice(0, -4)}AAAA` }
+      const last = request.codeVerifier.endsWith('A') ? 'B' : 'A'
+      const wrong = { ...request, codeVerifier: `${request.codeVerifier.slice(0, -1)}${last}` }
       const failure = await completeSignIn(options, { callbackUrl, ...wrong }).catch(
         (error: unknown) => error,
       )
