@@ -183,7 +183,7 @@ describe('createRefreshGrant', () => {
       [
         {
           type: 'json' as const,
-          json: { access_token: 'a', token_type: 'Bearer', expires_in: '60' },
+          json: { access_token: 'a', token_type: 'Bearer', expires_in: 'an hour' },
         },
         'expires_in',
       ],
@@ -205,6 +205,24 @@ describe('createRefreshGrant', () => {
       expect(isRefreshError(error)).toBe(true)
       expect(error).toMatchObject({ retryable: true })
       expect((error as Error).message).toContain(field)
+    })
+
+    it.each([
+      ['a numeric string expires_in', { expires_in: '60' }],
+      ['a lower-case token_type', { token_type: 'bearer' }],
+      ['an upper-case token_type', { token_type: 'BEARER' }],
+    ])('accepts what servers really send: %s', async (_what, body) => {
+      vi.useFakeTimers({ toFake: ['Date'] })
+      try {
+        vi.setSystemTime(2_000_000)
+        const initial = auth.signIn()
+        auth.enqueue({ type: 'ok', body })
+        const next = await engineFor(initial).refresh()
+        expect(next).toMatchObject({ tokenType: 'Bearer', expiresAt: 2_000_000 + 60_000 })
+        expect(next.refreshToken).not.toBe(initial.refreshToken)
+      } finally {
+        vi.useRealTimers()
+      }
     })
 
     it('a network error is transient with its cause', async () => {
