@@ -9,7 +9,13 @@
  * Exits 0 only when no request failed and the provider revoked no grant.
  */
 import { attachReauth } from '@reauth/axios'
-import { createEngine, createMemoryStore, type Engine, type TokenStore } from '@reauth/core'
+import {
+  createEngine,
+  createMemoryStore,
+  type Engine,
+  isSessionEnd,
+  type TokenStore,
+} from '@reauth/core'
 import { createFetch } from '@reauth/fetch'
 import { withReauth } from '@reauth/ky'
 import { createRefreshGrant } from '@reauth/oauth'
@@ -44,7 +50,11 @@ function forgetfulStore(): TokenStore {
   return {
     get: inner.get,
     clear: inner.clear,
-    set: ({ expiresAt: _e, issuedAt: _i, ...rest }) => inner.set(rest),
+    set: (value) => {
+      if (isSessionEnd(value)) return inner.set(value)
+      const { expiresAt: _e, issuedAt: _i, ...rest } = value
+      return inner.set(rest)
+    },
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type AuthResponse,
   createEngine,
   type Engine,
+  isSessionEnd,
   OAuthError,
   type RefreshContext,
   type TokenSet,
@@ -84,6 +85,11 @@ export class Model {
     const store: TokenStore = {
       get: () => model.current,
       set(tokens) {
+        // The end of a session leaves no tokens, as a sign-out does.
+        if (isSessionEnd(tokens)) {
+          model.current = undefined
+          return
+        }
         const index = refreshIndex(tokens.refreshToken)
         if (index < model.highestRefresh) {
           model.violation(

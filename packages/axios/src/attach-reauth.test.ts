@@ -541,8 +541,9 @@ describe('a refresh function that uses the intercepted instance', () => {
     const engine = engineOver(() => api)
     attachReauth(api, engine)
     const error = await caught(api.get('/me'))
-    expect(isRefreshError(error)).toBe(true)
-    expect((error as { status?: number }).status).toBe(401)
+    // The AxiosError's §5.2 body is read: invalid_client ends the session (no retry loop).
+    expect(isSessionExpiredError(error)).toBe(true)
+    expect(error).toMatchObject({ error: 'invalid_client', status: 401 })
     expect(seen).toEqual([
       ['/me', 'Bearer old'],
       ['/token', null],

@@ -12,12 +12,13 @@ import {
 import { createLocalLock } from './local-lock.js'
 import { createMemoryStore } from './memory-store.js'
 import { createOriginMatcher } from './origins.js'
-import { parseTokenResponse } from './token-set.js'
+import { isSessionEnd, parseTokenResponse } from './token-set.js'
 import type {
   AuthResponse,
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  StoredSession,
   TokenSet,
   TokenStore,
 } from './types.js'
@@ -533,7 +534,7 @@ describe('the request path: recover', () => {
 
   it('writes the store before releasing any waiter', async () => {
     const order: string[] = []
-    let current: TokenSet | undefined = tokenSet(1)
+    let current: StoredSession | undefined = tokenSet(1)
     const written = deferred()
     const store: TokenStore = {
       get: () => current,
@@ -886,11 +887,20 @@ describe('when the refresh fails', () => {
             errorDescription: 'nope',
             status: 400,
           })
-          expect((waiter.reason as Error).cause).toBe(thrown)
+          // The cause is a copy of what was thrown that keeps what explains it, nothing else.
+          expect((waiter.reason as Error).cause).toMatchObject({
+            name: thrown.name,
+            message: thrown.message,
+            error: code,
+            status: 400,
+          })
         }
         expect(waiters[0]!.reason).toBe(waiters[1]!.reason)
-        expect(store.clear).toHaveBeenCalledTimes(1)
-        expect(peek()).toBeUndefined()
+        // The store keeps the end of the session (no tokens), for every engine on it.
+        expect(store.clear).not.toHaveBeenCalled()
+        expect(peek()).toEqual({
+          ended: { error: code, errorDescription: 'nope', status: 400, at: expect.any(Number) },
+        })
         expect(engine.stats()).toMatchObject({
           grants: 1,
           failures: 1,
@@ -938,16 +948,16 @@ describe('when the refresh fails', () => {
     await expect(engine.getToken()).resolves.toBeUndefined()
   })
 
-  it('clears the store on a terminal failure', async () => {
-    const { store, typed, peek } = plainStore(tokenSet(1))
+  it('removes the tokens from the store on a terminal failure, leaving the session end', async () => {
+    const { typed, peek } = plainStore(tokenSet(1))
     const { engine, refresh } = make({ store: typed })
     const waiter = track(engine.recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await flush()
     expect(waiter.status).toBe('rejected')
-    expect(store.clear).toHaveBeenCalledTimes(1)
-    expect(peek()).toBeUndefined()
+    expect(isSessionEnd(peek())).toBe(true)
+    expect(JSON.stringify(peek())).not.toContain(tokenSet(1).refreshToken)
   })
 
   it('adopts the newer set when invalid_grant comes after another process rotated the refresh token', async () => {
@@ -982,7 +992,8 @@ describe('when the refresh fails', () => {
       expect(waiter.status).toBe('rejected')
       expect(isRefreshError(waiter.reason)).toBe(true)
       expect(waiter.reason).toMatchObject({ retryable: true, code: 'REFRESH_FAILED' })
-      expect((waiter.reason as Error).cause).toBe(cause)
+      expect((waiter.reason as Error).cause).toBeInstanceOf(TypeError)
+      expect((waiter.reason as Error).cause).toMatchObject({ message: 'fetch failed' })
     }
     expect(peek()).toEqual(tokenSet(1))
     expect(store.clear).not.toHaveBeenCalled()

@@ -3,17 +3,18 @@ import {
   errorForRequest,
   isReauthError,
   isRefreshError,
+  issuedRefreshToken,
   ReauthOptionsError,
   RefreshError,
   SessionExpiredError,
 } from './errors.js'
-import { classifyRefreshFailure } from './failure.js'
+import { classifyRefreshFailure, readOAuthErrorBody } from './failure.js'
 import { createLocalLock } from './local-lock.js'
 import { createLogger, describeUrl } from './logger.js'
 import { createMemoryStore } from './memory-store.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
 import { ReplayQueue, type ReplayQueueOptions } from './replay-queue.js'
-import { authorizationHeader, tokenSetProblem } from './token-set.js'
+import { authorizationHeader, isSessionEnd, tokenSetProblem } from './token-set.js'
 import type {
   AuthResponse,
   IsAuthError,
@@ -21,6 +22,7 @@ import type {
   OriginPolicy,
   RefreshFunction,
   RefreshLock,
+  SessionEnd,
   TokenSet,
   TokenStore,
 } from './types.js'
@@ -323,8 +325,30 @@ export function createEngine(options: EngineOptions): Engine {
   /** Resolves the refresh in flight early when the store learns of newer tokens elsewhere. */
   let adoptInflight: ((tokens: TokenSet) => void) | undefined
 
+  /** The `at` of the last session end this engine reported: its own, or one read from the store. */
+  let endedAt: number | undefined
+
+  /** Another engine on the store ended the session: fail fast too, and tell this engine's listeners once. */
+  function adoptEnd(value: SessionEnd): void {
+    if (endedAt === value.ended.at) return
+    endedAt = value.ended.at
+    const { error, errorDescription, status } = value.ended
+    ended = new SessionExpiredError(
+      `The session has expired${error ? `: the token endpoint answered "${error}"` : ''}`,
+      { error, errorDescription, status },
+    )
+    stats.sessionsExpired++
+    log.warn('Session expired elsewhere; the store holds no tokens', { error })
+    emit('sessionExpired', { error: ended })
+  }
+
   async function read(): Promise<TokenSet | undefined> {
-    return (await store.get()) ?? undefined
+    const value = (await store.get()) ?? undefined
+    if (isSessionEnd(value)) {
+      adoptEnd(value)
+      return undefined
+    }
+    return value
   }
 
   function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
@@ -336,6 +360,13 @@ export function createEngine(options: EngineOptions): Engine {
     return tokens.expiresAt - now <= margin
   }
 
+  function deferred(retryAfter: number): RefreshError {
+    return new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
+      retryable: true,
+      retryAfter,
+    })
+  }
+
   function endedError(): SessionExpiredError {
     return new SessionExpiredError(
       'The session has expired: sign in again',
@@ -344,8 +375,9 @@ export function createEngine(options: EngineOptions): Engine {
     )
   }
 
-  const unsubscribe = store.subscribe?.((tokens) => {
-    if (tokens) adoptInflight?.(tokens)
+  const unsubscribe = store.subscribe?.((value) => {
+    if (isSessionEnd(value)) adoptEnd(value)
+    else if (value) adoptInflight?.(value)
   })
 
   async function grant(basis: string | undefined, reason: RefreshReason): Promise<TokenSet> {
@@ -367,12 +399,7 @@ export function createEngine(options: EngineOptions): Engine {
       return stored
     }
     const now = Date.now()
-    if (retryNotBefore > now) {
-      throw new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
-        retryable: true,
-        retryAfter: retryNotBefore - now,
-      })
-    }
+    if (retryNotBefore > now) throw deferred(retryNotBefore - now)
     stats.grants++
     if (reason === 'proactive') stats.proactive++
     const controller = new AbortController()
@@ -402,11 +429,13 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const problem = tokenSetProblem(result)
     if (problem) {
+      const issued = (result as { refreshToken?: unknown } | null)?.refreshToken
       return fail(
-        new RefreshError(`The refresh function returned an invalid token set: ${problem}`, {
-          retryable: true,
-          field: /"(\w+)"/.exec(problem)?.[1],
-        }),
+        new RefreshError(
+          `The refresh function returned an invalid token set: ${problem}`,
+          { retryable: true, field: /"(\w+)"/.exec(problem)?.[1] },
+          { refreshToken: typeof issued === 'string' ? issued : undefined },
+        ),
         stored,
         reason,
         startedGeneration,
@@ -456,10 +485,20 @@ export function createEngine(options: EngineOptions): Engine {
     stats.failures++
     // Its failure is about the old session: it must not clear (or defer) the new one.
     if (generation !== startedGeneration) return superseded(reason)
+    const issued = issuedRefreshToken(thrown)
+    if (issued !== undefined && issued !== sent.refreshToken) {
+      // A 2xx response rotated the refresh token and then failed a check: the old one is
+      // spent at the server. Keep the rest of the set; the next refresh presents the new one.
+      await store.set({ ...sent, refreshToken: issued })
+      log.warn('Stored the new refresh token of a token response that failed a check', { reason })
+    }
+    const body = await readOAuthErrorBody(thrown)
+    if (generation !== startedGeneration) return superseded(reason)
     const failure = classifyRefreshFailure(
       thrown,
-      [sent.accessToken, sent.refreshToken, sent.idToken],
+      [sent.accessToken, sent.refreshToken, sent.idToken, issued],
       Date.now(),
+      body,
     )
     if (isRefreshError(failure)) {
       if (failure.retryAfter !== undefined) retryNotBefore = Date.now() + failure.retryAfter
@@ -491,8 +530,18 @@ export function createEngine(options: EngineOptions): Engine {
       }
     }
     if (generation !== startedGeneration) return superseded(reason)
-    await store.clear()
+    // The store keeps the end (no tokens): every engine on it fails fast and is told once.
+    const end: SessionEnd = {
+      ended: {
+        error: failure.error,
+        errorDescription: failure.errorDescription,
+        status: failure.status,
+        at: Date.now(),
+      },
+    }
     ended = failure
+    endedAt = end.ended.at
+    await store.set(end)
     stats.sessionsExpired++
     log.warn('Session expired; tokens cleared', { reason, error: failure.error })
     emit('sessionExpired', { error: failure })
@@ -511,12 +560,7 @@ export function createEngine(options: EngineOptions): Engine {
     const deferredFor = retryNotBefore - Date.now()
     if (deferredFor > 0) {
       // Retry-After is still running: fail fast, without taking a (possibly distributed) lock.
-      return Promise.reject(
-        new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
-          retryable: true,
-          retryAfter: deferredFor,
-        }),
-      )
+      return Promise.reject(deferred(deferredFor))
     }
     const basisHeader = authorizationHeader(basis)
     const locked = lock

@@ -14,6 +14,7 @@ export type {
   ReauthErrorCode,
   ReauthErrorOptions,
   RefreshErrorFields,
+  RefreshErrorOptions,
   RefreshFailureFields,
 } from './errors.js'
 export {
@@ -32,7 +33,12 @@ export {
   SessionExpiredError,
   unreplayableBody,
 } from './errors.js'
-export { classifyRefreshFailure, parseRetryAfter, TERMINAL_OAUTH_ERRORS } from './failure.js'
+export {
+  classifyRefreshFailure,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  TERMINAL_OAUTH_ERRORS,
+} from './failure.js'
 export { createLocalLock } from './local-lock.js'
 export { createLogger, describeUrl } from './logger.js'
 export { createMemoryStore } from './memory-store.js'
@@ -41,7 +47,13 @@ export { adapterOrigins, createOriginMatcher } from './origins.js'
 export type { ReplayQueueOptions } from './replay-queue.js'
 export { ReplayQueue } from './replay-queue.js'
 export type { ParseTokenResponseOptions } from './token-set.js'
-export { authorizationHeader, parseTokenResponse, tokenSetProblem } from './token-set.js'
+export {
+  authorizationHeader,
+  isSessionEnd,
+  parseTokenResponse,
+  storedSessionProblem,
+  tokenSetProblem,
+} from './token-set.js'
 export type {
   AuthResponse,
   IsAuthError,
@@ -51,6 +63,8 @@ export type {
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  SessionEnd,
+  StoredSession,
   TokenSet,
   TokenStore,
 } from './types.js'
