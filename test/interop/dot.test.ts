@@ -1,6 +1,5 @@
 /** Interop: django-oauth-toolkit (Debian python3-django-oauth-toolkit), an OpenID Provider. */
-import { isOAuthError } from '@reauth/core'
-import { beginSignIn } from '@reauth/oauth'
+import { beginSignIn, isSignInError } from '@reauth/oauth'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDjangoOAuthToolkit } from './servers/dot.js'
 import type { InteropServer } from './servers/types.js'
@@ -13,32 +12,44 @@ describe('interop: django-oauth-toolkit', () => {
   })
 })
 
-/**
- * What @reauth/oauth does not yet do with this server, pinned so the workaround in the
- * suite is dropped when the fix lands (README, Interoperability). Discovery is pinned in
- * the suite itself (the `server` metadata workaround).
- */
-describe('django-oauth-toolkit: known incompatibilities of @reauth/oauth (pinned)', () => {
-  let strict: InteropServer | undefined
+/** Why the suite signs in to DOT with `offlineAccess: false` (README, Interoperability). */
+describe('django-oauth-toolkit: what the sign-in needs', () => {
+  let server: InteropServer | undefined
   beforeAll(async () => {
-    strict = await startDjangoOAuthToolkit({ acceptOfflineAccess: false })
+    server = await startDjangoOAuthToolkit()
   })
   afterAll(async () => {
-    await strict?.stop()
+    await server?.stop()
   })
 
-  it('beginSignIn always adds offline_access → invalid_scope unless offline_access is in SCOPES', async () => {
-    const server = strict as InteropServer
-    const options = {
-      server: server.server as NonNullable<InteropServer['server']>,
+  function options(extra: { offlineAccess?: boolean } = {}) {
+    const dot = server as InteropServer
+    return {
+      issuer: dot.issuer,
       clientId: 'dot-public',
-      redirectUri: server.redirectUri,
-      scope: 'openid read',
+      redirectUri: dot.redirectUri,
       allowInsecureRequests: true,
+      ...extra,
     }
-    const request = await beginSignIn(options)
-    expect(request.url.searchParams.get('scope')).toBe('openid read offline_access')
-    const failure = await signInAt(server, options).catch((error: unknown) => error)
-    expect(isOAuthError(failure) && failure.error).toBe('invalid_scope')
+  }
+
+  it("offlineAccess 'auto' asks DOT for offline_access (its metadata has no scopes_supported) → invalid_scope", async () => {
+    const request = await beginSignIn(options())
+    // an OpenID Provider: openid by default, prompt=consent with offline_access
+    expect(request.url.searchParams.get('scope')).toBe('openid offline_access')
+    expect(request.url.searchParams.get('prompt')).toBe('consent')
+    const failure = await signInAt(server as InteropServer, options()).catch(
+      (error: unknown) => error,
+    )
+    expect(isSignInError(failure) && failure.error).toBe('invalid_scope')
+  })
+
+  it('offlineAccess: false → scope openid, no prompt, and DOT still issues a refresh token', async () => {
+    const request = await beginSignIn(options({ offlineAccess: false }))
+    expect(request.url.searchParams.get('scope')).toBe('openid')
+    expect(request.url.searchParams.has('prompt')).toBe(false)
+    const tokens = await signInAt(server as InteropServer, options({ offlineAccess: false }))
+    expect(typeof tokens.refreshToken).toBe('string')
+    expect(typeof tokens.idToken).toBe('string')
   })
 })

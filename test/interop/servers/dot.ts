@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { AuthorizationServer } from 'oauth4webapi'
 import type { InteropServer, ServerCounters } from './types.js'
 
 /** Debian's python3-django-oauth-toolkit lives in the system Python, not in a pyenv one on PATH. */
@@ -65,7 +64,7 @@ function waitForPort(child: ChildProcess): Promise<number> {
  * server client for RFC 7662 introspection.
  */
 export async function startDjangoOAuthToolkit(
-  options: { accessTokenTtl?: number; acceptOfflineAccess?: boolean } = {},
+  options: { accessTokenTtl?: number } = {},
 ): Promise<InteropServer> {
   const { dot, django } = versions()
   const dataDir = mkdtempSync(join(tmpdir(), 'reauth-dot-'))
@@ -73,14 +72,8 @@ export async function startDjangoOAuthToolkit(
   const config = {
     dataDir,
     accessTokenTtl: options.accessTokenTtl ?? 3600,
-    // offline_access is listed only because beginSignIn always asks for it (see README).
-    scopes: [
-      'openid',
-      'read',
-      'write',
-      'introspection',
-      ...(options.acceptOfflineAccess === false ? [] : ['offline_access']),
-    ],
+    // DOT issues refresh tokens without an offline_access scope, and does not know that scope.
+    scopes: ['openid', 'read', 'write', 'introspection'],
     user: USER,
     redirectUri: REDIRECT_URI,
     clients: [
@@ -112,14 +105,10 @@ export async function startDjangoOAuthToolkit(
   const killOnExit = () => child.kill('SIGKILL')
   process.once('exit', killOnExit)
   let issuer: string
-  let server: AuthorizationServer
   try {
-    issuer = `http://127.0.0.1:${await waitForPort(child)}/o`
     // Discovery is at `${issuer}/.well-known/openid-configuration/` (trailing slash); the URL
-    // without it answers 301 (Django's APPEND_SLASH), which discover() does not follow.
-    const metadata = await fetch(`${issuer}/.well-known/openid-configuration/`)
-    if (!metadata.ok) throw new Error(`DOT metadata answered ${metadata.status}`)
-    server = (await metadata.json()) as AuthorizationServer
+    // without it answers 301 (Django's APPEND_SLASH), which discover() follows.
+    issuer = `http://127.0.0.1:${await waitForPort(child)}/o`
   } catch (error) {
     child.kill('SIGKILL')
     process.off('exit', killOnExit)
@@ -141,10 +130,8 @@ export async function startDjangoOAuthToolkit(
     name: 'django-oauth-toolkit',
     version: `${dot} (Debian python3-django-oauth-toolkit, Django ${django})`,
     issuer,
-    server,
-    discoveryWorkaround:
-      'discover() does not follow the 301 from /.well-known/openid-configuration to the trailing-slash URL',
-    scope: 'openid read',
+    // no scopes_supported in DOT's metadata, so 'auto' would ask for offline_access
+    signIn: { offlineAccess: false },
     redirectUri: REDIRECT_URI,
     clients: [
       { clientId: 'dot-public', clientAuth: 'none' },

@@ -20,7 +20,7 @@ interface StoredClient extends OAuth2Server.Client {
  * form-encoding (as oauth4webapi does inside HTTP Basic) turns into `%2D`; this server
  * compares the Basic credentials without decoding them.
  */
-export const HYPHENATED_CLIENT = { clientId: 'nos-confidential', clientSecret: 'nos-secret' }
+export const CONFIDENTIAL_CLIENT = { clientId: 'nos-confidential', clientSecret: 'nos-secret' }
 
 const CLIENTS: StoredClient[] = [
   {
@@ -30,15 +30,8 @@ const CLIENTS: StoredClient[] = [
     redirectUris: [REDIRECT_URI],
   },
   {
-    id: HYPHENATED_CLIENT.clientId,
-    secret: HYPHENATED_CLIENT.clientSecret,
-    grants: ['authorization_code', 'refresh_token'],
-    redirectUris: [REDIRECT_URI],
-  },
-  {
-    // letters and digits only: the same under form-encoding (see HYPHENATED_CLIENT)
-    id: 'nosconfidential',
-    secret: 'nosConfidentialSecret42',
+    id: CONFIDENTIAL_CLIENT.clientId,
+    secret: CONFIDENTIAL_CLIENT.clientSecret,
     grants: ['authorization_code', 'refresh_token'],
     redirectUris: [REDIRECT_URI],
   },
@@ -168,14 +161,10 @@ function send(res: ServerResponse, response: OAuth2Server.Response) {
  * metadata at `/.well-known/oauth-authorization-server`. Plain OAuth 2.0: no OpenID Connect.
  */
 export async function startNodeOAuth2Server(
-  options: { acceptOfflineAccess?: boolean; acceptedScopes?: string[] } = {},
+  options: { acceptedScopes?: string[] } = {},
 ): Promise<InteropServer> {
   const { model, counters, accessTokens, grant } = createModel({
-    // offline_access is accepted only because beginSignIn always asks for it (see README).
-    acceptedScopes: [
-      ...(options.acceptedScopes ?? SCOPES),
-      ...(options.acceptOfflineAccess === false ? [] : ['offline_access']),
-    ],
+    acceptedScopes: options.acceptedScopes ?? SCOPES,
   })
   const oauth = new OAuth2Server({
     model,
@@ -241,22 +230,12 @@ export async function startNodeOAuth2Server(
     name: '@node-oauth/oauth2-server',
     version: `${packageVersion()} (npm)`,
     issuer,
-    server: undefined,
-    discoveryWorkaround: undefined,
-    scope: 'read',
+    signIn: {},
     redirectUri: REDIRECT_URI,
     clients: [
       { clientId: 'nos-public', clientAuth: 'none' },
-      {
-        clientId: 'nosconfidential',
-        clientSecret: 'nosConfidentialSecret42',
-        clientAuth: 'client_secret_basic',
-      },
-      {
-        clientId: 'nosconfidential',
-        clientSecret: 'nosConfidentialSecret42',
-        clientAuth: 'client_secret_post',
-      },
+      { ...CONFIDENTIAL_CLIENT, clientAuth: 'client_secret_basic', encodeBasicCredentials: false },
+      { ...CONFIDENTIAL_CLIENT, clientAuth: 'client_secret_post' },
     ],
     openid: false,
     reuseRevokesFamily: true,

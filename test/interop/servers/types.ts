@@ -1,11 +1,12 @@
-import type { ClientAuthMethod } from '@reauth/oauth'
-import type { AuthorizationServer } from 'oauth4webapi'
+import type { ClientAuthMethod, SignInOptions } from '@reauth/oauth'
 
 /** A client registered at an interop server, with the one auth method a test uses for it. */
 export interface InteropClient {
   clientId: string
   clientSecret?: string
   clientAuth: ClientAuthMethod
+  /** `false` for a server that does not form-decode HTTP Basic credentials. */
+  encodeBasicCredentials?: boolean
 }
 
 /** What the server counted at its token endpoint, since it started. */
@@ -22,14 +23,8 @@ export interface InteropServer {
   readonly name: string
   readonly version: string
   readonly issuer: string
-  /**
-   * Metadata to pass as `server` because `discover(issuer)` cannot be used with this server
-   * (the reason is in `discoveryWorkaround`); undefined when discovery works.
-   */
-  readonly server: AuthorizationServer | undefined
-  readonly discoveryWorkaround: string | undefined
-  /** The scope to ask for at sign-in (given explicitly: the default `openid` is not for every server). */
-  readonly scope: string
+  /** Sign-in options this server needs beyond the defaults (README: "what it needed"). */
+  readonly signIn: Pick<SignInOptions, 'offlineAccess'>
   readonly redirectUri: string
   /** One client per client authentication method the server supports. */
   readonly clients: readonly InteropClient[]
