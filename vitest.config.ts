@@ -37,6 +37,7 @@ export default defineConfig({
             'e2e/**',
             'redis/**',
             'browser/**',
+            'interop/**',
           ],
           // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
           testTimeout: 30_000,
@@ -45,6 +46,17 @@ export default defineConfig({
       {
         extends: true as const,
         test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 60_000 },
+      },
+      {
+        // independent authorization servers the tests start (django-oauth-toolkit, @node-oauth/oauth2-server)
+        extends: true as const,
+        test: {
+          name: 'interop',
+          root: 'test',
+          include: ['interop/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
       },
       {
         // real services the tests start: redis-server with worker processes, Chromium
