@@ -285,6 +285,31 @@ describe('createRefreshGrant', () => {
       expect(auth.counters.grants).toBe(2)
     })
 
+    it('a 200 whose body breaks off is a network failure, not a malformed body', async () => {
+      server.use(
+        http.post(
+          auth.tokenEndpoint,
+          () =>
+            new HttpResponse(
+              new ReadableStream({
+                start(controller) {
+                  controller.enqueue(new TextEncoder().encode('{"access_token":"at_'))
+                  controller.error(new TypeError('terminated'))
+                },
+              }),
+              { status: 200, headers: { 'content-type': 'application/json' } },
+            ),
+          { once: true },
+        ),
+      )
+      const error = await engineFor()
+        .refresh()
+        .catch((e: unknown) => e)
+      expect(isRefreshError(error) && error.retryable).toBe(true)
+      expect(error).toMatchObject({ field: undefined })
+      expect((error as Error).message).toMatch(/terminated/)
+    })
+
     it('a network error is transient with its cause', async () => {
       auth.enqueue({ type: 'network-error' })
       const error = await engineFor()

@@ -45,9 +45,11 @@ export async function readTokenResponse(
       status: response.status,
     })
   }
+  // A failure to read the body (network, abort) is not a malformed response: it propagates.
+  const text = await response.text()
   let body: unknown
   try {
-    body = JSON.parse(await response.text())
+    body = JSON.parse(text)
   } catch {
     throw malformed('body', 'is not JSON', undefined)
   }
