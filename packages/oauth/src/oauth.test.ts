@@ -285,6 +285,28 @@ describe('createRefreshGrant', () => {
       expect(auth.counters.grants).toBe(2)
     })
 
+    it('a refreshed ID token about another user (sub) is invalid (OpenID Connect Core §12.2)', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const idToken = (sub: string) =>
+        [
+          b64u({ alg: 'RS256' }),
+          b64u({ iss: auth.issuer, sub, aud: 'reauth-test', iat: now, exp: now + 60 }),
+          'c2ln',
+        ].join('.')
+      const initial = { ...auth.signIn(), idToken: idToken('user-1') }
+      const engine = engineFor(initial)
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-1') } })
+      expect((await engine.refresh()).idToken).toBe(idToken('user-1'))
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-2') } })
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ field: 'id_token' })
+      expect((error as Error).message).toMatch(/"sub"/)
+      await engine.refresh()
+      expect(auth.counters.reuseDetected).toBe(0)
+    })
+
     it('a 200 whose body breaks off is a network failure, not a malformed body', async () => {
       server.use(
         http.post(
