@@ -77,6 +77,9 @@ function isTransientStatus(status: number): boolean {
  * document's `issuer` must equal the given issuer exactly, or discovery fails (mix-up
  * protection).
  *
+ * RFC 8414 is tried only when the OpenID Connect URL answered (404, not metadata): a
+ * network error or a 5xx there is not taken for "not an OpenID Provider".
+ *
  * Throws a {@link DiscoveryError}: `retryable: true` when a well-known URL had a network
  * error or answered 5xx, 408 or 429; `retryable: false` when discovery cannot succeed as
  * configured (404 everywhere, an invalid document, an issuer mismatch, too many redirects).
@@ -114,7 +117,11 @@ export async function discover(
       return metadata
     } catch (error) {
       if (options.signal?.aborted) throw error
-      attempts.push(describe(error, wellKnown.current))
+      const attempt = describe(error, wellKnown.current)
+      attempts.push(attempt)
+      // An OpenID Provider that is down for a moment must not pass for a plain OAuth 2.0
+      // server (no openid scope by default): fall back to RFC 8414 only when it answered.
+      if (attempt.retryable) break
     }
   }
   const retryable = attempts.some((attempt) => attempt.retryable)

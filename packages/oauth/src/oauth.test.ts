@@ -11,6 +11,12 @@ const confidential = createAuthServer({
   clientId: 'backend',
   clientSecret: 's3cret-value',
 })
+/** A confidential client whose id and secret need RFC 6749 §2.3.1 encoding. */
+const dashed = createAuthServer({
+  issuer: 'https://dashed.reauth.test',
+  clientId: 'my-app.v2',
+  clientSecret: 'p@ss-wörd~',
+})
 const tokenBodies: URLSearchParams[] = []
 const tokenAuthorizations: Array<string | null> = []
 const server = setupServer(
@@ -18,8 +24,12 @@ const server = setupServer(
     tokenBodies.push(new URLSearchParams(await request.clone().text()))
     tokenAuthorizations.push(request.headers.get('authorization'))
   }),
+  http.post(dashed.tokenEndpoint, ({ request }) => {
+    tokenAuthorizations.push(request.headers.get('authorization'))
+  }),
   ...auth.handlers,
   ...confidential.handlers,
+  ...dashed.handlers,
   http.get('https://plain-oauth.reauth.test/.well-known/openid-configuration', () =>
     HttpResponse.json({ error: 'not_found' }, { status: 404 }),
   ),
@@ -37,6 +47,7 @@ beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
 afterEach(() => {
   auth.reset()
   confidential.reset()
+  dashed.reset()
   tokenBodies.length = 0
   tokenAuthorizations.length = 0
 })
@@ -115,6 +126,39 @@ describe('createRefreshGrant', () => {
     await refresh(context(confidential.signIn()))
     expect(confidential.counters.grants).toBe(1)
     expect(check(tokenBodies[0]!, tokenAuthorizations[0]!)).toBe(true)
+  })
+
+  describe('client_secret_basic encoding', () => {
+    const basic = (header: string | null | undefined) =>
+      Buffer.from(header?.replace(/^Basic /, '') ?? '', 'base64').toString('utf8')
+    const options = {
+      issuer: dashed.issuer,
+      clientId: 'my-app.v2',
+      clientSecret: 'p@ss-wörd~',
+    }
+
+    it('percent-encodes the client id and secret by default (RFC 6749 §2.3.1)', async () => {
+      await createRefreshGrant(options)(context(dashed.signIn()))
+      expect(basic(tokenAuthorizations[0])).toBe('my%2Dapp%2Ev2:p%40ss%2Dw%C3%B6rd%7E')
+      expect(dashed.counters.grants).toBe(1)
+    })
+
+    it('encodeBasicCredentials: false sends them as they are (UTF-8)', async () => {
+      await createRefreshGrant({ ...options, encodeBasicCredentials: false })(
+        context(dashed.signIn()),
+      )
+      expect(basic(tokenAuthorizations[0])).toBe('my-app.v2:p@ss-wörd~')
+      expect(dashed.counters.grants).toBe(1)
+    })
+
+    it('refuses a raw client id with ":" (HTTP Basic cannot carry it)', () => {
+      expect(() =>
+        createRefreshGrant({ ...options, clientId: 'urn:app', encodeBasicCredentials: false }),
+      ).toThrow(/"clientId" contains ":"/)
+      expect(() =>
+        createRefreshGrant({ ...options, encodeBasicCredentials: 'no' as never }),
+      ).toThrow(/"encodeBasicCredentials"/)
+    })
   })
 
   it('sends scope and resource when asked', async () => {
@@ -217,6 +261,75 @@ describe('createRefreshGrant', () => {
       } finally {
         vi.useRealTimers()
       }
+    })
+
+    it('an ID token that fails validation (aud): RefreshError naming it, the rotated refresh token kept', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const idToken = [
+        b64u({ alg: 'RS256' }),
+        b64u({ iss: auth.issuer, sub: 'u', aud: 'someone-else', iat: now, exp: now + 60 }),
+        'c2ln',
+      ].join('.')
+      const initial = auth.signIn()
+      const engine = engineFor(initial)
+      auth.enqueue({ type: 'ok', body: { id_token: idToken } })
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ field: 'id_token', retryable: true })
+      expect((error as Error).message).toMatch(/"id_token" is invalid.*audience/)
+      const kept = (await engine.getToken())?.refreshToken
+      expect(kept).not.toBe(initial.refreshToken)
+      await engine.refresh()
+      expect(auth.counters.reuseDetected).toBe(0)
+      expect(auth.counters.grants).toBe(2)
+    })
+
+    it('a refreshed ID token about another user (sub) is invalid (OpenID Connect Core §12.2)', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const idToken = (sub: string) =>
+        [
+          b64u({ alg: 'RS256' }),
+          b64u({ iss: auth.issuer, sub, aud: 'reauth-test', iat: now, exp: now + 60 }),
+          'c2ln',
+        ].join('.')
+      const initial = { ...auth.signIn(), idToken: idToken('user-1') }
+      const engine = engineFor(initial)
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-1') } })
+      expect((await engine.refresh()).idToken).toBe(idToken('user-1'))
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-2') } })
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ field: 'id_token' })
+      expect((error as Error).message).toMatch(/"sub"/)
+      await engine.refresh()
+      expect(auth.counters.reuseDetected).toBe(0)
+    })
+
+    it('a 200 whose body breaks off is a network failure, not a malformed body', async () => {
+      server.use(
+        http.post(
+          auth.tokenEndpoint,
+          () =>
+            new HttpResponse(
+              new ReadableStream({
+                start(controller) {
+                  controller.enqueue(new TextEncoder().encode('{"access_token":"at_'))
+                  controller.error(new TypeError('terminated'))
+                },
+              }),
+              { status: 200, headers: { 'content-type': 'application/json' } },
+            ),
+          { once: true },
+        ),
+      )
+      const error = await engineFor()
+        .refresh()
+        .catch((e: unknown) => e)
+      expect(isRefreshError(error) && error.retryable).toBe(true)
+      expect(error).toMatchObject({ field: undefined })
+      expect((error as Error).message).toMatch(/terminated/)
     })
 
     it('a network error is transient with its cause', async () => {

@@ -64,6 +64,7 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
         client: resolved.client,
         sentAt,
         grant: 'refresh_token',
+        previousIdToken: tokens.idToken,
       })
     } catch (error) {
       throw toRefreshFailure(error)

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { isOAuthError, isReauthOptionsError, isRefreshError } from '@reauth/core'
 import { createAuthServer } from '@reauth/msw'
 import { HttpResponse, http } from 'msw'
@@ -299,6 +300,22 @@ describe('completeSignIn', () => {
     )
     expect(isSignInError(error)).toBe(true)
     expect(error).toMatchObject({ code: 'SIGN_IN_FAILED' })
+    expect((error as Error).message).toMatch(/"state"/)
+    expect(tokenRequests).toEqual([])
+    // oauth4webapi keeps the callback's parameters (the code, the state) as its cause
+    const shown = inspect(error, { showHidden: true, depth: Number.POSITIVE_INFINITY })
+    const code = new URL(callbackUrl).searchParams.get('code') as string
+    expect(shown).not.toContain(code)
+    expect(shown).not.toContain(request.state)
+  })
+
+  it('a callback without a code is a SignInError', async () => {
+    const options = optionsFor(op.issuer, { scope: 'profile' })
+    const request = await beginSignIn(options)
+    const callbackUrl = `${redirectUri}?state=${request.state}&iss=${encodeURIComponent(op.issuer)}`
+    const error = await failure(completeSignIn(options, { callbackUrl, ...request }))
+    expect(isSignInError(error)).toBe(true)
+    expect((error as Error).message).toMatch(/no "code"/)
     expect(tokenRequests).toEqual([])
   })
 

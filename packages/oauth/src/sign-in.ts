@@ -272,6 +272,9 @@ export async function completeSignIn(
       { cause: withoutCause(error) },
     )
   }
+  if (!parameters.get('code')) {
+    throw new SignInError('The authorization response has no "code"')
+  }
   try {
     const sentAt = Date.now()
     const response = await oauth.authorizationCodeGrantRequest(

@@ -12,6 +12,27 @@ export interface ReadTokenResponseOptions {
   grant: 'refresh_token' | 'authorization_code'
   /** The sign-in asked for `openid`: an ID token is required, with this nonce. */
   expectedNonce?: string | undefined
+  /** The ID token of the session being refreshed: a new one must name the same `sub`. */
+  previousIdToken?: string | undefined
+}
+
+/** The `sub` claim of a JWS compact ID token, without checking it; `undefined` if unreadable. */
+function subjectOf(idToken: string | undefined): string | undefined {
+  const payload = idToken?.split('.')[1]
+  if (!payload) return undefined
+  try {
+    const claims: unknown = JSON.parse(
+      new TextDecoder().decode(
+        Uint8Array.from(atob(payload.replace(/-/g, '+').replace(/_/g, '/')), (c) =>
+          c.charCodeAt(0),
+        ),
+      ),
+    )
+    const sub = (claims as { sub?: unknown } | null)?.sub
+    return typeof sub === 'string' ? sub : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function malformed(field: string, what: string, refreshToken: string | undefined, cause?: unknown) {
@@ -45,9 +66,11 @@ export async function readTokenResponse(
       status: response.status,
     })
   }
+  // A failure to read the body (network, abort) is not a malformed response: it propagates.
+  const text = await response.text()
   let body: unknown
   try {
-    body = JSON.parse(await response.text())
+    body = JSON.parse(text)
   } catch {
     throw malformed('body', 'is not JSON', undefined)
   }
@@ -84,6 +107,11 @@ export async function readTokenResponse(
   } catch (error) {
     const reason = error instanceof Error ? error.message : 'unprocessable'
     throw malformed('id_token', `is invalid: ${reason}`, issued, withoutCause(error))
+  }
+  // OpenID Connect Core §12.2: a refreshed ID token is about the user who signed in.
+  const before = subjectOf(options.previousIdToken)
+  if (before !== undefined && subjectOf(tokens.idToken) !== before) {
+    throw malformed('id_token', 'is invalid: its "sub" is not the signed-in user\'s', issued)
   }
   return tokens
 }
