@@ -1,0 +1,213 @@
+/**
+ * Every TypeScript/JavaScript block of every README compiles and runs, so the docs cannot
+ * drift from the API. Each README becomes one module (blocks in order, see module.ts) with a
+ * prelude that supplies what its snippets assume (setups.ts); the modules are typechecked
+ * together with the TypeScript API under the repository's compiler options, and each one runs
+ * in its own Node process (tsx, the `source` condition) against @reauth/msw handlers, or under
+ * vitest when the README shows a test file. A block marked `<!-- readme-test: typecheck-only -->`
+ * is compiled but not run (see markdown.ts).
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { type CodeBlock, extractBlocks } from './markdown.js'
+import { blockSources, buildModule, type GeneratedModule } from './module.js'
+import { aliases, RESULT_MARKER, type ReadmeSetup, setupFor } from './setups.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+/** Inside the workspace, so `@reauth/*`, axios, ky2 and msw resolve as for the tests; gitignored. */
+const out = join(root, 'test/readmes/.generated')
+
+/** The repository's READMEs: the root one, each package's and each example's. */
+function findReadmes(): string[] {
+  const found = ['README.md']
+  for (const parent of ['packages', 'examples']) {
+    for (const entry of readdirSync(join(root, parent), { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name === 'node_modules') continue
+      const file = `${parent}/${entry.name}/README.md`
+      if (existsSync(join(root, file))) found.push(file)
+    }
+  }
+  return found.sort()
+}
+
+interface Generated {
+  readme: string
+  setup: ReadmeSetup
+  blocks: CodeBlock[]
+  /** Every block: typechecked. */
+  full: GeneratedModule & { path: string }
+  /** The blocks that run, or `undefined` when every block is typecheck-only. */
+  run: (GeneratedModule & { path: string }) | undefined
+}
+
+function write(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, text)
+}
+
+/** Generate a README's modules under `out/<slug>/test/`. */
+function generate(readme: string, markdown: string, setup: ReadmeSetup): Generated {
+  const blocks = extractBlocks(markdown, readme)
+  const slug =
+    readme === 'README.md' ? 'root' : readme.replace(/\/README\.md$/, '').replace(/\W/g, '-')
+  const dir = join(out, slug, 'test')
+  const prelude = { code: setup.prelude, file: 'prelude', line: 1 }
+  const epilogue = { code: setup.epilogue, file: 'epilogue', line: 1 }
+  const build = (selected: CodeBlock[]) =>
+    buildModule(prelude, blockSources(selected, readme), epilogue, aliases)
+  const suffix = setup.runner === 'vitest' ? '.test.ts' : '.ts'
+  const full = { ...build(blocks), path: join(dir, `typecheck${suffix}`) }
+  write(full.path, full.text)
+  const runnable = blocks.filter((block) => block.mode === 'run')
+  let run: Generated['run']
+  if (runnable.length > 0) {
+    run = { ...build(runnable), path: join(dir, `run${suffix}`) }
+    write(run.path, run.text)
+  }
+  for (const [path, text] of Object.entries(setup.files)) write(join(dir, path), text)
+  return { readme, setup, blocks, full, run }
+}
+
+/** Typecheck generated modules with the repository's compiler options; messages name README lines. */
+function typecheck(modules: Generated[]): Map<string, string[]> {
+  const base = ts.readConfigFile(join(root, 'tsconfig.base.json'), ts.sys.readFile)
+  const parsed = ts.parseJsonConfigFileContent(base.config, ts.sys, root)
+  const options: ts.CompilerOptions = { ...parsed.options, types: ['node'], noEmit: true }
+  const byPath = new Map(modules.map((m) => [m.full.path, m]))
+  const program = ts.createProgram([...byPath.keys()], options)
+  const problems = new Map<string, string[]>(modules.map((m) => [m.readme, []]))
+  for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
+    const file = diagnostic.file
+    const owner = file && byPath.get(file.fileName)
+    if (!file || diagnostic.start === undefined) {
+      // A global problem (options, lib): every README reports it.
+      for (const list of problems.values()) list.push(message)
+      continue
+    }
+    const { line } = file.getLineAndCharacterOfPosition(diagnostic.start)
+    if (owner) {
+      problems.get(owner.readme)?.push(`${owner.full.origins[line] ?? '?'}: ${message}`)
+    } else {
+      // In a fixture the setup supplies: attribute it to the README that owns the folder.
+      const m = modules.find((candidate) =>
+        file.fileName.startsWith(dirname(dirname(candidate.full.path))),
+      )
+      const where = `${relative(root, file.fileName)}:${line + 1}`
+      if (m) problems.get(m.readme)?.push(`${where}: ${message}`)
+      else for (const list of problems.values()) list.push(`${where}: ${message}`)
+    }
+  }
+  return problems
+}
+
+interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** A child's environment without the parent vitest's worker variables. */
+function childEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('VITEST') && name !== 'NODE_OPTIONS',
+    ),
+  )
+}
+
+function spawnRun(command: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      { cwd: root, env: childEnv(), timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
+        resolve({ code, stdout, stderr: error?.killed ? `${stderr}\n(killed: timed out)` : stderr })
+      },
+    )
+  })
+}
+
+/** Run a generated module: as a script under tsx, or as a test file under vitest. */
+function runModule(generated: Generated): Promise<RunResult> | undefined {
+  const { run, setup } = generated
+  if (!run) return undefined
+  if (setup.runner === 'node') {
+    return spawnRun(process.execPath, ['--conditions=source', '--import', 'tsx', run.path])
+  }
+  const dir = dirname(dirname(run.path))
+  const config = join(dir, 'vitest.config.mjs')
+  const conditions = ['source', 'node', 'import', 'module', 'development|production', 'default']
+  write(
+    config,
+    `export default ${JSON.stringify({
+      resolve: { conditions },
+      ssr: { resolve: { conditions, externalConditions: conditions } },
+      test: { root: dir, include: [relative(dir, run.path)] },
+    })}\n`,
+  )
+  return spawnRun(process.execPath, [
+    join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--config',
+    config,
+    '--reporter=json',
+    `--outputFile=${join(dir, 'report.json')}`,
+  ])
+}
+
+const readmes = findReadmes()
+const generated = new Map<string, Generated>()
+const runs = new Map<string, Promise<RunResult> | undefined>()
+let problems = new Map<string, string[]>()
+
+beforeAll(() => {
+  rmSync(out, { recursive: true, force: true })
+  for (const readme of readmes) {
+    const markdown = readFileSync(join(root, readme), 'utf8')
+    const module = generate(readme, markdown, setupFor(readme))
+    generated.set(readme, module)
+  }
+  // Start the runs first: they go on in their own processes while this one typechecks.
+  for (const [readme, module] of generated) runs.set(readme, runModule(module))
+  problems = typecheck([...generated.values()])
+}, 180_000)
+
+describe.each(readmes)('%s', (readme) => {
+  it('its code blocks typecheck against the packages', () => {
+    expect(problems.get(readme)).toEqual([])
+  })
+
+  it('its runnable blocks run to the end against the fake servers', async () => {
+    const module = generated.get(readme)
+    const pending = runs.get(readme)
+    if (!module) throw new Error(`${readme} was not generated`)
+    if (!pending) {
+      // Nothing to run is stated in the README itself: no code blocks, or all of them marked.
+      expect(module.blocks.every((block) => block.mode === 'typecheck-only')).toBe(true)
+      return
+    }
+    const result = await pending
+    const where = `${readme} (generated: ${relative(root, module.run?.path ?? '')})`
+    expect(result.code, `${where}\n${result.stderr}\n${result.stdout}`).toBe(0)
+    if (module.setup.runner === 'vitest') {
+      const report = JSON.parse(
+        readFileSync(join(dirname(dirname(module.run?.path ?? '')), 'report.json'), 'utf8'),
+      ) as { numPassedTests: number; numFailedTests: number; numTotalTests: number }
+      expect(report.numFailedTests).toBe(0)
+      expect(report.numPassedTests).toBe(report.numTotalTests)
+      expect(report.numPassedTests).toBeGreaterThan(0)
+      return
+    }
+    const line = result.stdout.split('\n').find((text) => text.startsWith(RESULT_MARKER))
+    expect(line, `${where} did not reach its end\n${result.stderr}`).toBeDefined()
+    const counters = JSON.parse(line?.slice(RESULT_MARKER.length) ?? '{}') as { grants: number }
+    expect(counters.grants).toBeGreaterThanOrEqual(module.setup.minGrants)
+  }, 90_000)
+})
