@@ -53,7 +53,7 @@ function write(path: string, text: string): void {
 function generate(readme: string, markdown: string, setup: ReadmeSetup): Generated {
   const blocks = extractBlocks(markdown, readme)
   const slug =
-    readme === 'README.md' ? 'root' : readme.replace(/\/README\.md$/, '').replace(/\W/g, '-')
+    readme === 'README.md' ? 'root' : readme.replace(/\/README\.md$|\.md$/, '').replace(/\W/g, '-')
   const dir = join(out, slug, 'test')
   const prelude = { code: setup.prelude, file: 'prelude', line: 1 }
   const epilogue = { code: setup.epilogue, file: 'epilogue', line: 1 }
@@ -167,12 +167,45 @@ const generated = new Map<string, Generated>()
 const runs = new Map<string, Promise<RunResult> | undefined>()
 let problems = new Map<string, string[]>()
 
+/**
+ * READMEs that drifted from the API, to show the test catches it: one whose block no longer
+ * typechecks, one whose block typechecks but fails when it runs (fetch on a server without
+ * `origins`).
+ */
+const drifted = {
+  'drift/typecheck.md': [
+    '# drifted',
+    '',
+    '```ts',
+    "import { createEngine } from '@reauth/core'",
+    '',
+    "const engine = createEngine({ tokens, refresh, leeway: '10s' })",
+    '```',
+    '',
+  ].join('\n'),
+  'drift/run.md': [
+    '# drifted',
+    '',
+    '```ts',
+    "import { createEngine } from '@reauth/core'",
+    "import { createFetch } from '@reauth/fetch'",
+    '',
+    'const api = createFetch(createEngine({ tokens, refresh }))',
+    "await api('https://api.example.com/me')",
+    '```',
+    '',
+  ].join('\n'),
+}
+
 beforeAll(() => {
   rmSync(out, { recursive: true, force: true })
   for (const readme of readmes) {
     const markdown = readFileSync(join(root, readme), 'utf8')
     const module = generate(readme, markdown, setupFor(readme))
     generated.set(readme, module)
+  }
+  for (const [name, markdown] of Object.entries(drifted)) {
+    generated.set(name, generate(name, markdown, setupFor(name)))
   }
   // Start the runs first: they go on in their own processes while this one typechecks.
   for (const [readme, module] of generated) runs.set(readme, runModule(module))
@@ -210,4 +243,22 @@ describe.each(readmes)('%s', (readme) => {
     const counters = JSON.parse(line?.slice(RESULT_MARKER.length) ?? '{}') as { grants: number }
     expect(counters.grants).toBeGreaterThanOrEqual(module.setup.minGrants)
   }, 90_000)
+})
+
+describe('a README that drifts from the API fails the test', () => {
+  it('a block that no longer typechecks is reported at its README line', () => {
+    expect(problems.get('drift/typecheck.md')).toEqual([
+      expect.stringMatching(
+        /^drift\/typecheck\.md:6: .*'string' is not assignable to type 'number'/,
+      ),
+    ])
+  })
+
+  it('a block that typechecks but throws makes its run fail', async () => {
+    expect(problems.get('drift/run.md')).toEqual([])
+    const result = await runs.get('drift/run.md')
+    expect(result?.code).not.toBe(0)
+    expect(result?.stderr).toContain('"origins" is required')
+    expect(result?.stdout).not.toContain(RESULT_MARKER)
+  })
 })
