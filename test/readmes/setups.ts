@@ -113,8 +113,9 @@ export function createApiClient(options: {
 
 /** Setups by README path (relative to the repository root); any other README gets `node()`. */
 const setups: Record<string, ReadmeSetup> = {
-  // The same-instance refresh function posts to /oauth/token on the API's own origin.
+  // The same-instance refresh functions post to /oauth/token on the API's own origin.
   'packages/axios/README.md': { ...node('https://api.example.com'), minGrants: 2 },
+  'packages/ky/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/msw/README.md': {
     runner: 'vitest',
     prelude: '',
