@@ -8,7 +8,7 @@
  * is compiled but not run (see markdown.ts).
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -21,15 +21,16 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 /** Inside the workspace, so `@reauth/*`, axios, ky2 and msw resolve as for the tests; gitignored. */
 const out = join(root, 'test/readmes/.generated')
 
-/** The repository's READMEs: the root one, each package's and each example's. */
-function findReadmes(): string[] {
-  const found = ['README.md']
-  for (const parent of ['packages', 'examples']) {
-    for (const entry of readdirSync(join(root, parent), { withFileTypes: true })) {
-      if (!entry.isDirectory() || entry.name === 'node_modules') continue
-      const file = `${parent}/${entry.name}/README.md`
-      if (existsSync(join(root, file))) found.push(file)
+/** Every README.md in the repository: the root one, the packages', the examples' … */
+function findReadmes(dir = root): string[] {
+  const found: string[] = []
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || entry.name === 'node_modules' || entry.name === 'dist') {
+      continue
     }
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) found.push(...findReadmes(path))
+    else if (entry.name === 'README.md') found.push(relative(root, path))
   }
   return found.sort()
 }
