@@ -38,9 +38,14 @@ function manifests(): string[] {
 }
 
 describe('package metadata', () => {
-  it.each(manifests())('%s names no placeholder URL', (file) => {
-    const text = readFileSync(join(root, file), 'utf8')
-    expect(text).not.toMatch(/example\.(com|org|net|invalid)|placeholder|TODO|FIXME|localhost/i)
+  it.each(manifests())('%s names no placeholder URL or text', (file) => {
+    const manifest = JSON.parse(readFileSync(join(root, file), 'utf8'))
+    const metadata = ['repository', 'homepage', 'bugs', 'author', 'funding', 'description']
+    for (const field of metadata) {
+      expect(JSON.stringify(manifest[field] ?? ''), `${file} "${field}"`).not.toMatch(
+        /example\.(com|org|net|invalid)|\.invalid\b|placeholder|TODO|FIXME|your-?(org|name)/i,
+      )
+    }
   })
 })
 
