@@ -12,7 +12,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningRedis, startRedis } from '../redis/support/redis-server.js'
 import { type CodeBlock, extractBlocks } from './markdown.js'
 import { blockSources, buildModule, type GeneratedModule } from './module.js'
 import { aliases, RESULT_MARKER, type ReadmeSetup, setupFor } from './setups.js'
@@ -126,23 +127,33 @@ const MAX_CHILDREN = 2
 let children = 0
 const waiting: Array<() => void> = []
 
-async function spawnRun(command: string, args: string[]): Promise<RunResult> {
+async function spawnRun(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunResult> {
   if (children >= MAX_CHILDREN) await new Promise<void>((resolve) => waiting.push(resolve))
   children++
   try {
-    return await spawnOne(command, args)
+    return await spawnOne(command, args, env)
   } finally {
     children--
     waiting.shift()?.()
   }
 }
 
-function spawnOne(command: string, args: string[]): Promise<RunResult> {
+function spawnOne(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd: root, env: childEnv(), timeout: 120_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      {
+        cwd: root,
+        env: { ...childEnv(), ...env },
+        timeout: 120_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 16 << 20,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
         resolve({ code, stdout, stderr: error?.killed ? `${stderr}\n(killed: timed out)` : stderr })
@@ -156,7 +167,8 @@ function runModule(generated: Generated): Promise<RunResult> | undefined {
   const { run, setup } = generated
   if (!run) return undefined
   if (setup.runner === 'node') {
-    return spawnRun(process.execPath, ['--conditions=source', '--import', 'tsx', run.path])
+    const env = setup.redis ? { REDIS_URL: redisServer().url } : {}
+    return spawnRun(process.execPath, ['--conditions=source', '--import', 'tsx', run.path], env)
   }
   const dir = dirname(dirname(run.path))
   const config = join(dir, 'vitest.config.mjs')
@@ -214,7 +226,14 @@ const drifted = {
   ].join('\n'),
 }
 
-beforeAll(() => {
+let redis: RunningRedis | undefined
+function redisServer(): RunningRedis {
+  if (!redis) throw new Error('redis-server was not started')
+  return redis
+}
+afterAll(() => redis?.stop())
+
+beforeAll(async () => {
   rmSync(out, { recursive: true, force: true })
   for (const readme of readmes) {
     const markdown = readFileSync(join(root, readme), 'utf8')
@@ -223,6 +242,9 @@ beforeAll(() => {
   }
   for (const [name, markdown] of Object.entries(drifted)) {
     generated.set(name, generate(name, markdown, setupFor(name)))
+  }
+  if ([...generated.values()].some((module) => module.setup.redis && module.run)) {
+    redis = await startRedis()
   }
   // Start the runs first: they go on in their own processes while this one typechecks.
   for (const [readme, module] of generated) runs.set(readme, runModule(module))

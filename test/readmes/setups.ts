@@ -19,6 +19,8 @@ export interface ReadmeSetup {
   files: Readonly<Record<string, string>>
   /** The least number of refresh grants the snippets must have made (node runner). */
   minGrants: number
+  /** The snippets talk to Redis: the test starts a redis-server and passes `REDIS_URL`. */
+  redis?: boolean
 }
 
 /** The ky the README shows is the current major; the test workspace installs it as `ky2`. */
@@ -111,11 +113,24 @@ export function createApiClient(options: {
 }
 `
 
+/** The Redis README: a real redis-server (started by the test), a key for encryption at rest. */
+const redis: ReadmeSetup = {
+  ...node(),
+  prelude: `${node().prelude}process.env.REAUTH_KEY ??= Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+`,
+  // Release what the snippets opened, so the process can end.
+  epilogue: `engine.dispose()
+await redis.close()
+${nodeEpilogue}`,
+  redis: true,
+}
+
 /** Setups by README path (relative to the repository root); any other README gets `node()`. */
 const setups: Record<string, ReadmeSetup> = {
   // The same-instance refresh functions post to /oauth/token on the API's own origin.
   'packages/axios/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/ky/README.md': { ...node('https://api.example.com'), minGrants: 2 },
+  'packages/redis/README.md': redis,
   'packages/msw/README.md': {
     runner: 'vitest',
     prelude: '',
