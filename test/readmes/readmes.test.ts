@@ -3,9 +3,10 @@
  * drift from the API. Each README becomes one module (blocks in order, see module.ts) with a
  * prelude that supplies what its snippets assume (setups.ts); the modules are typechecked
  * together with the TypeScript API under the repository's compiler options, and each one runs
- * in its own Node process (tsx, the `source` condition) against @reauth/msw handlers, or under
- * vitest when the README shows a test file. A block marked `<!-- readme-test: typecheck-only -->`
- * is compiled but not run (see markdown.ts).
+ * in its own Node process (tsx, the `source` condition) against @reauth/msw handlers (and a
+ * redis-server this test starts, for the Redis README), or under vitest when the README shows a
+ * test file. A block marked `<!-- readme-test: typecheck-only -->` is compiled but not run (see
+ * markdown.ts).
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,7 +27,7 @@ const out = join(root, 'test/readmes/.generated')
 function findReadmes(dir = root): string[] {
   const found: string[] = []
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name.startsWith('.') || entry.name === 'node_modules' || entry.name === 'dist') {
+    if (entry.name.startsWith('.') || ['node_modules', 'dist', 'coverage'].includes(entry.name)) {
       continue
     }
     const path = join(dir, entry.name)
