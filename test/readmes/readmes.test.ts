@@ -12,12 +12,15 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../browser/chromium.js'
+import { startTokenServer } from '../browser/server.js'
 import { type RunningRedis, startRedis } from '../redis/support/redis-server.js'
 import { type CodeBlock, extractBlocks } from './markdown.js'
 import { blockSources, buildModule, type GeneratedModule } from './module.js'
-import { aliases, RESULT_MARKER, type ReadmeSetup, setupFor } from './setups.js'
+import { aliases, DONE_MARKER, RESULT_MARKER, type ReadmeSetup, setupFor } from './setups.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 /** Inside the workspace, so `@reauth/*`, axios, ky2 and msw resolve as for the tests; gitignored. */
@@ -163,10 +166,60 @@ function spawnOne(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
   })
 }
 
-/** Run a generated module: as a script under tsx, or as a test file under vitest. */
+/**
+ * Run a browser README's module in a page of headless Chromium, served by the loopback token
+ * server of the browser tests; stdout gets the page's console and, once the page logged its
+ * done line, the server's counters.
+ */
+async function runInBrowser(path: string): Promise<RunResult> {
+  const bundle = await build({
+    entryPoints: [path],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    conditions: ['source'],
+    write: false,
+    logLevel: 'silent',
+  })
+  const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/tab.js"></script>'
+  const server = await startTokenServer({ html, script: bundle.outputFiles[0]?.text ?? '' })
+  const browser = await launchChromium()
+  const lines: string[] = []
+  try {
+    const page = await browser.newPage()
+    const session = server.signIn()
+    server.expireAll()
+    await page.addInitScript((tokens) => {
+      ;(globalThis as unknown as { readmeSession: unknown }).readmeSession = tokens
+    }, session)
+    const outcome = new Promise<string | undefined>((resolve) => {
+      page.on('pageerror', (error) => resolve(error.stack ?? error.message))
+      page.on('console', (message) => {
+        lines.push(message.text())
+        if (message.text() === DONE_MARKER) resolve(undefined)
+      })
+    })
+    await page.goto(server.origin)
+    const failure = await Promise.race([
+      outcome,
+      new Promise<string>((resolve) => setTimeout(resolve, 60_000, 'the page did not finish')),
+    ])
+    if (failure) return { code: 1, stdout: lines.join('\n'), stderr: failure }
+    const counters = { grants: server.counts.grants, reuseDetected: server.counts.reuse }
+    lines.push(`${RESULT_MARKER}${JSON.stringify(counters)}`)
+    return { code: 0, stdout: lines.join('\n'), stderr: '' }
+  } finally {
+    await browser.close()
+    await server.close()
+  }
+}
+
+/** Run a generated module: as a script under tsx, as a test file under vitest, or in Chromium. */
 function runModule(generated: Generated): Promise<RunResult> | undefined {
   const { run, setup } = generated
   if (!run) return undefined
+  if (setup.runner === 'browser') return runInBrowser(run.path)
   if (setup.runner === 'node') {
     const env = setup.redis ? { REDIS_URL: redisServer().url } : {}
     return spawnRun(process.execPath, ['--conditions=source', '--import', 'tsx', run.path], env)

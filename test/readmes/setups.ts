@@ -9,8 +9,11 @@
 
 /** How a README's module is run. */
 export interface ReadmeSetup {
-  /** `node`: the module runs as a script; `vitest`: the README shows a test file, vitest runs it. */
-  runner: 'node' | 'vitest'
+  /**
+   * `node`: the module runs as a script; `vitest`: the README shows a test file, vitest runs it;
+   * `browser`: bundled and run in a page of headless Chromium, served by a loopback token server.
+   */
+  runner: 'node' | 'vitest' | 'browser'
   /** Code before the blocks (its imports are merged with the README's). */
   prelude: string
   /** Code after the blocks, in their innermost scope. */
@@ -125,12 +128,51 @@ ${nodeEpilogue}`,
   redis: true,
 }
 
+/** The line a browser-run README module logs last (the test adds the server's counters). */
+export const DONE_MARKER = 'readme-test:done'
+
+/**
+ * A page of the loopback token server in test/browser/server.ts (POST /token rotates, GET
+ * /api/data is protected); the test signs in and hands the page its session.
+ */
+const browserPrelude = `import { OAuthError, parseTokenResponse, type RefreshFunction, type TokenSet } from '@reauth/core'
+import { createFetch } from '@reauth/fetch'
+
+const readmeSession = (globalThis as unknown as { readmeSession?: TokenSet }).readmeSession
+async function signIn(): Promise<TokenSet> {
+  if (!readmeSession) throw new Error('the test did not sign in')
+  return readmeSession
+}
+const refresh: RefreshFunction = async ({ tokens, signal, startedAt }) => {
+  const response = await fetch('/token', {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken ?? '' }),
+    signal,
+  })
+  const body: { error?: unknown } = await response.json()
+  if (typeof body.error === 'string') throw new OAuthError({ error: body.error, status: response.status })
+  return parseTokenResponse(body, { sentAt: startedAt })
+}
+`
+
 /** Setups by README path (relative to the repository root); any other README gets `node()`. */
 const setups: Record<string, ReadmeSetup> = {
   // The same-instance refresh functions post to /oauth/token on the API's own origin.
   'packages/axios/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/ky/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/redis/README.md': redis,
+  // The server expired the session's access token: a request through the README's engine meets
+  // a 401 and refreshes through its Web Lock and BroadcastChannel store.
+  'packages/browser/README.md': {
+    runner: 'browser',
+    prelude: browserPrelude,
+    epilogue: `const readmeResponse = await createFetch(engine)('/api/data')
+if (!readmeResponse.ok) throw new Error(\`GET /api/data answered \${readmeResponse.status}\`)
+console.log('${DONE_MARKER}')
+`,
+    files: {},
+    minGrants: 1,
+  },
   'packages/msw/README.md': {
     runner: 'vitest',
     prelude: '',
