@@ -131,19 +131,24 @@ const MAX_CHILDREN = 2
 let children = 0
 const waiting: Array<() => void> = []
 
-async function spawnRun(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<RunResult> {
+/** Run `task` when fewer than MAX_CHILDREN runs (processes or a browser) are going. */
+async function limited<T>(task: () => Promise<T>): Promise<T> {
   if (children >= MAX_CHILDREN) await new Promise<void>((resolve) => waiting.push(resolve))
   children++
   try {
-    return await spawnOne(command, args, env)
+    return await task()
   } finally {
     children--
     waiting.shift()?.()
   }
+}
+
+function spawnRun(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunResult> {
+  return limited(() => spawnOne(command, args, env))
 }
 
 function spawnOne(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
@@ -219,7 +224,7 @@ async function runInBrowser(path: string): Promise<RunResult> {
 function runModule(generated: Generated): Promise<RunResult> | undefined {
   const { run, setup } = generated
   if (!run) return undefined
-  if (setup.runner === 'browser') return runInBrowser(run.path)
+  if (setup.runner === 'browser') return limited(() => runInBrowser(run.path))
   if (setup.runner === 'node') {
     const env = setup.redis ? { REDIS_URL: redisServer().url } : {}
     return spawnRun(process.execPath, ['--conditions=source', '--import', 'tsx', run.path], env)
