@@ -34,6 +34,7 @@ export default defineConfig({
             'packaging.test.ts',
             'examples.test.ts',
             'size.test.ts',
+            'readmes/**',
             'e2e/**',
             'redis/**',
             'browser/**',
@@ -67,6 +68,18 @@ export default defineConfig({
           include: ['redis/**/*.test.ts', 'browser/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // every README code block, typechecked and run against @reauth/msw
+        extends: true as const,
+        test: {
+          name: 'readmes',
+          root: 'test',
+          include: ['readmes/**/*.test.ts'],
+          exclude: ['**/node_modules/**', 'readmes/.generated/**'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
         },
       },
       {
