@@ -12,13 +12,7 @@
  * Exits 0 only when no request failed and the provider revoked no grant.
  */
 import { attachReauth } from '@reauth/axios'
-import {
-  createEngine,
-  createMemoryStore,
-  type Engine,
-  isSessionEnd,
-  type TokenStore,
-} from '@reauth/core'
+import { createEngine, type Engine } from '@reauth/core'
 import { createFetch } from '@reauth/fetch'
 import { withReauth } from '@reauth/ky'
 import { createRefreshGrant } from '@reauth/oauth'
@@ -35,7 +29,9 @@ for (const level of ['warn', 'info'] as const) {
   }
 }
 // Imported after the filter: oidc-provider warns as it loads.
-const { clientOptions, signInOverHttp, startApi, startProvider } = await import('@reauth/testbed')
+const { clientOptions, signInOverHttp, startApi, startProvider, storeWithoutExpiry } = await import(
+  '@reauth/testbed'
+)
 
 const TTL_SECONDS = 3
 const LIFETIMES = 3
@@ -54,20 +50,6 @@ type Provider = typeof provider
 type Api = typeof api
 const defaultApi = api
 const defaultProvider = provider
-
-/** A store that drops expiresAt: the engine learns of expiry only from 401s. */
-function forgetfulStore(): TokenStore {
-  const inner = createMemoryStore()
-  return {
-    get: inner.get,
-    clear: inner.clear,
-    set: (value) => {
-      if (isSessionEnd(value)) return inner.set(value)
-      const { expiresAt: _e, issuedAt: _i, ...rest } = value
-      return inner.set(rest)
-    },
-  }
-}
 
 interface PhaseResult {
   phase: string
@@ -180,7 +162,7 @@ const proactive = createEngine({ tokens: await signInOverHttp(provider.issuer), 
 results.push(await phase('1 expiry known  ', proactive))
 
 console.log('signing in again…')
-const reactive = createEngine({ store: forgetfulStore(), refresh })
+const reactive = createEngine({ store: storeWithoutExpiry(), refresh })
 await reactive.setTokens(await signInOverHttp(provider.issuer))
 results.push(await phase('2 expiry unknown', reactive))
 

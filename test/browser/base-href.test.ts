@@ -7,10 +7,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './chromium.js'
+import { bundlePage, launchChromium } from './chromium.js'
 
 interface Seen {
   method: string
@@ -75,17 +74,7 @@ const pageHtml = (base: string | undefined) =>
   `<script type="module" src="SCRIPT"></script>`
 
 beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./page/base-href.ts', import.meta.url))],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['source'],
-    write: false,
-    logLevel: 'silent',
-  })
-  script = bundle.outputFiles[0]?.text ?? ''
+  script = await bundlePage(fileURLToPath(new URL('./page/base-href.ts', import.meta.url)))
   browser = await launchChromium()
 }, 30_000)
 

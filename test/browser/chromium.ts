@@ -1,3 +1,4 @@
+import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
 
 /** Debian's Chromium, headless, with what this machine's closed network needs. */
@@ -16,4 +17,19 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   })
+}
+
+/** Bundle a page module for Chromium from the packages' TypeScript sources. */
+export async function bundlePage(entry: string): Promise<string> {
+  const bundle = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    conditions: ['source'],
+    write: false,
+    logLevel: 'silent',
+  })
+  return bundle.outputFiles[0]?.text ?? ''
 }

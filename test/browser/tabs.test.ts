@@ -4,10 +4,9 @@
  * fetch adapters) after the server expired every access token.
  */
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './chromium.js'
+import { bundlePage, launchChromium } from './chromium.js'
 import type { BurstResult } from './page/tab.js'
 import { startTokenServer, type TokenServer } from './server.js'
 
@@ -15,17 +14,7 @@ let browser: Browser
 let server: TokenServer
 
 beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./page/tab.ts', import.meta.url))],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['source'],
-    write: false,
-    logLevel: 'silent',
-  })
-  const script = bundle.outputFiles[0]?.text ?? ''
+  const script = await bundlePage(fileURLToPath(new URL('./page/tab.ts', import.meta.url)))
   const html =
     '<!doctype html><meta charset="utf-8"><title>reauth tab</title><script type="module" src="/tab.js"></script>'
   ;[server, browser] = await Promise.all([startTokenServer({ html, script }), launchChromium()])

@@ -8,15 +8,7 @@
  * Time: only `Date` is faked, which moves the provider's clock (token expiry) and the
  * engine's together; nothing waits for real time.
  */
-import {
-  createEngine,
-  createMemoryStore,
-  type Engine,
-  isRefreshError,
-  isSessionEnd,
-  isSessionExpiredError,
-  type TokenStore,
-} from '@reauth/core'
+import { createEngine, type Engine, isRefreshError, isSessionExpiredError } from '@reauth/core'
 import { createRefreshGrant } from '@reauth/oauth'
 import {
   clientOptions,
@@ -25,6 +17,7 @@ import {
   signInOverHttp,
   startApi,
   startProvider,
+  storeWithoutExpiry,
 } from '@reauth/testbed'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type Harness, harnesses, type TestClient } from '../support/harness.js'
@@ -44,20 +37,6 @@ afterAll(async () => {
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** A store that forgets `expiresAt`: the engine cannot refresh proactively and meets real 401s. */
-function storeWithoutExpiry(): TokenStore {
-  const inner = createMemoryStore()
-  return {
-    get: inner.get,
-    clear: inner.clear,
-    set: (tokens) => {
-      if (isSessionEnd(tokens)) return inner.set(tokens)
-      const { expiresAt: _expiresAt, issuedAt: _issuedAt, ...rest } = tokens
-      return inner.set(rest)
-    },
-  }
-}
 
 async function session(options: { reactive?: boolean } = {}): Promise<Engine> {
   const tokens = await signInOverHttp(provider.issuer)

@@ -4,14 +4,7 @@
  * authorization code + PKCE over HTTP, grants go to the server's token endpoint through
  * @reauth/oauth, and the protected API asks the server whether each token is active.
  */
-import {
-  createEngine,
-  createMemoryStore,
-  isOAuthError,
-  isSessionEnd,
-  type TokenSet,
-  type TokenStore,
-} from '@reauth/core'
+import { createEngine, createMemoryStore, isOAuthError, type TokenSet } from '@reauth/core'
 import {
   beginSignIn,
   type ClientAuthMethod,
@@ -21,26 +14,13 @@ import {
   type OAuthClientOptions,
   type SignInOptions,
 } from '@reauth/oauth'
+import { storeWithoutExpiry } from '@reauth/testbed'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fetchHarness, type Harness, harnesses, type TestClient } from '../support/harness.js'
 import { type InteropApi, startInteropApi } from './api.js'
 import type { InteropClient, InteropServer, ServerCounters } from './servers/types.js'
 
 const STORM = 200
-
-/** A store that forgets `expiresAt`: the engine cannot refresh ahead and meets real 401s. */
-function storeWithoutExpiry(): TokenStore {
-  const inner = createMemoryStore()
-  return {
-    get: inner.get,
-    clear: inner.clear,
-    set: (tokens) => {
-      if (isSessionEnd(tokens)) return inner.set(tokens)
-      const { expiresAt: _expiresAt, issuedAt: _issuedAt, ...rest } = tokens
-      return inner.set(rest)
-    },
-  }
-}
 
 function refreshRejection(error: unknown): string {
   return isOAuthError(error) ? error.error : `not an OAuthError: ${String(error)}`

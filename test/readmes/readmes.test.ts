@@ -12,10 +12,9 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from '../browser/chromium.js'
+import { bundlePage, launchChromium } from '../browser/chromium.js'
 import { startTokenServer } from '../browser/server.js'
 import { type RunningRedis, startRedis } from '../redis/support/redis-server.js'
 import { type CodeBlock, extractBlocks } from './markdown.js'
@@ -177,18 +176,9 @@ function spawnOne(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
  * done line, the server's counters.
  */
 async function runInBrowser(path: string): Promise<RunResult> {
-  const bundle = await build({
-    entryPoints: [path],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['source'],
-    write: false,
-    logLevel: 'silent',
-  })
+  const script = await bundlePage(path)
   const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/tab.js"></script>'
-  const server = await startTokenServer({ html, script: bundle.outputFiles[0]?.text ?? '' })
+  const server = await startTokenServer({ html, script })
   const browser = await launchChromium()
   const lines: string[] = []
   try {

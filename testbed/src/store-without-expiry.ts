@@ -1,0 +1,19 @@
+import { createMemoryStore, isSessionEnd, type TokenStore } from '@reauth/core'
+
+/**
+ * A memory store that forgets `expiresAt` (and `issuedAt`), as with a server that sends no
+ * `expires_in`: the engine cannot refresh ahead and meets real 401s. Used by the demo's second
+ * phase, the e2e suite and the interop suite.
+ */
+export function storeWithoutExpiry(): TokenStore {
+  const inner = createMemoryStore()
+  return {
+    get: inner.get,
+    clear: inner.clear,
+    set: (value) => {
+      if (isSessionEnd(value)) return inner.set(value)
+      const { expiresAt: _expiresAt, issuedAt: _issuedAt, ...rest } = value
+      return inner.set(rest)
+    },
+  }
+}
