@@ -133,4 +133,42 @@ describe('three tabs in Chromium', () => {
       await context.close()
     }
   }, 20_000)
+
+  // Issue 18 #7: a forged far-future stamp used to make every tab ignore later legitimate writes.
+  it('a forged message with a far-future stamp is ignored: a later sign-in still reaches every tab', async () => {
+    const context = await browser.newContext()
+    try {
+      const pages = await openTabs(context, 2)
+      const [first, second] = pages as [Page, Page]
+      // Any same-origin context can post on the channel: here a third page of the origin.
+      const forger = await context.newPage()
+      await forger.goto(server.origin)
+      await forger.evaluate(() => {
+        const channel = new BroadcastChannel('e2e')
+        const forged = { accessToken: 'forged-at', tokenType: 'Bearer', refreshToken: 'forged-rt' }
+        for (const time of [1e300, 2 ** 53, Date.now() + 365 * 24 * 3_600_000]) {
+          channel.postMessage({ type: 'set', stamp: { time, writer: '\uffff' }, tokens: forged })
+        }
+        channel.close()
+      })
+      const fresh = server.signIn()
+      await first.evaluate((tokens) => window.reauthTab.setTokens(tokens), fresh)
+      await second.waitForFunction(
+        (expected) => window.reauthTab.current().then((at) => at === expected),
+        fresh.accessToken,
+      )
+      for (const page of pages) {
+        expect(await page.evaluate(() => window.reauthTab.current())).toBe(fresh.accessToken)
+      }
+      // And the tabs still work together: one grant for a burst after expiry.
+      const before = server.counts.grants
+      server.expireAll()
+      const results = await Promise.all(pages.map((page) => burst(page, 2)))
+      for (const result of results) expect(result).toEqual({ ok: 8, failed: [] })
+      expect(server.counts.grants - before).toBe(1)
+      expect(server.counts.reuse).toBe(0)
+    } finally {
+      await context.close()
+    }
+  }, 20_000)
 })

@@ -28,6 +28,10 @@ export interface TabApi {
   stats(): ReturnType<Engine['stats']>
   crossTab(): boolean
   logs(): string[]
+  /** A sign-in in this tab: store a new set (shared with the other tabs). */
+  setTokens(tokens: TokenSet): Promise<void>
+  /** The access token this tab's engine would send now, without refreshing. */
+  current(): Promise<string | undefined>
 }
 
 declare global {
@@ -119,4 +123,12 @@ window.reauthTab = {
   },
   crossTab: () => lockCrossTab,
   logs: () => [...logs],
+  async setTokens(tokens) {
+    if (!engine) throw new Error('start() first')
+    await engine.setTokens(tokens)
+  },
+  async current() {
+    if (!engine) throw new Error('start() first')
+    return (await engine.getToken())?.accessToken
+  },
 }
