@@ -37,6 +37,7 @@ export default defineConfig({
             'e2e/**',
             'redis/**',
             'browser/**',
+            'runtimes/**',
           ],
           // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
           testTimeout: 30_000,
@@ -55,6 +56,17 @@ export default defineConfig({
           include: ['redis/**/*.test.ts', 'browser/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // the scenario bundle on Node 22 and 24, Bun, Deno and workerd (processes it starts)
+        extends: true as const,
+        test: {
+          name: 'runtimes',
+          root: 'test',
+          include: ['runtimes/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
         },
       },
       {
