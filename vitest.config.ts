@@ -8,21 +8,36 @@ const conditions = ['source', 'node', 'import', 'module', 'development|productio
 
 const packages = readdirSync(new URL('./packages', import.meta.url))
 
+const typecheck = {
+  enabled: true,
+  include: ['**/*.test-d.ts'],
+  // the root tsconfig: package tsconfigs exclude type tests from their builds
+  tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
+}
+
+// The OpenTelemetry packages' `module` builds use extensionless imports that only bundlers
+// resolve; Node loads their CJS `default`, and so does @reauth/otel's project (its own
+// conditions: `extends` would concatenate them with the root's).
+const otelConditions = conditions.filter((c) => c !== 'module')
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
-    typecheck: {
-      enabled: true,
-      include: ['**/*.test-d.ts'],
-      // the root tsconfig: package tsconfigs exclude type tests from their builds
-      tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
-    },
+    typecheck,
     projects: [
-      ...packages.map((name) => ({
-        extends: true as const,
-        test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'] },
-      })),
+      ...packages.map((name) =>
+        name === 'otel'
+          ? {
+              resolve: { conditions: otelConditions },
+              ssr: { resolve: { conditions: otelConditions, externalConditions: otelConditions } },
+              test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'], typecheck },
+            }
+          : {
+              extends: true as const,
+              test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'] },
+            },
+      ),
       {
         extends: true as const,
         test: {
