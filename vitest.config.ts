@@ -49,6 +49,7 @@ export default defineConfig({
             'packaging.test.ts',
             'examples.test.ts',
             'size.test.ts',
+            'release.test.ts',
             'e2e/**',
             'redis/**',
             'browser/**',
@@ -83,6 +84,11 @@ export default defineConfig({
           testTimeout: 30_000,
           hookTimeout: 120_000,
         },
+      },
+      {
+        // changesets' release plan, on a scratch copy of the manifests
+        extends: true as const,
+        test: { name: 'release', root: 'test', include: ['release.test.ts'], testTimeout: 60_000 },
       },
       {
         extends: true as const,

@@ -45,6 +45,7 @@ if (!quick) {
     'msw',
     'redis',
     'browser',
+    'otel',
     'contract',
     'e2e',
   ]
