@@ -50,9 +50,11 @@ export default defineConfig({
             'examples.test.ts',
             'size.test.ts',
             'release.test.ts',
+            'readmes/**',
             'e2e/**',
             'redis/**',
             'browser/**',
+            'interop/**',
             'runtimes/**',
           ],
           // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
@@ -62,6 +64,17 @@ export default defineConfig({
       {
         extends: true as const,
         test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 60_000 },
+      },
+      {
+        // independent authorization servers the tests start (django-oauth-toolkit, @node-oauth/oauth2-server)
+        extends: true as const,
+        test: {
+          name: 'interop',
+          root: 'test',
+          include: ['interop/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
       },
       {
         // real services the tests start: redis-server with worker processes, Chromium
@@ -89,6 +102,18 @@ export default defineConfig({
         // changesets' release plan, on a scratch copy of the manifests
         extends: true as const,
         test: { name: 'release', root: 'test', include: ['release.test.ts'], testTimeout: 60_000 },
+      },
+      {
+        // every README code block, typechecked and run against @reauth/msw
+        extends: true as const,
+        test: {
+          name: 'readmes',
+          root: 'test',
+          include: ['readmes/**/*.test.ts'],
+          exclude: ['**/node_modules/**', 'readmes/.generated/**'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
+        },
       },
       {
         extends: true as const,

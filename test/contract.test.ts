@@ -168,6 +168,37 @@ describe.each(harnesses)('contract: $name', (harness) => {
     expect(engine.stats().proactive).toBe(5)
   })
 
+  it('3b. refresh-ahead: inside the window requests go at once with the current token while one grant runs in the background', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 40_000) // 20 s left of 60: inside the window, outside the margin
+    const gate = auth.hold()
+    // The grant is held at the server: had any request waited for it, this would never settle.
+    const results = await Promise.all(Array.from({ length: 20 }, () => send(`${API}/me`)))
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200))
+    await gate.reached
+    expect(engine.stats()).toMatchObject({ grants: 1, background: 1, proactive: 0, joins: 0 })
+    gate.release()
+    await vi.waitFor(() => expect(auth.counters.grants).toBe(1))
+    await vi.waitFor(async () =>
+      expect((await engine.getToken())?.accessToken).not.toBe(initial.accessToken),
+    )
+    expect((await send(`${API}/me`)).status).toBe(200)
+    expect(auth.counters.grants).toBe(1)
+    expect(auth.counters.reuseDetected).toBe(0)
+    expect(auth.counters.routes[`GET ${API}/me`]?.unauthorized ?? 0).toBe(0)
+  })
+
+  it('3c. a failed background grant fails no request while the token is valid', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 40_000)
+    auth.enqueue({ type: 'status', status: 503 })
+    const results = await Promise.all(Array.from({ length: 10 }, () => send(`${API}/me`)))
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200))
+    await vi.waitFor(() => expect(engine.stats().failures).toBe(1))
+    expect((await send(`${API}/me`)).status).toBe(200)
+    expect(sessionExpiredEvents).toBe(0)
+  })
+
   it('4. terminal failure → every waiter gets SessionExpiredError, store cleared, event once, later requests fail fast', async () => {
     auth.enqueue({ type: 'oauth-error', error: 'invalid_grant' })
     auth.expireAccessTokens()

@@ -34,6 +34,9 @@ describe('examples', () => {
       'grants revoked by the provider (a reused refresh token would do that): 0',
     )
     expect(stdout).toMatch(/p99 ms/)
+    // The control phase is printed beside the two others, with the ratio.
+    expect(stdout).toMatch(/0 control/)
+    expect(stdout).toMatch(/expiry known vs control: p50 ×[\d.]+, p99 ×[\d.]+/)
   }, 110_000)
 
   it('ky-browser builds with Vite', async () => {

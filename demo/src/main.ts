@@ -3,13 +3,22 @@
  * real sign-in (authorization code + PKCE + offline_access), then axios, ky and fetch on ONE
  * engine firing bursts of concurrent requests across several short token lifetimes.
  *
- * Phase 1 knows each token's expiry (`expires_in`): reauth refreshes proactively, so the API
- * should see no 401 at all. Phase 2 forgets it (as with a server that sends no
- * `expires_in`): every expiry meets a wave of 401s, which must cost exactly one grant.
+ * Phase 0 is the control: a token that does not expire during the run (its own provider, one
+ * hour lifetimes), so no request ever meets a refresh. Phase 1 knows each token's expiry
+ * (`expires_in`): reauth refreshes ahead of it in the background, so the API sees no 401 and
+ * no request waits — its latency should match the control's. Phase 2 forgets it (as with a
+ * server that sends no `expires_in`): every expiry meets a wave of 401s, which must cost
+ * exactly one grant.
  * Exits 0 only when no request failed and the provider revoked no grant.
  */
 import { attachReauth } from '@reauth/axios'
-import { createEngine, createMemoryStore, type Engine, type TokenStore } from '@reauth/core'
+import {
+  createEngine,
+  createMemoryStore,
+  type Engine,
+  isSessionEnd,
+  type TokenStore,
+} from '@reauth/core'
 import { createFetch } from '@reauth/fetch'
 import { withReauth } from '@reauth/ky'
 import { createRefreshGrant } from '@reauth/oauth'
@@ -35,8 +44,16 @@ const BURST_EVERY_MS = 150
 
 const provider = await startProvider({ accessTokenTtl: TTL_SECONDS })
 const api = await startApi({ issuer: provider.issuer })
-console.log(`OpenID Provider  ${provider.issuer}`)
-console.log(`protected API    ${api.origin}`)
+// The control's provider: the same, but its tokens outlive the run.
+const steady = await startProvider({ accessTokenTtl: 3600 })
+const steadyApi = await startApi({ issuer: steady.issuer })
+console.log(`OpenID Provider  ${provider.issuer}  (control: ${steady.issuer})`)
+console.log(`protected API    ${api.origin}  (control: ${steadyApi.origin})`)
+
+type Provider = typeof provider
+type Api = typeof api
+const defaultApi = api
+const defaultProvider = provider
 
 /** A store that drops expiresAt: the engine learns of expiry only from 401s. */
 function forgetfulStore(): TokenStore {
@@ -44,7 +61,11 @@ function forgetfulStore(): TokenStore {
   return {
     get: inner.get,
     clear: inner.clear,
-    set: ({ expiresAt: _e, issuedAt: _i, ...rest }) => inner.set(rest),
+    set: (value) => {
+      if (isSessionEnd(value)) return inner.set(value)
+      const { expiresAt: _e, issuedAt: _i, ...rest } = value
+      return inner.set(rest)
+    },
   }
 }
 
@@ -55,6 +76,7 @@ interface PhaseResult {
   failed: number
   '401s seen': number
   grants: number
+  'ahead (background)': number
   'joined waiters': number
   'stale retries': number
   replays: number
@@ -68,7 +90,12 @@ function percentile(sorted: number[], p: number): number {
   return Math.round((sorted[index] as number) * 10) / 10
 }
 
-async function phase(name: string, engine: Engine): Promise<PhaseResult> {
+async function phase(
+  name: string,
+  engine: Engine,
+  api: Api = defaultApi,
+  provider: Provider = defaultProvider,
+): Promise<PhaseResult> {
   const viaAxios = axios.create({ baseURL: api.origin })
   attachReauth(viaAxios, engine)
   const viaKy = withReauth(ky.create({ prefixUrl: api.origin }), engine)
@@ -129,6 +156,7 @@ async function phase(name: string, engine: Engine): Promise<PhaseResult> {
     failed,
     '401s seen': api.counters.unauthorized - before.unauthorized,
     grants: provider.counters.refreshGrants - before.grants,
+    'ahead (background)': stats.background,
     'joined waiters': stats.joins,
     'stale retries': stats.staleRetries,
     replays: stats.replays,
@@ -140,9 +168,16 @@ async function phase(name: string, engine: Engine): Promise<PhaseResult> {
 const started = Date.now()
 const refresh = createRefreshGrant(clientOptions(provider.issuer))
 
-console.log('\nsigning in (authorization code + PKCE + offline_access)…')
+console.log('\nsigning in to the control provider…')
+const control = createEngine({
+  tokens: await signInOverHttp(steady.issuer),
+  refresh: createRefreshGrant(clientOptions(steady.issuer)),
+})
+const results = [await phase('0 control       ', control, steadyApi, steady)]
+
+console.log('signing in (authorization code + PKCE + offline_access)…')
 const proactive = createEngine({ tokens: await signInOverHttp(provider.issuer), refresh })
-const results = [await phase('1 expiry known  ', proactive)]
+results.push(await phase('1 expiry known  ', proactive))
 
 console.log('signing in again…')
 const reactive = createEngine({ store: forgetfulStore(), refresh })
@@ -150,12 +185,16 @@ await reactive.setTokens(await signInOverHttp(provider.issuer))
 results.push(await phase('2 expiry unknown', reactive))
 
 console.table(results)
-const failed = results.reduce((sum, r) => sum + r.failed, 0)
+const [base, known] = results as [PhaseResult, PhaseResult, PhaseResult]
+const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a')
 console.log(
-  `grants revoked by the provider (a reused refresh token would do that): ${provider.counters.grantsRevoked}`,
+  `expiry known vs control: p50 ×${ratio(known['p50 ms'], base['p50 ms'])}, p99 ×${ratio(known['p99 ms'], base['p99 ms'])} (refresh-ahead: no request waits for a grant)`,
 )
+const failed = results.reduce((sum, r) => sum + r.failed, 0)
+const revoked = provider.counters.grantsRevoked + steady.counters.grantsRevoked
+console.log(`grants revoked by the provider (a reused refresh token would do that): ${revoked}`)
 console.log(`token endpoint errors: ${JSON.stringify(provider.counters.grantErrors)}`)
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-await api.stop()
-await provider.stop()
-process.exitCode = failed === 0 && provider.counters.grantsRevoked === 0 ? 0 : 1
+await Promise.all([api.stop(), steadyApi.stop()])
+await Promise.all([provider.stop(), steady.stop()])
+process.exitCode = failed === 0 && revoked === 0 ? 0 : 1

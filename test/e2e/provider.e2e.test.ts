@@ -13,6 +13,7 @@ import {
   createMemoryStore,
   type Engine,
   isRefreshError,
+  isSessionEnd,
   isSessionExpiredError,
   type TokenStore,
 } from '@reauth/core'
@@ -51,6 +52,7 @@ function storeWithoutExpiry(): TokenStore {
     get: inner.get,
     clear: inner.clear,
     set: (tokens) => {
+      if (isSessionEnd(tokens)) return inner.set(tokens)
       const { expiresAt: _expiresAt, issuedAt: _issuedAt, ...rest } = tokens
       return inner.set(rest)
     },

@@ -88,7 +88,11 @@ async function runFault(s: Setup, fault: Fault): Promise<void> {
   const error = await s.send().catch((e: unknown) => e)
   expectRefreshError(error, fault, s.leaks)
   expect(s.engine.stats()).toMatchObject({ grants: 1, failures: 1, sessionsExpired: 0 })
-  expect((await s.engine.getToken())?.refreshToken).toBe(s.initial.refreshToken)
+  const kept = (await s.engine.getToken())?.refreshToken
+  if (fault.rotated) {
+    // The server spent the old refresh token: the store holds the one it issued.
+    expect(kept).not.toBe(s.initial.refreshToken)
+  } else expect(kept).toBe(s.initial.refreshToken)
   if (fault.fields.retryAfter !== undefined) {
     // no grant before Retry-After has passed
     const before = auth.counters.tokenRequests
@@ -97,8 +101,10 @@ async function runFault(s: Setup, fault: Fault): Promise<void> {
     vi.setSystemTime(Date.now() + fault.fields.retryAfter)
   }
   expect((await s.send()).status).toBe(200)
-  expect(auth.counters.grants).toBe(1)
+  expect(auth.counters.grants).toBe(fault.rotated ? 2 : 1)
   expect(s.engine.stats().grants).toBe(2)
+  // A healthy client never presents a spent refresh token.
+  expect(auth.counters.reuseDetected).toBe(0)
   expect(s.leaks.leaks()).toEqual([])
 }
 

@@ -8,6 +8,8 @@ export interface Fault {
   fields: { status?: number; field?: string; retryAfter?: number }
   /** What the message must say. */
   message: RegExp
+  /** The server granted and rotated before the response failed a check: a new refresh token must be kept. */
+  rotated?: boolean
 }
 
 /** A body far larger than any token response: 4 MiB of JSON that is not a token response. */
@@ -73,10 +75,10 @@ export const faults: Fault[] = [
     message: /"expires_in"/,
   },
   {
-    name: 'expires_in a string',
+    name: 'expires_in a non-numeric string',
     outcome: {
       type: 'json',
-      json: { access_token: 'str', token_type: 'Bearer', expires_in: '3600' },
+      json: { access_token: 'str', token_type: 'Bearer', expires_in: 'an hour' },
     },
     fields: { field: 'expires_in' },
     message: /"expires_in"/,
@@ -102,4 +104,24 @@ export const faults: Fault[] = [
     fields: { field: 'access_token' },
     message: /"access_token"/,
   },
+  // The server granted and rotated, then something else in its 200 fails a check: the new
+  // refresh token must reach the store, or the next refresh presents a spent one (reuse).
+  ...(
+    [
+      ['expires_in a non-numeric string', { expires_in: 'an hour' }, 'expires_in'],
+      ['expires_in negative', { expires_in: -1 }, 'expires_in'],
+      ['expires_in absurd', { expires_in: 1e10 }, 'expires_in'],
+      ['token_type missing', { token_type: null }, 'token_type'],
+      ['an unknown token_type', { token_type: 'mac' }, 'token_type'],
+      ['an empty access_token', { access_token: '' }, 'access_token'],
+    ] as const
+  ).map(
+    ([what, body, field]): Fault => ({
+      name: `a rotating grant answers with ${what}`,
+      outcome: { type: 'ok', body },
+      fields: { field },
+      message: new RegExp(`"${field}"`),
+      rotated: true,
+    }),
+  ),
 ]

@@ -8,6 +8,7 @@ import {
   type AuthResponse,
   createEngine,
   type Engine,
+  isSessionEnd,
   OAuthError,
   type RefreshContext,
   type TokenSet,
@@ -16,7 +17,9 @@ import {
 import fc from 'fast-check'
 import { vi } from 'vitest'
 
-export const LEEWAY = 10_000
+/** The engine's expiry margin (requests wait) and refresh-ahead window (a background grant). */
+export const MARGIN = 10_000
+export const AHEAD = 20_000
 export const REFRESH_TIMEOUT = 5_000
 export const TTL = 60_000
 
@@ -84,6 +87,11 @@ export class Model {
     const store: TokenStore = {
       get: () => model.current,
       set(tokens) {
+        // The end of a session leaves no tokens, as a sign-out does.
+        if (isSessionEnd(tokens)) {
+          model.current = undefined
+          return
+        }
         const index = refreshIndex(tokens.refreshToken)
         if (index < model.highestRefresh) {
           model.violation(
@@ -101,7 +109,8 @@ export class Model {
       store,
       refresh: (context) => this.onGrant(context),
       origins: ['https://api.model.test'],
-      leeway: LEEWAY,
+      expiryMargin: MARGIN,
+      refreshAhead: AHEAD,
       refreshTimeout: REFRESH_TIMEOUT,
       replay: { concurrency: options.replayConcurrency ?? 16 },
     })
@@ -123,13 +132,14 @@ export class Model {
     this.violations.push(`step ${this.step}: ${text}`)
   }
 
+  /** Inside the refresh-ahead window (which contains the margin): a grant may start without a 401. */
   private expiresSoon(tokens: TokenSet): boolean {
     if (tokens.expiresAt === undefined) return false
-    let margin = LEEWAY
+    let window = AHEAD
     if (tokens.issuedAt !== undefined) {
-      margin = Math.min(margin, Math.max(0, (tokens.expiresAt - tokens.issuedAt) / 2))
+      window = Math.min(window, Math.max(0, (tokens.expiresAt - tokens.issuedAt) / 2))
     }
-    return tokens.expiresAt - Date.now() <= margin
+    return tokens.expiresAt - Date.now() <= window
   }
 
   private onGrant(context: RefreshContext): Promise<TokenSet> {

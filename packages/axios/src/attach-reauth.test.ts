@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream'
+import { inspect } from 'node:util'
 import {
   createEngine,
   type Engine,
@@ -15,6 +16,7 @@ import axios, {
   type AxiosInstance,
   type AxiosResponse,
   type InternalAxiosRequestConfig,
+  isAxiosError,
 } from 'axios'
 import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
@@ -322,7 +324,7 @@ describe('attachReauth: refresh and replay', () => {
     expect(refresh).toHaveBeenCalledTimes(1)
   })
 
-  it('sends the body the first send serialised, once transformed, with the same timeout', async () => {
+  it('sends the body the first send serialised, once transformed, within the call’s one timeout', async () => {
     const server = fakeServer()
     const { engine } = engineWith()
     let transforms = 0
@@ -339,10 +341,52 @@ describe('attachReauth: refresh and replay', () => {
     attachReauth(api, engine)
     expect((await api.post('/orders', { id: 1 }, { timeout: 1234 })).status).toBe(200)
     expect(transforms).toBe(1)
-    expect(server.sent.map((s) => [s.data, s.timeout])).toEqual([
-      ['{"wrapped":{"id":1},"n":1}', 1234],
-      ['{"wrapped":{"id":1},"n":1}', 1234],
+    expect(server.sent.map((s) => s.data)).toEqual([
+      '{"wrapped":{"id":1},"n":1}',
+      '{"wrapped":{"id":1},"n":1}',
     ])
+    // One timeout bounds the whole call: each send gets what is left of it.
+    const [first, second] = server.sent.map((s) => s.timeout as number)
+    expect(first).toBeLessThanOrEqual(1234)
+    expect(first).toBeGreaterThan(1000)
+    expect(second).toBeLessThanOrEqual(first as number)
+    expect(second).toBeGreaterThan(1000)
+  })
+
+  it('the call’s timeout bounds a wait on a hung refresh, with axios’s usual timeout error', async () => {
+    vi.useFakeTimers()
+    try {
+      const hung = () => new Promise<TokenSet>(() => {})
+      // Before the send: the token is inside the expiry margin, the grant hangs.
+      const server = fakeServer()
+      const expiring = createEngine({
+        tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+        refresh: hung,
+        refreshTimeout: 60_000,
+      })
+      const api = axios.create({ baseURL: API, adapter: server.adapter, timeout: 200 })
+      attachReauth(api, expiring)
+      const call = caught(api.get('/me'))
+      await vi.advanceTimersByTimeAsync(200)
+      const error = await call
+      expect(isAxiosError(error)).toBe(true)
+      expect(error).toMatchObject({ code: 'ECONNABORTED', message: 'timeout of 200ms exceeded' })
+      expect(server.sent).toHaveLength(0)
+      // After a 401: the wait for the grant is bounded by what is left of the same timeout.
+      const other = fakeServer()
+      const reactive = createEngine({ tokens: oldTokens, refresh: hung, refreshTimeout: 60_000 })
+      const api2 = axios.create({ baseURL: API, adapter: other.adapter })
+      attachReauth(api2, reactive)
+      const late = caught(api2.get('/me', { timeout: 300 }))
+      await vi.advanceTimersByTimeAsync(300)
+      expect(await late).toMatchObject({
+        code: 'ECONNABORTED',
+        message: 'timeout of 300ms exceeded',
+      })
+      expect(other.sent).toHaveLength(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('gives the caller the 401 for a stream body, logs why, and makes no grant', async () => {
@@ -541,8 +585,9 @@ describe('a refresh function that uses the intercepted instance', () => {
     const engine = engineOver(() => api)
     attachReauth(api, engine)
     const error = await caught(api.get('/me'))
-    expect(isRefreshError(error)).toBe(true)
-    expect((error as { status?: number }).status).toBe(401)
+    // The AxiosError's §5.2 body is read: invalid_client ends the session (no retry loop).
+    expect(isSessionExpiredError(error)).toBe(true)
+    expect(error).toMatchObject({ error: 'invalid_client', status: 401 })
     expect(seen).toEqual([
       ['/me', 'Bearer old'],
       ['/token', null],
@@ -643,5 +688,52 @@ describe.each(['http', 'fetch'] as const)('with the axios %s adapter', (adapter)
     gate.resolve()
     expect((await other).status).toBe(200)
     expect(hits.map((hit) => hit.authorization)).toEqual(['Bearer old', 'Bearer old', 'Bearer new'])
+  })
+})
+
+describe('the README refresh function that uses the same instance, on invalid_grant', () => {
+  it('ends the session (SessionExpiredError, sessionExpired once), no second grant, no token in the error', async () => {
+    const seen: string[] = []
+    const adapter: AxiosAdapter = async (config) => {
+      seen.push(String(config.url))
+      if (config.url === '/oauth/token') {
+        return respond(config, 400, { error: 'invalid_grant', error_description: 'revoked' })
+      }
+      return respond(config, 401, { error: 'invalid_token' })
+    }
+    const api = axios.create({ baseURL: API, adapter })
+    const tokens: TokenSet = {
+      accessToken: 'at-SECRET',
+      tokenType: 'Bearer',
+      refreshToken: 'rt-SECRET',
+    }
+    // The README's snippet, verbatim.
+    const engine = createEngine({
+      tokens,
+      async refresh({ tokens, signal, startedAt }) {
+        const body = new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: tokens.refreshToken!,
+        })
+        const { data } = await api.post('/oauth/token', body, { signal })
+        return parseTokenResponse(data, { sentAt: startedAt })
+      },
+    })
+    attachReauth(api, engine)
+    const expired = vi.fn()
+    engine.on('sessionExpired', expired)
+    const error = await caught(api.get('/me'))
+    expect(isSessionExpiredError(error)).toBe(true)
+    expect(error).toMatchObject({
+      error: 'invalid_grant',
+      errorDescription: 'revoked',
+      status: 400,
+    })
+    expect(expired).toHaveBeenCalledTimes(1)
+    const printed = inspect(error, { showHidden: true, depth: 30 })
+    expect(printed).not.toContain('rt-SECRET')
+    const again = await caught(api.get('/me'))
+    expect(isSessionExpiredError(again)).toBe(true)
+    expect(seen.filter((url) => url === '/oauth/token')).toHaveLength(1)
   })
 })

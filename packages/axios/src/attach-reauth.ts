@@ -1,15 +1,17 @@
 import {
   type AuthResponse,
   adapterOrigins,
+  baseOrigin,
   describeUrl,
   type Engine,
   errorForRequest,
   type OriginPolicy,
   ReauthOptionsError,
+  resolveRequestUrl,
   unreplayableBody,
 } from '@reauth/core'
 import {
-  type AxiosError,
+  AxiosError,
   AxiosHeaders,
   type AxiosInstance,
   type AxiosRequestConfig,
@@ -60,37 +62,9 @@ const ATTACHED = Symbol('reauth.attached')
 
 type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
 
-function pageLocation(): { href: string; origin: string } | undefined {
-  const location = (globalThis as { location?: { href?: unknown; origin?: unknown } }).location
-  if (typeof location?.href !== 'string' || typeof location.origin !== 'string') return undefined
-  if (location.origin === 'null') return undefined
-  return { href: location.href, origin: location.origin }
-}
-
-/** Resolve a URL as the client will: absolute as is, relative against the page in a browser. */
+/** Resolve a URL as XHR and fetch will (relative against the document's base URL in a page). */
 function absolute(path: string): string {
-  try {
-    return new URL(path).href
-  } catch {
-    const page = pageLocation()
-    if (!page) return path
-    try {
-      return new URL(path, page.href).href
-    } catch {
-      return path
-    }
-  }
-}
-
-/** The origin of the instance's `baseURL`, when it names one. */
-function baseOrigin(baseURL: unknown): string | undefined {
-  if (typeof baseURL !== 'string' || baseURL === '') return undefined
-  try {
-    const origin = new URL(absolute(baseURL)).origin
-    return origin === 'null' ? undefined : origin
-  } catch {
-    return undefined
-  }
+  return resolveRequestUrl(path)?.href ?? path
 }
 
 /** The full URL of a request, built by axios itself (`baseURL`, `url`, `allowAbsoluteUrls`). */
@@ -157,7 +131,56 @@ function withoutToken(config: Config): InternalAxiosRequestConfig {
 }
 
 /** Map what the engine threw to what axios would have thrown. */
+const DEADLINE = Symbol('reauth.deadline')
+
+type Timed = Config & { [DEADLINE]?: { at: number; timeout: number } }
+
+/** The timeout errors reauth raised for a call's deadline: handed to the caller as they are. */
+const deadlineErrors = new WeakSet<object>()
+
+/** axios's own timeout error for this config, as its adapters raise it. */
+function timeoutError(config: Config, timeout: number): AxiosError {
+  const clarify = config.transitional?.clarifyTimeoutError === true
+  const error = new AxiosError(
+    config.timeoutErrorMessage ?? `timeout of ${timeout}ms exceeded`,
+    clarify ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED,
+    withoutToken(config),
+  )
+  deadlineErrors.add(error)
+  return error
+}
+
+/**
+ * The signal a wait on the refresh (or in the replay queue) ends on: the caller's own, and —
+ * when the call has a `timeout` — its deadline, which bounds the whole call, waits included,
+ * with axios's usual timeout error. {@link remaining} gives the next send what is left.
+ */
+function waitSignal(config: Timed): AbortSignal | undefined {
+  const own = config.signal as AbortSignal | undefined
+  if (config[DEADLINE] === undefined) {
+    if (!(typeof config.timeout === 'number' && config.timeout > 0)) return own
+    config[DEADLINE] = { at: Date.now() + config.timeout, timeout: config.timeout }
+  }
+  const { at, timeout } = config[DEADLINE]
+  const controller = new AbortController()
+  const left = at - Date.now()
+  if (left <= 0) controller.abort(timeoutError(config, timeout))
+  else {
+    const timer = setTimeout(() => controller.abort(timeoutError(config, timeout)), left)
+    ;(timer as { unref?: () => void }).unref?.()
+    controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+  }
+  return own ? AbortSignal.any([own, controller.signal]) : controller.signal
+}
+
+/** What is left of the call's timeout for its next send (at least 1 ms). */
+function remaining(config: Timed): number | undefined {
+  const deadline = config[DEADLINE]
+  return deadline === undefined ? undefined : Math.max(1, deadline.at - Date.now())
+}
+
 function translate(error: unknown, config: Config, axiosError?: AxiosError): unknown {
+  if (typeof error === 'object' && error !== null && deadlineErrors.has(error)) return error
   const signal = config.signal as AbortSignal | undefined
   if (signal?.aborted && error === signal.reason) {
     // axios's usual abort error, carrying the config as axios does, minus reauth's token.
@@ -230,18 +253,24 @@ export function attachReauth(
     const ours = current !== undefined && current !== null && mark?.is(current) === true
     if (ours) config.headers.delete('Authorization')
     let authorization: string | undefined
+    const wait = waitSignal(config)
     try {
-      authorization = await engine.authorize({
-        url: fullUrl(instance, config),
-        hasAuthorization: config.headers.has('Authorization'),
-        allowed,
-        // The caller's own signal object: it is how the engine recognises the requests of
-        // its refresh function, which must not wait on the refresh they belong to.
-        signal: config.signal as AbortSignal | undefined,
-      })
+      authorization = await engine.authorize(
+        {
+          url: fullUrl(instance, config),
+          hasAuthorization: config.headers.has('Authorization'),
+          allowed,
+          // The caller's own signal object: it is how the engine recognises the requests of
+          // its refresh function, which must not wait on the refresh they belong to.
+          signal: config.signal as AbortSignal | undefined,
+        },
+        { signal: wait },
+      )
     } catch (error) {
       throw translate(error, config)
     }
+    const left = remaining(config)
+    if (left !== undefined) config.timeout = left
     if (authorization === undefined) return config
     config.headers.set('Authorization', authorization)
     config[ATTACHED] = new Attached(authorization)
@@ -272,7 +301,7 @@ export function attachReauth(
     sent: string,
     axiosError?: AxiosError,
   ): Promise<AxiosResponse> {
-    const signal = config.signal as AbortSignal | undefined
+    const signal = waitSignal(config)
     let next: string
     try {
       next = await engine.recover(sent, { signal })
@@ -289,6 +318,8 @@ export function attachReauth(
       reauth: false,
     }
     delete retry[ATTACHED]
+    const left = remaining(config)
+    if (left !== undefined) retry.timeout = left
     engine.log.debug(`Replaying ${describeUrl(config.method, fullUrl(instance, config))}`)
     warnIfNotLast()
     try {

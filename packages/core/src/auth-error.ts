@@ -1,16 +1,96 @@
 import type { AuthResponse } from './types.js'
 
+/** One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1). */
+export interface Challenge {
+  /** The auth scheme as sent, e.g. `Bearer` or `DPoP` (compare case-insensitively). */
+  scheme: string
+  /** Its auth-params, names lower-cased, quoted values unescaped. */
+  params: Record<string, string>
+  /** A token68 credential instead of params, when the challenge has one. */
+  token68?: string
+}
+
+const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/
+
 /**
- * Read the `error` parameter of a Bearer `WWW-Authenticate` challenge (RFC 6750 §3),
- * or `undefined` when there is none.
+ * Parse a `WWW-Authenticate` value as RFC 9110 §11.6.1 says: several challenges in one header
+ * (or several headers joined with commas), auth-params with token or quoted-string values
+ * (commas and escapes inside quotes), or a token68. Malformed input ends the parse; what was
+ * read so far is returned.
+ *
+ * @example
+ * parseChallenges('DPoP error="use_dpop_nonce", Bearer error="invalid_token"')
+ * // [{ scheme: 'DPoP', params: { error: 'use_dpop_nonce' } }, { scheme: 'Bearer', params: { error: 'invalid_token' } }]
+ */
+export function parseChallenges(header: string | null | undefined): Challenge[] {
+  const challenges: Challenge[] = []
+  if (!header) return challenges
+  const text = header.slice(0, 8_192)
+  let i = 0
+  const skip = (chars: RegExp) => {
+    while (i < text.length && chars.test(text[i] as string)) i++
+  }
+  const token = (): string => {
+    const start = i
+    while (i < text.length && TCHAR.test(text[i] as string)) i++
+    return text.slice(start, i)
+  }
+  let current: Challenge | undefined
+  while (i < text.length) {
+    skip(/[\s,]/)
+    if (i >= text.length) break
+    const name = token()
+    if (name === '') break
+    skip(/[ \t]/)
+    if (current && text[i] === '=' && current.token68 === undefined) {
+      // An auth-param of the current challenge.
+      i++
+      skip(/[ \t]/)
+      let value = ''
+      if (text[i] === '"') {
+        i++
+        while (i < text.length && text[i] !== '"') {
+          if (text[i] === '\\' && i + 1 < text.length) i++
+          value += text[i]
+          i++
+        }
+        i++
+      } else value = token()
+      current.params[name.toLowerCase()] ??= value
+      continue
+    }
+    // A new challenge: its scheme, then a token68, params, or nothing.
+    current = { scheme: name, params: {} }
+    challenges.push(current)
+    const rest = text.slice(i)
+    const t68 = TOKEN68.exec(rest)?.[0]
+    if (t68 && /^[ \t]*(,|$)/.test(rest.slice(t68.length)) && !/^[^=]+=[^=]/.test(t68)) {
+      current.token68 = t68
+      i += t68.length
+    }
+  }
+  return challenges
+}
+
+/**
+ * The `error` of the challenge for `scheme` (default: the Bearer challenge, else a DPoP one),
+ * or `undefined` when there is none (RFC 6750 §3, RFC 9449 §7.1).
  *
  * @example
  * bearerError('Bearer realm="api", error="insufficient_scope"') // 'insufficient_scope'
+ * bearerError('Bearer realm="x, error=insufficient_scope", error="invalid_token"') // 'invalid_token'
  */
-export function bearerError(header: string | null | undefined): string | undefined {
-  if (!header) return undefined
-  const match = /(?:^|[\s,])error\s*=\s*(?:"([^"]*)"|([^\s,]+))/i.exec(header)
-  return match ? (match[1] ?? match[2]) : undefined
+export function bearerError(
+  header: string | null | undefined,
+  schemes: readonly string[] = ['bearer', 'dpop'],
+): string | undefined {
+  const challenges = parseChallenges(header)
+  for (const scheme of schemes) {
+    const challenge = challenges.find((c) => c.scheme.toLowerCase() === scheme)
+    if (challenge) return challenge.params.error
+  }
+  return undefined
 }
 
 /**

@@ -12,12 +12,13 @@ import {
 import { createLocalLock } from './local-lock.js'
 import { createMemoryStore } from './memory-store.js'
 import { createOriginMatcher } from './origins.js'
-import { parseTokenResponse } from './token-set.js'
+import { isSessionEnd, parseTokenResponse } from './token-set.js'
 import type {
   AuthResponse,
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  StoredSession,
   TokenSet,
   TokenStore,
 } from './types.js'
@@ -331,8 +332,8 @@ describe('the request path: attach', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('the request path: proactive refresh', () => {
-  it('refreshes before use when the token expires within the default leeway (10 s)', async () => {
-    const { engine, refresh, events } = make({ tokens: tokenSet(1, { expiresAt: T0 + 9_000 }) })
+  it('refreshes before use when the token expires within the default expiry margin (5 s)', async () => {
+    const { engine, refresh, events } = make({ tokens: tokenSet(1, { expiresAt: T0 + 4_000 }) })
     const got = engine.getToken()
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
@@ -344,16 +345,19 @@ describe('the request path: proactive refresh', () => {
     ])
   })
 
-  it('does not refresh outside the leeway, and does once the clock reaches it', async () => {
-    const { engine, refresh } = make({ tokens: tokenSet(1, { expiresAt: T0 + 10_001 }) })
-    await expect(engine.getToken()).resolves.toEqual(tokenSet(1, { expiresAt: T0 + 10_001 }))
-    expect(refresh.fn).not.toHaveBeenCalled()
+  it('does not wait outside the margin (a background grant runs), and waits once the clock reaches it', async () => {
+    const { engine, refresh } = make({ tokens: tokenSet(1, { expiresAt: T0 + 5_001 }) })
+    await expect(engine.getToken()).resolves.toEqual(tokenSet(1, { expiresAt: T0 + 5_001 }))
+    expect(refresh.fn).toHaveBeenCalledTimes(1)
     await vi.advanceTimersByTimeAsync(1)
-    const got = engine.getToken()
+    const got = track(engine.getToken())
     await flush()
+    expect(got.status).toBe('pending')
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(refreshed(2))
+    await flush()
+    expect(got.value).toEqual(refreshed(2))
+    expect(engine.stats()).toMatchObject({ grants: 1, background: 1, proactive: 0, joins: 1 })
   })
 
   it('honours a custom leeway', async () => {
@@ -374,8 +378,8 @@ describe('the request path: proactive refresh', () => {
     expect(zeroRefresh.fn).not.toHaveBeenCalled()
   })
 
-  it('bounds the leeway by half the token lifetime (issuedAt → expiresAt)', async () => {
-    // Lifetime 8 s: half is 4 s, less than the 10 s leeway.
+  it('bounds the window by half and the margin by a quarter of the token lifetime (issuedAt → expiresAt)', async () => {
+    // Lifetime 8 s: the refresh-ahead window is 4 s (not 60 s), the margin 2 s (not 5 s).
     const short = tokenSet(1, { issuedAt: T0, expiresAt: T0 + 8_000 })
     const { engine, refresh } = make({ tokens: short })
     await expect(engine.getToken()).resolves.toEqual(short)
@@ -383,11 +387,20 @@ describe('the request path: proactive refresh', () => {
     await expect(engine.getToken()).resolves.toEqual(short)
     expect(refresh.fn).not.toHaveBeenCalled()
     await vi.advanceTimersByTimeAsync(1)
-    const got = engine.getToken()
-    await flush()
+    // In the window: used at once, one grant in the background.
+    await expect(engine.getToken()).resolves.toEqual(short)
     expect(refresh.fn).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1_999)
+    await expect(engine.getToken()).resolves.toEqual(short)
+    await vi.advanceTimersByTimeAsync(1)
+    // In the margin: it waits for that grant.
+    const got = track(engine.getToken())
+    await flush()
+    expect(got.status).toBe('pending')
     refresh.pending[0]!.resolve(tokenSet(2))
-    await expect(got).resolves.toEqual(refreshed(2))
+    await flush()
+    expect(got.value).toEqual(refreshed(2))
+    expect(refresh.fn).toHaveBeenCalledTimes(1)
   })
 
   it('never refreshes proactively a token without expiresAt', async () => {
@@ -533,7 +546,7 @@ describe('the request path: recover', () => {
 
   it('writes the store before releasing any waiter', async () => {
     const order: string[] = []
-    let current: TokenSet | undefined = tokenSet(1)
+    let current: StoredSession | undefined = tokenSet(1)
     const written = deferred()
     const store: TokenStore = {
       get: () => current,
@@ -886,11 +899,20 @@ describe('when the refresh fails', () => {
             errorDescription: 'nope',
             status: 400,
           })
-          expect((waiter.reason as Error).cause).toBe(thrown)
+          // The cause is a copy of what was thrown that keeps what explains it, nothing else.
+          expect((waiter.reason as Error).cause).toMatchObject({
+            name: thrown.name,
+            message: thrown.message,
+            error: code,
+            status: 400,
+          })
         }
         expect(waiters[0]!.reason).toBe(waiters[1]!.reason)
-        expect(store.clear).toHaveBeenCalledTimes(1)
-        expect(peek()).toBeUndefined()
+        // The store keeps the end of the session (no tokens), for every engine on it.
+        expect(store.clear).not.toHaveBeenCalled()
+        expect(peek()).toEqual({
+          ended: { error: code, errorDescription: 'nope', status: 400, at: expect.any(Number) },
+        })
         expect(engine.stats()).toMatchObject({
           grants: 1,
           failures: 1,
@@ -938,16 +960,16 @@ describe('when the refresh fails', () => {
     await expect(engine.getToken()).resolves.toBeUndefined()
   })
 
-  it('clears the store on a terminal failure', async () => {
-    const { store, typed, peek } = plainStore(tokenSet(1))
+  it('removes the tokens from the store on a terminal failure, leaving the session end', async () => {
+    const { typed, peek } = plainStore(tokenSet(1))
     const { engine, refresh } = make({ store: typed })
     const waiter = track(engine.recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await flush()
     expect(waiter.status).toBe('rejected')
-    expect(store.clear).toHaveBeenCalledTimes(1)
-    expect(peek()).toBeUndefined()
+    expect(isSessionEnd(peek())).toBe(true)
+    expect(JSON.stringify(peek())).not.toContain(tokenSet(1).refreshToken)
   })
 
   it('adopts the newer set when invalid_grant comes after another process rotated the refresh token', async () => {
@@ -982,7 +1004,8 @@ describe('when the refresh fails', () => {
       expect(waiter.status).toBe('rejected')
       expect(isRefreshError(waiter.reason)).toBe(true)
       expect(waiter.reason).toMatchObject({ retryable: true, code: 'REFRESH_FAILED' })
-      expect((waiter.reason as Error).cause).toBe(cause)
+      expect((waiter.reason as Error).cause).toBeInstanceOf(TypeError)
+      expect((waiter.reason as Error).cause).toMatchObject({ message: 'fetch failed' })
     }
     expect(peek()).toEqual(tokenSet(1))
     expect(store.clear).not.toHaveBeenCalled()
@@ -1439,6 +1462,7 @@ describe('events and logging', () => {
     expect(engine.stats()).toEqual({
       grants: 1,
       proactive: 0,
+      background: 0,
       joins: 0,
       adopted: 0,
       staleRetries: 0,

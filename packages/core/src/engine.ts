@@ -3,17 +3,18 @@ import {
   errorForRequest,
   isReauthError,
   isRefreshError,
+  issuedRefreshToken,
   ReauthOptionsError,
   RefreshError,
   SessionExpiredError,
 } from './errors.js'
-import { classifyRefreshFailure } from './failure.js'
+import { classifyRefreshFailure, readOAuthErrorBody } from './failure.js'
 import { createLocalLock } from './local-lock.js'
 import { createLogger, describeUrl } from './logger.js'
 import { createMemoryStore } from './memory-store.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
 import { ReplayQueue, type ReplayQueueOptions } from './replay-queue.js'
-import { authorizationHeader, tokenSetProblem } from './token-set.js'
+import { authorizationHeader, isSessionEnd, tokenSetProblem } from './token-set.js'
 import type {
   AuthResponse,
   IsAuthError,
@@ -21,9 +22,11 @@ import type {
   OriginPolicy,
   RefreshFunction,
   RefreshLock,
+  SessionEnd,
   TokenSet,
   TokenStore,
 } from './types.js'
+import { resolveRequestUrl } from './url.js'
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -37,7 +40,19 @@ export interface EngineOptions {
   lock?: RefreshLock
   /** The lock's key: engines that share a store and lock must share the key. Default `'reauth'`. */
   lockKey?: string
-  /** Refresh this many ms before expiry (bounded by half the token's lifetime). Default 10 000. */
+  /**
+   * The refresh-ahead window, in ms before expiry: a request in it is sent at once with the
+   * current, still-valid token while one grant runs in the background. Bounded by half the
+   * token's lifetime (when `issuedAt` is known). Default 60 000.
+   */
+  refreshAhead?: number
+  /**
+   * The expiry margin, in ms (clock skew and transit): a token this close to its expiry counts
+   * as expired, and a request waits for the refresh. Bounded by a quarter of the token's
+   * lifetime (when `issuedAt` is known). Default 5 000.
+   */
+  expiryMargin?: number
+  /** @deprecated The former name of {@link EngineOptions.expiryMargin}. */
   leeway?: number
   /** Give up on a grant after this many ms (a retryable `RefreshError`). Default 10 000. */
   refreshTimeout?: number
@@ -52,7 +67,7 @@ export interface EngineOptions {
 }
 
 /** Why a refresh started. */
-export type RefreshReason = 'proactive' | 'reactive' | 'manual'
+export type RefreshReason = 'background' | 'proactive' | 'reactive' | 'manual'
 
 /** Payloads of the engine's events. None carries a token value. */
 export interface EngineEvents {
@@ -78,8 +93,10 @@ export interface EngineEvents {
 export interface EngineStats {
   /** Refresh grants started (calls of `refresh`). */
   grants: number
-  /** Grants started proactively, before expiry. */
+  /** Grants started proactively inside the expiry margin (requests waited for them). */
   proactive: number
+  /** Grants started in the background inside the refresh-ahead window (no request waited). */
+  background: number
   /** Callers that joined a refresh already in flight. */
   joins: number
   /** Refreshes that found newer tokens in the store and made no grant. */
@@ -243,9 +260,11 @@ function validate(options: EngineOptions): void {
   if (options.lockKey !== undefined && (typeof options.lockKey !== 'string' || !options.lockKey)) {
     throw new ReauthOptionsError('"lockKey" must be a non-empty string')
   }
-  requireNumber(options.leeway, 'leeway', 0)
-  if (options.leeway === Number.POSITIVE_INFINITY) {
-    throw new ReauthOptionsError('"leeway" must be finite')
+  for (const name of ['leeway', 'expiryMargin', 'refreshAhead'] as const) {
+    requireNumber(options[name], name, 0)
+    if (options[name] === Number.POSITIVE_INFINITY) {
+      throw new ReauthOptionsError(`"${name}" must be finite`)
+    }
   }
   requireNumber(options.refreshTimeout, 'refreshTimeout', 1)
   // setTimeout turns a delay above 2^31-1 ms (or Infinity) into 1 ms: every grant would time out.
@@ -281,7 +300,8 @@ export function createEngine(options: EngineOptions): Engine {
   const store = options.store ?? createMemoryStore(options.tokens)
   const lock = options.lock ?? createLocalLock()
   const lockKey = options.lockKey ?? 'reauth'
-  const leeway = options.leeway ?? 10_000
+  const expiryMargin = options.expiryMargin ?? options.leeway ?? 5_000
+  const refreshAhead = Math.max(options.refreshAhead ?? 60_000, expiryMargin)
   const refreshTimeout = options.refreshTimeout ?? 10_000
   const isAuthErrorFn = options.isAuthError ?? defaultIsAuthError
   const engineOrigins = options.origins && createOriginMatcher(options.origins)
@@ -291,6 +311,7 @@ export function createEngine(options: EngineOptions): Engine {
   const stats: EngineStats = {
     grants: 0,
     proactive: 0,
+    background: 0,
     joins: 0,
     adopted: 0,
     staleRetries: 0,
@@ -329,17 +350,75 @@ export function createEngine(options: EngineOptions): Engine {
   /** Resolves the refresh in flight early when the store learns of newer tokens elsewhere. */
   let adoptInflight: ((tokens: TokenSet) => void) | undefined
 
-  async function read(): Promise<TokenSet | undefined> {
-    return (await store.get()) ?? undefined
+  /** The `at` of the last session end this engine reported: its own, or one read from the store. */
+  let endedAt: number | undefined
+
+  /** Another engine on the store ended the session: fail fast too, and tell this engine's listeners once. */
+  function adoptEnd(value: SessionEnd): void {
+    if (endedAt === value.ended.at) return
+    endedAt = value.ended.at
+    const { error, errorDescription, status } = value.ended
+    ended = new SessionExpiredError(
+      `The session has expired${error ? `: the token endpoint answered "${error}"` : ''}`,
+      { error, errorDescription, status },
+    )
+    stats.sessionsExpired++
+    log.warn('Session expired elsewhere; the store holds no tokens', { error })
+    emit('sessionExpired', { error: ended })
   }
 
-  function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
-    if (tokens.expiresAt === undefined) return false
-    let margin = leeway
-    if (tokens.issuedAt !== undefined) {
-      margin = Math.min(margin, Math.max(0, (tokens.expiresAt - tokens.issuedAt) / 2))
+  async function read(): Promise<TokenSet | undefined> {
+    const value = (await store.get()) ?? undefined
+    if (isSessionEnd(value)) {
+      adoptEnd(value)
+      return undefined
     }
-    return tokens.expiresAt - now <= margin
+    return value
+  }
+
+  /** `ms` before expiry, bounded by a `fraction` of the token's lifetime when it is known. */
+  function within(tokens: TokenSet, ms: number, fraction: number, now: number): boolean {
+    if (tokens.expiresAt === undefined) return false
+    let bound = ms
+    if (tokens.issuedAt !== undefined) {
+      bound = Math.min(bound, Math.max(0, (tokens.expiresAt - tokens.issuedAt) * fraction))
+    }
+    return tokens.expiresAt - now <= bound
+  }
+
+  /** Inside the expiry margin (or expired): a request waits for the refresh. */
+  function expiresSoon(tokens: TokenSet, now = Date.now()): boolean {
+    return within(tokens, expiryMargin, 1 / 4, now)
+  }
+
+  /** No background grant before this time, after a failed one (backoff). */
+  let backgroundNotBefore = 0
+  let backgroundFailures = 0
+
+  /** Inside the refresh-ahead window: start one grant in the background, unless one runs. */
+  function refreshAheadOf(tokens: TokenSet): void {
+    const now = Date.now()
+    if (inflight || now < backgroundNotBefore || now < retryNotBefore) return
+    if (!within(tokens, refreshAhead, 1 / 2, now)) return
+    refreshShared(tokens, 'background', undefined).then(
+      () => {
+        backgroundFailures = 0
+        backgroundNotBefore = 0
+      },
+      () => {
+        // A failed background grant fails no request; the next one waits a little longer
+        // (1 s, 2 s, … 30 s), and the margin still makes requests wait before expiry.
+        backgroundFailures++
+        backgroundNotBefore = Date.now() + Math.min(30_000, 1_000 * 2 ** (backgroundFailures - 1))
+      },
+    )
+  }
+
+  function deferred(retryAfter: number): RefreshError {
+    return new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
+      retryable: true,
+      retryAfter,
+    })
   }
 
   function endedError(): SessionExpiredError {
@@ -350,8 +429,9 @@ export function createEngine(options: EngineOptions): Engine {
     )
   }
 
-  const unsubscribe = store.subscribe?.((tokens) => {
-    if (tokens) adoptInflight?.(tokens)
+  const unsubscribe = store.subscribe?.((value) => {
+    if (isSessionEnd(value)) adoptEnd(value)
+    else if (value) adoptInflight?.(value)
   })
 
   async function grant(basis: string | undefined, reason: RefreshReason): Promise<TokenSet> {
@@ -373,14 +453,10 @@ export function createEngine(options: EngineOptions): Engine {
       return stored
     }
     const now = Date.now()
-    if (retryNotBefore > now) {
-      throw new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
-        retryable: true,
-        retryAfter: retryNotBefore - now,
-      })
-    }
+    if (retryNotBefore > now) throw deferred(retryNotBefore - now)
     stats.grants++
     if (reason === 'proactive') stats.proactive++
+    if (reason === 'background') stats.background++
     emit('refreshStart', { reason })
     const controller = new AbortController()
     grantSignals.add(controller.signal)
@@ -409,11 +485,13 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const problem = tokenSetProblem(result)
     if (problem) {
+      const issued = (result as { refreshToken?: unknown } | null)?.refreshToken
       return fail(
-        new RefreshError(`The refresh function returned an invalid token set: ${problem}`, {
-          retryable: true,
-          field: /"(\w+)"/.exec(problem)?.[1],
-        }),
+        new RefreshError(
+          `The refresh function returned an invalid token set: ${problem}`,
+          { retryable: true, field: /"(\w+)"/.exec(problem)?.[1] },
+          { refreshToken: typeof issued === 'string' ? issued : undefined },
+        ),
         stored,
         reason,
         startedGeneration,
@@ -463,10 +541,20 @@ export function createEngine(options: EngineOptions): Engine {
     stats.failures++
     // Its failure is about the old session: it must not clear (or defer) the new one.
     if (generation !== startedGeneration) return superseded(reason)
+    const issued = issuedRefreshToken(thrown)
+    if (issued !== undefined && issued !== sent.refreshToken) {
+      // A 2xx response rotated the refresh token and then failed a check: the old one is
+      // spent at the server. Keep the rest of the set; the next refresh presents the new one.
+      await store.set({ ...sent, refreshToken: issued })
+      log.warn('Stored the new refresh token of a token response that failed a check', { reason })
+    }
+    const body = await readOAuthErrorBody(thrown)
+    if (generation !== startedGeneration) return superseded(reason)
     const failure = classifyRefreshFailure(
       thrown,
-      [sent.accessToken, sent.refreshToken, sent.idToken],
+      [sent.accessToken, sent.refreshToken, sent.idToken, issued],
       Date.now(),
+      body,
     )
     if (isRefreshError(failure)) {
       if (failure.retryAfter !== undefined) retryNotBefore = Date.now() + failure.retryAfter
@@ -498,8 +586,18 @@ export function createEngine(options: EngineOptions): Engine {
       }
     }
     if (generation !== startedGeneration) return superseded(reason)
-    await store.clear()
+    // The store keeps the end (no tokens): every engine on it fails fast and is told once.
+    const end: SessionEnd = {
+      ended: {
+        error: failure.error,
+        errorDescription: failure.errorDescription,
+        status: failure.status,
+        at: Date.now(),
+      },
+    }
     ended = failure
+    endedAt = end.ended.at
+    await store.set(end)
     stats.sessionsExpired++
     log.warn('Session expired; tokens cleared', { reason, error: failure.error })
     emit('sessionExpired', { error: failure })
@@ -518,12 +616,7 @@ export function createEngine(options: EngineOptions): Engine {
     const deferredFor = retryNotBefore - Date.now()
     if (deferredFor > 0) {
       // Retry-After is still running: fail fast, without taking a (possibly distributed) lock.
-      return Promise.reject(
-        new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
-          retryable: true,
-          retryAfter: deferredFor,
-        }),
-      )
+      return Promise.reject(deferred(deferredFor))
     }
     const basisHeader = authorizationHeader(basis)
     const locked = lock
@@ -592,7 +685,10 @@ export function createEngine(options: EngineOptions): Engine {
       if (ended) throw endedError()
       return undefined
     }
-    if (!expiresSoon(tokens)) return tokens
+    if (!expiresSoon(tokens)) {
+      refreshAheadOf(tokens)
+      return tokens
+    }
     try {
       return await waitFor(tokens, 'proactive', signal)
     } catch (error) {
@@ -663,13 +759,8 @@ export function createEngine(options: EngineOptions): Engine {
       // the refresh it belongs to, or it would wait on itself.
       if (target.signal && grantSignals.has(target.signal)) return undefined
       const allowed = target.allowed ?? engineOrigins
-      let url: URL
-      try {
-        url = new URL(target.url)
-      } catch {
-        return undefined
-      }
-      if (!allowed?.(url)) return undefined
+      const url = resolveRequestUrl(target.url)
+      if (!url || !allowed?.(url)) return undefined
       const tokens = await getToken({ signal: opts.signal ?? target.signal })
       return tokens && authorizationHeader(tokens)
     },

@@ -130,6 +130,27 @@ export interface RefreshErrorFields extends RefreshFailureFields {
   retryAfter?: number | undefined
 }
 
+/** Refresh tokens issued in token responses that failed a later check; never a property. */
+const issuedRefreshTokens = new WeakMap<object, string>()
+
+/** Options of a {@link RefreshError}. */
+export interface RefreshErrorOptions extends ReauthErrorOptions {
+  /**
+   * A new refresh token that came in the 2xx token response this error is about (the rest of
+   * the response failed a check). The engine stores it before anything else, because the
+   * server has already spent the old one. Kept outside the error object: never printed.
+   */
+  refreshToken?: string | undefined
+}
+
+/**
+ * The refresh token issued with a failed token response (see {@link RefreshErrorOptions}).
+ * @internal The engine reads it; it is not part of the error's data.
+ */
+export function issuedRefreshToken(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? issuedRefreshTokens.get(error) : undefined
+}
+
 /**
  * The refresh failed but the session is not over: network error, `refreshTimeout`,
  * 5xx, 429 or a malformed token response. Tokens are kept; a later request tries again
@@ -147,8 +168,12 @@ export class RefreshError extends ReauthError {
   readonly field: string | undefined
   readonly retryAfter: number | undefined
 
-  constructor(message: string, fields: RefreshErrorFields, options: ReauthErrorOptions = {}) {
-    super('REFRESH_FAILED', message, options)
+  constructor(message: string, fields: RefreshErrorFields, options: RefreshErrorOptions = {}) {
+    const { refreshToken, ...rest } = options
+    super('REFRESH_FAILED', message, rest)
+    if (typeof refreshToken === 'string' && refreshToken !== '') {
+      issuedRefreshTokens.set(this, refreshToken)
+    }
     this.retryable = fields.retryable
     this.error = fields.error
     this.errorDescription = fields.errorDescription

@@ -75,7 +75,7 @@ describe('classifyRefreshFailure', () => {
       const fromLike = classifyRefreshFailure(body, [], NOW)
       expect(fromLike).toBeInstanceOf(SessionExpiredError)
       expect(fromLike).toMatchObject({ error: code, errorDescription: 'described', status: 400 })
-      expect(fromLike.cause).toBe(body)
+      expect(fromLike.cause).toMatchObject({ name: 'ResponseBodyError', error: code, status: 400 })
       expect(fromLike.message).toContain(code)
     },
   )
@@ -85,7 +85,8 @@ describe('classifyRefreshFailure', () => {
     const failure = classifyRefreshFailure(cause, ['access-SECRET', 'refresh-SECRET'], NOW)
     expect(failure).toBeInstanceOf(RefreshError)
     expect(failure).toMatchObject({ retryable: true })
-    expect(failure.cause).toBe(cause)
+    expect(failure.cause).toBeInstanceOf(TypeError)
+    expect((failure.cause as Error).message).not.toContain('refresh-SECRET')
     expect(failure.message).toContain('TypeError')
     expect(failure.message).not.toContain('refresh-SECRET')
   })

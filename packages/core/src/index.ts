@@ -1,4 +1,5 @@
-export { bearerError, defaultIsAuthError } from './auth-error.js'
+export type { Challenge } from './auth-error.js'
+export { bearerError, defaultIsAuthError, parseChallenges } from './auth-error.js'
 export type {
   AuthorizeTarget,
   Engine,
@@ -14,6 +15,7 @@ export type {
   ReauthErrorCode,
   ReauthErrorOptions,
   RefreshErrorFields,
+  RefreshErrorOptions,
   RefreshFailureFields,
 } from './errors.js'
 export {
@@ -32,7 +34,12 @@ export {
   SessionExpiredError,
   unreplayableBody,
 } from './errors.js'
-export { classifyRefreshFailure, parseRetryAfter, TERMINAL_OAUTH_ERRORS } from './failure.js'
+export {
+  classifyRefreshFailure,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  TERMINAL_OAUTH_ERRORS,
+} from './failure.js'
 export { createLocalLock } from './local-lock.js'
 export { createLogger, describeUrl } from './logger.js'
 export { createMemoryStore } from './memory-store.js'
@@ -41,7 +48,13 @@ export { adapterOrigins, createOriginMatcher } from './origins.js'
 export type { ReplayQueueOptions } from './replay-queue.js'
 export { ReplayQueue } from './replay-queue.js'
 export type { ParseTokenResponseOptions } from './token-set.js'
-export { authorizationHeader, parseTokenResponse, tokenSetProblem } from './token-set.js'
+export {
+  authorizationHeader,
+  isSessionEnd,
+  parseTokenResponse,
+  storedSessionProblem,
+  tokenSetProblem,
+} from './token-set.js'
 export type {
   AuthResponse,
   IsAuthError,
@@ -51,6 +64,9 @@ export type {
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  SessionEnd,
+  StoredSession,
   TokenSet,
   TokenStore,
 } from './types.js'
+export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createMemoryStore } from './memory-store.js'
-import type { TokenSet } from './types.js'
+import type { StoredSession, TokenSet } from './types.js'
 
 const a: TokenSet = { accessToken: 'access-a', tokenType: 'Bearer', refreshToken: 'refresh-a' }
 const b: TokenSet = { accessToken: 'access-b', tokenType: 'Bearer' }
@@ -23,8 +23,8 @@ describe('createMemoryStore', () => {
 
   it('notifies subscribers of every write after the value is stored, until unsubscribed', () => {
     const store = createMemoryStore()
-    const seen: Array<TokenSet | undefined> = []
-    const listener = vi.fn((tokens: TokenSet | undefined) => {
+    const seen: Array<StoredSession | undefined> = []
+    const listener = vi.fn((tokens: StoredSession | undefined) => {
       seen.push(tokens)
       // The store already holds the new value when listeners run.
       expect(store.get()).toBe(tokens)

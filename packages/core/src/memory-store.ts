@@ -1,4 +1,4 @@
-import type { TokenSet, TokenStore } from './types.js'
+import type { StoredSession, TokenSet, TokenStore } from './types.js'
 
 /**
  * The default store: tokens in memory, gone on reload. Engines in one process may share
@@ -9,8 +9,8 @@ import type { TokenSet, TokenStore } from './types.js'
  * const engine = createEngine({ refresh, store })
  */
 export function createMemoryStore(initial?: TokenSet): TokenStore {
-  let current: TokenSet | undefined = initial
-  const listeners = new Set<(tokens: TokenSet | undefined) => void>()
+  let current: StoredSession | undefined = initial
+  const listeners = new Set<(value: StoredSession | undefined) => void>()
   const notify = () => {
     for (const listener of listeners) listener(current)
   }

@@ -22,7 +22,9 @@ export function createOriginMatcher(policy: OriginPolicy, option = 'origins'): O
   const patterns: RegExp[] = []
   for (const entry of policy) {
     if (entry instanceof RegExp) {
-      patterns.push(entry)
+      // `g` and `y` make test() stateful (lastIndex): every other request would go without
+      // the token. A copy without them matches the same origins every time.
+      patterns.push(new RegExp(entry.source, entry.flags.replace(/[gy]/g, '')))
       continue
     }
     if (typeof entry !== 'string') {

@@ -20,7 +20,16 @@ describe('ReplayQueue', () => {
   it('has safe defaults', () => {
     const queue = new ReplayQueue()
     expect(queue.concurrency).toBe(64)
-    expect(queue.maxQueued).toBe(Number.POSITIVE_INFINITY)
+    expect(queue.maxQueued).toBe(10_000)
+  })
+
+  it('is bounded by default: the replay past 64 running and 10 000 waiting is rejected', async () => {
+    const queue = new ReplayQueue()
+    const gate = deferred<void>()
+    const jobs = Array.from({ length: 64 + 10_000 }, () => queue.run(() => gate.promise))
+    await expect(queue.run(async () => 'late')).rejects.toBeInstanceOf(ReplayQueueFullError)
+    gate.resolve()
+    await Promise.all(jobs)
   })
 
   it('never runs more than `concurrency` jobs at once, and starts waiting jobs in FIFO order', async () => {

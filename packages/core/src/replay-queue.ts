@@ -5,11 +5,17 @@ interface Job {
   reject: (reason: unknown) => void
 }
 
+/** The default bound of replays waiting in the queue. */
+export const DEFAULT_MAX_QUEUED = 10_000
+
 /** Options of the replay queue. */
 export interface ReplayQueueOptions {
   /** Replays running at once. Default 64. */
   concurrency?: number
-  /** Replays allowed to wait; more reject with `ReplayQueueFullError`. Default `Infinity`. */
+  /**
+   * Replays allowed to wait; more reject with `ReplayQueueFullError`. Default 10 000, so a
+   * storm cannot queue without bound; `Infinity` turns the bound off.
+   */
   maxQueued?: number
 }
 
@@ -26,7 +32,7 @@ export class ReplayQueue {
 
   constructor(options: ReplayQueueOptions = {}) {
     this.concurrency = options.concurrency ?? 64
-    this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
   }
 
   /** Jobs running now. */

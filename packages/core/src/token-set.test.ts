@@ -1,5 +1,6 @@
+import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { RefreshError } from './errors.js'
+import { issuedRefreshToken, RefreshError } from './errors.js'
 import { authorizationHeader, parseTokenResponse, tokenSetProblem } from './token-set.js'
 
 const SENT = Date.UTC(2030, 0, 1)
@@ -61,7 +62,7 @@ describe('parseTokenResponse', () => {
     ['no token_type', { access_token: 'at-SECRET' }, 'token_type'],
     ['token_type mac', { ...ok, token_type: 'mac' }, 'token_type'],
     ['negative expires_in', { ...ok, expires_in: -1 }, 'expires_in'],
-    ['string expires_in', { ...ok, expires_in: '3600' }, 'expires_in'],
+    ['non-numeric string expires_in', { ...ok, expires_in: '1h' }, 'expires_in'],
     ['absurd expires_in', { ...ok, expires_in: 1e12 }, 'expires_in'],
     ['NaN expires_in', { ...ok, expires_in: Number.NaN }, 'expires_in'],
     ['Infinity expires_in', { ...ok, expires_in: Number.POSITIVE_INFINITY }, 'expires_in'],
@@ -114,4 +115,32 @@ describe('authorizationHeader', () => {
   it('is "Bearer <access token>"', () => {
     expect(authorizationHeader({ accessToken: 'abc', tokenType: 'bearer' })).toBe('Bearer abc')
   })
+
+  it('accepts a numeric string expires_in, as servers send it (oauth4webapi coerces it too)', () => {
+    const tokens = parseTokenResponse({ ...ok, expires_in: '3600' }, { sentAt: 1_000 })
+    expect(tokens.expiresAt).toBe(1_000 + 3_600_000)
+  })
+
+  it('accepts token_type in any case', () => {
+    expect(parseTokenResponse({ ...ok, token_type: 'BEARER' }, { sentAt: 0 }).tokenType).toBe(
+      'Bearer',
+    )
+  })
+
+  it.each([
+    ['a string expires_in out of range', { expires_in: '10000000000' }],
+    ['a negative expires_in', { expires_in: -5 }],
+    ['an absurd expires_in', { expires_in: 1e10 }],
+    ['no token_type', { token_type: undefined }],
+    ['an unknown token_type', { token_type: 'mac' }],
+    ['an empty access_token', { access_token: '' }],
+  ])(
+    'keeps the rotated refresh token of a response with %s for the engine (not on the error)',
+    (_, change) => {
+      const error = parseError({ ...ok, refresh_token: 'rt-NEW-SECRET', ...change })
+      expect(issuedRefreshToken(error)).toBe('rt-NEW-SECRET')
+      expect(inspect(error, { showHidden: true, depth: 10 })).not.toContain('rt-NEW-SECRET')
+      expect(JSON.stringify(error)).not.toContain('rt-NEW-SECRET')
+    },
+  )
 })

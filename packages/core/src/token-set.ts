@@ -1,21 +1,33 @@
 import { RefreshError } from './errors.js'
-import type { TokenSet } from './types.js'
+import type { SessionEnd, TokenSet } from './types.js'
 
 /** Ten years: an `expires_in` beyond this is treated as a malformed response. */
 const MAX_EXPIRES_IN_SECONDS = 10 * 365 * 24 * 3600
 
-function malformed(field: string, what: string): RefreshError {
-  return new RefreshError(`Malformed token response: "${field}" ${what}`, {
-    retryable: true,
-    field,
-  })
+function malformed(field: string, what: string, refreshToken?: unknown): RefreshError {
+  return new RefreshError(
+    `Malformed token response: "${field}" ${what}`,
+    { retryable: true, field },
+    // The server rotated already: its new refresh token must reach the store regardless.
+    { refreshToken: typeof refreshToken === 'string' ? refreshToken : undefined },
+  )
+}
+
+/**
+ * `expires_in` as servers send it: a number, or a numeric string (RFC 6749 says number;
+ * oauth4webapi and several servers accept or send `"3600"`). `undefined` when malformed.
+ */
+function seconds(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined
+  if (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value)) return Number(value)
+  return undefined
 }
 
 function optionalString(body: Record<string, unknown>, field: string): string | undefined {
   const value = body[field]
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'string' || value === '')
-    throw malformed(field, 'must be a non-empty string')
+    throw malformed(field, 'must be a non-empty string', body.refresh_token)
   return value
 }
 
@@ -39,25 +51,35 @@ export function parseTokenResponse(body: unknown, options: ParseTokenResponseOpt
     throw malformed('body', 'must be a JSON object')
   }
   const record = body as Record<string, unknown>
+  const issued = record.refresh_token
   const accessToken = record.access_token
   if (typeof accessToken !== 'string' || accessToken === '') {
-    throw malformed('access_token', 'is missing or not a non-empty string')
+    throw malformed('access_token', 'is missing or not a non-empty string', issued)
   }
   const tokenType = record.token_type
-  if (typeof tokenType !== 'string') throw malformed('token_type', 'is missing or not a string')
+  if (typeof tokenType !== 'string') {
+    throw malformed('token_type', 'is missing or not a string', issued)
+  }
   if (tokenType.toLowerCase() !== 'bearer') {
-    throw malformed('token_type', `is "${tokenType.slice(0, 32)}", only "Bearer" is supported`)
+    throw malformed(
+      'token_type',
+      `is "${tokenType.slice(0, 32)}", only "Bearer" is supported`,
+      issued,
+    )
   }
   const tokens: TokenSet = { accessToken, tokenType: 'Bearer', issuedAt: options.sentAt }
   const expiresIn = record.expires_in
   if (expiresIn !== undefined && expiresIn !== null) {
-    if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn)) {
-      throw malformed('expires_in', 'must be a number of seconds')
+    const value = seconds(expiresIn)
+    if (value === undefined) throw malformed('expires_in', 'must be a number of seconds', issued)
+    if (value < 0 || value > MAX_EXPIRES_IN_SECONDS) {
+      throw malformed(
+        'expires_in',
+        `is out of range (0 to ${MAX_EXPIRES_IN_SECONDS} seconds)`,
+        issued,
+      )
     }
-    if (expiresIn < 0 || expiresIn > MAX_EXPIRES_IN_SECONDS) {
-      throw malformed('expires_in', `is out of range (0 to ${MAX_EXPIRES_IN_SECONDS} seconds)`)
-    }
-    tokens.expiresAt = options.sentAt + expiresIn * 1000
+    tokens.expiresAt = options.sentAt + value * 1000
   }
   const refreshToken = optionalString(record, 'refresh_token')
   if (refreshToken !== undefined) tokens.refreshToken = refreshToken
@@ -93,6 +115,40 @@ export function tokenSetProblem(value: unknown): string | undefined {
     }
   }
   return undefined
+}
+
+/**
+ * True for the {@link SessionEnd} a store holds after a terminal failure.
+ *
+ * @example
+ * if (isSessionEnd(await store.get())) showSignIn()
+ */
+export function isSessionEnd(value: unknown): value is SessionEnd {
+  if (typeof value !== 'object' || value === null) return false
+  const ended = (value as { ended?: unknown }).ended
+  return (
+    typeof ended === 'object' &&
+    ended !== null &&
+    typeof (ended as { at?: unknown }).at === 'number'
+  )
+}
+
+/**
+ * Check a value a store holds: a {@link TokenSet} (see {@link tokenSetProblem}) or a
+ * {@link SessionEnd}. Returns a message naming the bad field, or `undefined`.
+ */
+export function storedSessionProblem(value: unknown): string | undefined {
+  if (isSessionEnd(value)) {
+    const { error, errorDescription, status, at } = value.ended
+    if (!Number.isFinite(at)) return '"ended.at" must be a finite number'
+    if (error !== undefined && typeof error !== 'string') return '"ended.error" must be a string'
+    if (errorDescription !== undefined && typeof errorDescription !== 'string') {
+      return '"ended.errorDescription" must be a string'
+    }
+    if (status !== undefined && typeof status !== 'number') return '"ended.status" must be a number'
+    return undefined
+  }
+  return tokenSetProblem(value)
 }
 
 /** The `Authorization` header value for a token set. */

@@ -30,12 +30,40 @@ export interface TokenSet {
   idToken?: string
 }
 
+/**
+ * What a store holds after a terminal refresh failure (`invalid_grant`, …): no tokens, and the
+ * fact that the session ended, so every engine on a shared store fails fast with
+ * `SessionExpiredError` and fires `sessionExpired` once — not only the one whose grant failed.
+ * Written with `set`; `setTokens` replaces it, `clear` (sign-out) removes it. Carries no token.
+ *
+ * @example
+ * const value = await store.get()
+ * if (isSessionEnd(value)) console.log(value.ended.error) // 'invalid_grant'
+ */
+export interface SessionEnd {
+  ended: {
+    /** The RFC 6749 §5.2 code that ended the session, e.g. `invalid_grant`. */
+    error?: string | undefined
+    /** The server's `error_description`, if any. */
+    errorDescription?: string | undefined
+    /** The HTTP status of the token response. */
+    status?: number | undefined
+    /** When the session ended (ms since the epoch); tells one end from the next. */
+    at: number
+  }
+}
+
+/** What a {@link TokenStore} holds: a token set, or the end of the session. */
+export type StoredSession = TokenSet | SessionEnd
+
 /** A value or a promise of it: stores and locks may be sync or async. */
 export type MaybePromise<T> = T | Promise<T>
 
 /**
  * Where the engine keeps its token set. The engine keeps no second copy: every decision
  * reads the store, so a store shared with other tabs or processes is always the truth.
+ * A store keeps whatever the engine `set`s — a {@link TokenSet}, or after a terminal failure a
+ * {@link SessionEnd} — and gives it back from `get` (JSON round trips are fine).
  *
  * @example
  * const store: TokenStore = {
@@ -45,17 +73,17 @@ export type MaybePromise<T> = T | Promise<T>
  * }
  */
 export interface TokenStore {
-  /** The current set, or `undefined` (or `null`) when signed out. */
-  get(): MaybePromise<TokenSet | undefined | null>
-  /** Replace the set. The engine writes here before it releases any waiter. */
-  set(tokens: TokenSet): MaybePromise<void>
-  /** Remove the set (sign-out, or a terminal refresh failure). */
+  /** The current set (or session end), or `undefined` (or `null`) when signed out. */
+  get(): MaybePromise<StoredSession | undefined | null>
+  /** Replace the value. The engine writes here before it releases any waiter. */
+  set(value: StoredSession): MaybePromise<void>
+  /** Remove the value (sign-out). */
   clear(): MaybePromise<void>
   /**
    * Optional: call `listener` when the set changed elsewhere (another engine, tab or
    * process), so waiters adopt it at once. Returns an unsubscribe function.
    */
-  subscribe?(listener: (tokens: TokenSet | undefined) => void): () => void
+  subscribe?(listener: (value: StoredSession | undefined) => void): () => void
 }
 
 /**

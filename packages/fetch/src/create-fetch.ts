@@ -2,7 +2,9 @@ import {
   adapterOrigins,
   type Engine,
   type OriginPolicy,
+  pageOrigin,
   ReauthOptionsError,
+  resolveRequestUrl,
   unreplayableBody,
 } from '@reauth/core'
 
@@ -49,11 +51,10 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
     throw new ReauthOptionsError('"fetch" must be a function')
   }
-  const page = (globalThis as { location?: { origin?: string } }).location?.origin
   const allowed = adapterOrigins(
     engine,
     options.origins,
-    page && page !== 'null' ? page : undefined,
+    pageOrigin(),
     'a page origin (in a browser)',
   )
 
@@ -117,14 +118,9 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
   }
 }
 
-/** The absolute URL of a string or URL input (relative ones against the page), or `undefined`. */
+/** Where a string or URL input really goes (relative ones as the page's fetch resolves them), or `undefined`. */
 function absolute(input: string | URL): string | undefined {
-  if (input instanceof URL) return input.href
-  try {
-    return new URL(input, (globalThis as { location?: { href?: string } }).location?.href).href
-  } catch {
-    return undefined
-  }
+  return resolveRequestUrl(input)?.href
 }
 
 /**

@@ -1,3 +1,5 @@
+import { baseOrigin } from '@reauth/core'
+
 /** The options of a ky call or instance that locate its API (ky 1: `prefixUrl`; ky 2: `prefix`, `baseUrl`). */
 export interface PrefixOptions {
   prefixUrl?: unknown
@@ -5,20 +7,20 @@ export interface PrefixOptions {
   baseUrl?: unknown
 }
 
-function absolute(value: unknown, base: string | undefined): URL | undefined {
-  if (value === undefined || value === null || value === '') return undefined
-  if (typeof value !== 'string' && !(value instanceof URL)) return undefined
+function isAbsolute(value: unknown): boolean {
+  if (typeof value !== 'string' && !(value instanceof URL)) return false
   try {
-    return new URL(value, base)
+    new URL(value)
+    return true
   } catch {
-    return undefined
+    return false
   }
 }
 
 /**
  * The origin a ky instance's requests go to by default: that of ky 1's `prefixUrl`, or of
- * ky 2's `prefix` resolved against its `baseUrl` (relative ones against the page, in a
- * browser). `undefined` when the options name none.
+ * ky 2's `prefix` resolved against its `baseUrl`. A relative one stands for the page's origin
+ * (core's `baseOrigin`). `undefined` when the options name none.
  *
  * @example
  * prefixOrigin({ prefixUrl: 'https://api.example.com/v1' }) // 'https://api.example.com'
@@ -26,12 +28,9 @@ function absolute(value: unknown, base: string | undefined): URL | undefined {
  * prefixOrigin({})                                          // undefined
  */
 export function prefixOrigin(options: PrefixOptions): string | undefined {
-  const page = (globalThis as { location?: { href?: string } }).location?.href
-  const base = absolute(options.baseUrl, page)
-  const url =
-    absolute(options.prefixUrl, base?.href ?? page) ??
-    absolute(options.prefix, base?.href ?? page) ??
-    base
-  if (!url || url.origin === 'null') return undefined
-  return url.origin
+  const prefix = [options.prefixUrl, options.prefix].find(
+    (value) => value !== undefined && value !== null && value !== '',
+  )
+  if (isAbsolute(prefix)) return baseOrigin(prefix)
+  return baseOrigin(options.baseUrl) ?? baseOrigin(prefix)
 }

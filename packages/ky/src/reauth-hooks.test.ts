@@ -1,11 +1,12 @@
+import { inspect } from 'node:util'
 import {
   createEngine,
   type Engine,
   type EngineOptions,
-  isReauthOptionsError,
   isRefreshError,
   isSessionExpiredError,
   OAuthError,
+  parseTokenResponse,
   RefreshError,
   type TokenSet,
 } from '@reauth/core'
@@ -474,7 +475,7 @@ describe.each(majors)('$name', (major) => {
       const a = major.ky.create({
         ...major.prefix(API),
         fetch: server.fetch,
-        hooks: reauthHooks(major.ky, engine),
+        hooks: reauthHooks(major.ky, engine, { origins: [API] }),
       })
       const b = withReauth(major.ky.create({ fetch: server.fetch }), engine, { origins: [API] })
       const results = [a('one').json(), b(`${API}/two`).json()]
@@ -487,14 +488,36 @@ describe.each(majors)('$name', (major) => {
       expect(engine.stats().grants).toBe(1)
     })
 
-    it('without origins, an engine policy or a prefix, a request fails naming "origins"', async () => {
-      const server = fakeServer()
+    it('without origins or an engine policy, reauthHooks throws naming "origins" (hooks never trust a call’s prefix)', () => {
       const { engine } = engineWith()
-      const client = major.ky.create({ fetch: server.fetch, hooks: reauthHooks(major.ky, engine) })
-      await expect(client(`${API}/me`)).rejects.toSatisfy(
-        (e) => isReauthOptionsError(e) && /"origins" is required/.test((e as Error).message),
+      expect(() => reauthHooks(major.ky, engine)).toThrow(/"origins" is required/)
+      expect(() => reauthHooks(major.ky, engine)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION' }),
       )
-      expect(server.sent).toHaveLength(0)
+    })
+
+    it('a call with its own prefix on another origin gets no token (reauthHooks and withReauth)', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith({ tokens: newTokens })
+      const hooked = major.ky.create({
+        ...major.prefix(API),
+        fetch: server.fetch,
+        hooks: reauthHooks(major.ky, engine, { origins: [API] }),
+      })
+      const wrapped = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch }),
+        engine,
+      )
+      for (const client of [hooked, wrapped]) {
+        await client('me')
+        await client('steal', major.prefix(OTHER))
+      }
+      expect(server.sent.map((s) => [new URL(s.url).origin, s.authorization])).toEqual([
+        [API, 'Bearer new'],
+        [OTHER, null],
+        [API, 'Bearer new'],
+        [OTHER, null],
+      ])
     })
   })
 
@@ -556,7 +579,7 @@ describe('validation', () => {
     client = ky2.create({
       prefix: API,
       fetch: server.fetch,
-      hooks: reauthHooks(ky2, engine),
+      hooks: reauthHooks(ky2, engine, { origins: [API] }),
     }) as unknown as LooseKy
     await client('me')
     expect(server.sent.map((s) => s.authorization)).toEqual([null, 'Bearer new'])
@@ -574,3 +597,47 @@ describe('validation', () => {
     ])
   })
 })
+
+describe.each(majors)(
+  '$name: a refresh function that posts through the same instance, on invalid_grant',
+  (major) => {
+    it('ends the session (SessionExpiredError, sessionExpired once), no second grant, no token in the error', async () => {
+      const server = fakeServer()
+      server.reply('/oauth/token', () =>
+        Response.json({ error: 'invalid_grant', error_description: 'revoked' }, { status: 400 }),
+      )
+      let api: LooseKy | undefined
+      const engine = createEngine({
+        tokens: { accessToken: 'old', tokenType: 'Bearer', refreshToken: 'rt-SECRET' },
+        refresh: async ({ tokens, signal, startedAt }) => {
+          const body = new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: tokens.refreshToken ?? '',
+          })
+          const data = await api!.post('oauth/token', { body, signal }).json()
+          return parseTokenResponse(data, { sentAt: startedAt })
+        },
+      })
+      api = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch, retry: 0 }),
+        engine,
+      ) as unknown as LooseKy
+      const expired = vi.fn()
+      engine.on('sessionExpired', expired)
+      const error = await api('me')
+        .json()
+        .catch((e: unknown) => e)
+      expect(isSessionExpiredError(error)).toBe(true)
+      expect(error).toMatchObject({
+        error: 'invalid_grant',
+        errorDescription: 'revoked',
+        status: 400,
+      })
+      expect(expired).toHaveBeenCalledTimes(1)
+      // ky's HTTPError holds the request's options.body (the refresh token): never reachable.
+      expect(inspect(error, { showHidden: true, depth: 30 })).not.toContain('rt-SECRET')
+      await expect(api('me').json()).rejects.toSatisfy(isSessionExpiredError)
+      expect(server.to('/oauth/token')).toHaveLength(1)
+    })
+  },
+)

@@ -1,5 +1,5 @@
 import {
-  createOriginMatcher,
+  adapterOrigins,
   type Engine,
   errorForRequest,
   type OriginMatcher,
@@ -7,7 +7,6 @@ import {
   ReauthOptionsError,
   unreplayableBody,
 } from '@reauth/core'
-import { prefixOrigin } from './prefix-origin.js'
 
 /**
  * A ky function or instance, ky 1 or ky 2. reauth calls its `create` (for replays) and its
@@ -160,8 +159,11 @@ function callerOf(options: HookOptions): CallerOptions {
 export interface CreateHooksOptions {
   /** The bare ky function replays go through. */
   replayKy: KyFunction
-  /** A fixed origin policy; otherwise the engine's, else each call's prefix. */
-  allowed?: OriginMatcher | undefined
+  /**
+   * The origin policy, fixed when the hooks are made: never taken from a call, whose own
+   * `prefixUrl` / `prefix` / `baseUrl` could name any origin.
+   */
+  allowed: OriginMatcher
 }
 
 export function validateEngine(engine: Engine): void {
@@ -188,25 +190,6 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
 export function createHooks(engine: Engine, options: CreateHooksOptions): ReauthHooks {
   const { replayKy } = options
   const calls = new WeakMap<object, CallState>()
-  const prefixMatchers = new Map<string, OriginMatcher>()
-
-  function allowedFor(call: HookOptions): OriginMatcher {
-    if (options.allowed) return options.allowed
-    if (engine.origins) return engine.origins
-    const origin = prefixOrigin(call)
-    if (origin === undefined) {
-      throw new ReauthOptionsError(
-        '"origins" is required: name the origins that may receive the token, set it on the engine, or give ky a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
-      )
-    }
-    let matcher = prefixMatchers.get(origin)
-    if (!matcher) {
-      matcher = createOriginMatcher([origin])
-      prefixMatchers.set(origin, matcher)
-    }
-    return matcher
-  }
-
   /** The key of a call's state: its `context`, one fresh object per call in both majors. */
   function keyOf(call: HookOptions): object | undefined {
     return call.context ?? call.signal ?? undefined
@@ -248,7 +231,7 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
         url: request.url,
         skip,
         hasAuthorization,
-        allowed: skip || hasAuthorization ? undefined : allowedFor(call),
+        allowed: skip || hasAuthorization ? undefined : options.allowed,
         // The caller's own signal (ky combines it with its own): it is how the engine
         // recognises its refresh function's own requests.
         signal: callerOf(call).signal ?? call.signal ?? request.signal,
@@ -355,6 +338,13 @@ export function reauthHooks(
   validateEngine(engine)
   return createHooks(engine, {
     replayKy: ky.create({}),
-    allowed: options.origins === undefined ? undefined : createOriginMatcher(options.origins),
+    // The hooks cannot see the instance they are given to, and a call's own prefix may name
+    // any origin: the origins are the caller's or the engine's, never a call's.
+    allowed: adapterOrigins(
+      engine,
+      options.origins,
+      undefined,
+      'use withReauth(instance, engine), which defaults to the instance’s prefixUrl / prefix / baseUrl origin',
+    ),
   })
 }

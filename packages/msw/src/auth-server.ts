@@ -401,7 +401,11 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       }
       const response = await tokenRequest(request, params, outcome)
       if (response.status >= 400) counters.failures++
-      return response
+      if (outcome?.body === undefined || response.status !== 200) return response
+      // The grant happened (and rotated); only what the client reads is malformed.
+      const body: Record<string, unknown> = { ...(await response.json()), ...outcome.body }
+      for (const [key, value] of Object.entries(body)) if (value === null) delete body[key]
+      return HttpResponse.json(body, { headers: NO_STORE })
     }),
   ]
 

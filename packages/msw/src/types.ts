@@ -211,7 +211,7 @@ export interface RouteCounters {
  * | `network-error` | the request fails (`fetch` rejects with a `TypeError`) |
  * | `json` | arbitrary JSON, status 200 by default |
  * | `body` | raw text, `Content-Type: application/json` and status 200 by default |
- * | `ok` | a normal grant, overriding `expires_in` and/or rotation once |
+ * | `ok` | a normal grant, overriding `expires_in` and/or rotation once; `body` then changes its JSON (a field set to `null` is removed): a grant that rotated but answers malformed |
  *
  * @example
  * auth.enqueue(
@@ -226,7 +226,13 @@ export type TokenOutcome =
   | { type: 'network-error' }
   | { type: 'json'; json: unknown; status?: number }
   | { type: 'body'; body: string; contentType?: string; status?: number }
-  | { type: 'ok'; expiresIn?: number; rotate?: boolean }
+  | {
+      type: 'ok'
+      expiresIn?: number
+      rotate?: boolean
+      /** Fields that replace the real response's (`null` removes one); the grant itself happens. */
+      body?: Record<string, unknown>
+    }
 
 /**
  * A fake OAuth 2.0 authorization server and protected API, as msw handlers. Create it with

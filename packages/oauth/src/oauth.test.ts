@@ -1,21 +1,21 @@
-import {
-  createEngine,
-  isOAuthError,
-  isRefreshError,
-  isSessionExpiredError,
-  type TokenSet,
-} from '@reauth/core'
+import { createEngine, isRefreshError, isSessionExpiredError, type TokenSet } from '@reauth/core'
 import { createAuthServer } from '@reauth/msw'
 import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { beginSignIn, completeSignIn, createRefreshGrant, discover } from './index.js'
+import { createRefreshGrant, discover } from './index.js'
 
 const auth = createAuthServer({ accessTokenTtl: 60 })
 const confidential = createAuthServer({
   issuer: 'https://confidential.reauth.test',
   clientId: 'backend',
   clientSecret: 's3cret-value',
+})
+/** A confidential client whose id and secret need RFC 6749 §2.3.1 encoding. */
+const dashed = createAuthServer({
+  issuer: 'https://dashed.reauth.test',
+  clientId: 'my-app.v2',
+  clientSecret: 'p@ss-wörd~',
 })
 const tokenBodies: URLSearchParams[] = []
 const tokenAuthorizations: Array<string | null> = []
@@ -24,8 +24,12 @@ const server = setupServer(
     tokenBodies.push(new URLSearchParams(await request.clone().text()))
     tokenAuthorizations.push(request.headers.get('authorization'))
   }),
+  http.post(dashed.tokenEndpoint, ({ request }) => {
+    tokenAuthorizations.push(request.headers.get('authorization'))
+  }),
   ...auth.handlers,
   ...confidential.handlers,
+  ...dashed.handlers,
   http.get('https://plain-oauth.reauth.test/.well-known/openid-configuration', () =>
     HttpResponse.json({ error: 'not_found' }, { status: 404 }),
   ),
@@ -43,6 +47,7 @@ beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
 afterEach(() => {
   auth.reset()
   confidential.reset()
+  dashed.reset()
   tokenBodies.length = 0
   tokenAuthorizations.length = 0
 })
@@ -123,6 +128,39 @@ describe('createRefreshGrant', () => {
     expect(check(tokenBodies[0]!, tokenAuthorizations[0]!)).toBe(true)
   })
 
+  describe('client_secret_basic encoding', () => {
+    const basic = (header: string | null | undefined) =>
+      Buffer.from(header?.replace(/^Basic /, '') ?? '', 'base64').toString('utf8')
+    const options = {
+      issuer: dashed.issuer,
+      clientId: 'my-app.v2',
+      clientSecret: 'p@ss-wörd~',
+    }
+
+    it('percent-encodes the client id and secret by default (RFC 6749 §2.3.1)', async () => {
+      await createRefreshGrant(options)(context(dashed.signIn()))
+      expect(basic(tokenAuthorizations[0])).toBe('my%2Dapp%2Ev2:p%40ss%2Dw%C3%B6rd%7E')
+      expect(dashed.counters.grants).toBe(1)
+    })
+
+    it('encodeBasicCredentials: false sends them as they are (UTF-8)', async () => {
+      await createRefreshGrant({ ...options, encodeBasicCredentials: false })(
+        context(dashed.signIn()),
+      )
+      expect(basic(tokenAuthorizations[0])).toBe('my-app.v2:p@ss-wörd~')
+      expect(dashed.counters.grants).toBe(1)
+    })
+
+    it('refuses a raw client id with ":" (HTTP Basic cannot carry it)', () => {
+      expect(() =>
+        createRefreshGrant({ ...options, clientId: 'urn:app', encodeBasicCredentials: false }),
+      ).toThrow(/"clientId" contains ":"/)
+      expect(() =>
+        createRefreshGrant({ ...options, encodeBasicCredentials: 'no' as never }),
+      ).toThrow(/"encodeBasicCredentials"/)
+    })
+  })
+
   it('sends scope and resource when asked', async () => {
     const refresh = createRefreshGrant({
       issuer: confidential.issuer,
@@ -183,7 +221,7 @@ describe('createRefreshGrant', () => {
       [
         {
           type: 'json' as const,
-          json: { access_token: 'a', token_type: 'Bearer', expires_in: '60' },
+          json: { access_token: 'a', token_type: 'Bearer', expires_in: 'an hour' },
         },
         'expires_in',
       ],
@@ -207,6 +245,93 @@ describe('createRefreshGrant', () => {
       expect((error as Error).message).toContain(field)
     })
 
+    it.each([
+      ['a numeric string expires_in', { expires_in: '60' }],
+      ['a lower-case token_type', { token_type: 'bearer' }],
+      ['an upper-case token_type', { token_type: 'BEARER' }],
+    ])('accepts what servers really send: %s', async (_what, body) => {
+      vi.useFakeTimers({ toFake: ['Date'] })
+      try {
+        vi.setSystemTime(2_000_000)
+        const initial = auth.signIn()
+        auth.enqueue({ type: 'ok', body })
+        const next = await engineFor(initial).refresh()
+        expect(next).toMatchObject({ tokenType: 'Bearer', expiresAt: 2_000_000 + 60_000 })
+        expect(next.refreshToken).not.toBe(initial.refreshToken)
+      } finally {
+        vi.useRealTimers()
+      }
+    })
+
+    it('an ID token that fails validation (aud): RefreshError naming it, the rotated refresh token kept', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const idToken = [
+        b64u({ alg: 'RS256' }),
+        b64u({ iss: auth.issuer, sub: 'u', aud: 'someone-else', iat: now, exp: now + 60 }),
+        'c2ln',
+      ].join('.')
+      const initial = auth.signIn()
+      const engine = engineFor(initial)
+      auth.enqueue({ type: 'ok', body: { id_token: idToken } })
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ field: 'id_token', retryable: true })
+      expect((error as Error).message).toMatch(/"id_token" is invalid.*audience/)
+      const kept = (await engine.getToken())?.refreshToken
+      expect(kept).not.toBe(initial.refreshToken)
+      await engine.refresh()
+      expect(auth.counters.reuseDetected).toBe(0)
+      expect(auth.counters.grants).toBe(2)
+    })
+
+    it('a refreshed ID token about another user (sub) is invalid (OpenID Connect Core §12.2)', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const idToken = (sub: string) =>
+        [
+          b64u({ alg: 'RS256' }),
+          b64u({ iss: auth.issuer, sub, aud: 'reauth-test', iat: now, exp: now + 60 }),
+          'c2ln',
+        ].join('.')
+      const initial = { ...auth.signIn(), idToken: idToken('user-1') }
+      const engine = engineFor(initial)
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-1') } })
+      expect((await engine.refresh()).idToken).toBe(idToken('user-1'))
+      auth.enqueue({ type: 'ok', body: { id_token: idToken('user-2') } })
+      const error = await engine.refresh().catch((e: unknown) => e)
+      expect(isRefreshError(error)).toBe(true)
+      expect(error).toMatchObject({ field: 'id_token' })
+      expect((error as Error).message).toMatch(/"sub"/)
+      await engine.refresh()
+      expect(auth.counters.reuseDetected).toBe(0)
+    })
+
+    it('a 200 whose body breaks off is a network failure, not a malformed body', async () => {
+      server.use(
+        http.post(
+          auth.tokenEndpoint,
+          () =>
+            new HttpResponse(
+              new ReadableStream({
+                start(controller) {
+                  controller.enqueue(new TextEncoder().encode('{"access_token":"at_'))
+                  controller.error(new TypeError('terminated'))
+                },
+              }),
+              { status: 200, headers: { 'content-type': 'application/json' } },
+            ),
+          { once: true },
+        ),
+      )
+      const error = await engineFor()
+        .refresh()
+        .catch((e: unknown) => e)
+      expect(isRefreshError(error) && error.retryable).toBe(true)
+      expect(error).toMatchObject({ field: undefined })
+      expect((error as Error).message).toMatch(/terminated/)
+    })
+
     it('a network error is transient with its cause', async () => {
       auth.enqueue({ type: 'network-error' })
       const error = await engineFor()
@@ -215,75 +340,5 @@ describe('createRefreshGrant', () => {
       expect(isRefreshError(error) && error.retryable).toBe(true)
       expect((error as Error).cause).toBeInstanceOf(TypeError)
     })
-  })
-})
-
-describe('sign-in with authorization code + PKCE', () => {
-  const options = {
-    issuer: auth.issuer,
-    clientId: 'reauth-test',
-    redirectUri: 'https://app.reauth.test/callback',
-    // the msw kit issues no ID tokens; with `openid` oauth4webapi would require one
-    scope: 'profile',
-  }
-
-  it('builds an authorization URL with S256, state, nonce and offline_access', async () => {
-    const request = await beginSignIn(options)
-    const params = request.url.searchParams
-    expect(request.url.origin + request.url.pathname).toBe(auth.authorizationEndpoint)
-    expect(params.get('code_challenge_method')).toBe('S256')
-    expect(params.get('code_challenge')).toMatch(/^[\w-]{43}$/)
-    expect(params.get('state')).toBe(request.state)
-    expect(params.get('scope')?.split(' ')).toEqual(['profile', 'offline_access'])
-    expect(request.nonce).toBeUndefined()
-    const oidc = await beginSignIn({ ...options, scope: 'openid email' })
-    expect(oidc.url.searchParams.get('scope')).toBe('openid email offline_access')
-    expect(oidc.url.searchParams.get('nonce')).toBe(oidc.nonce)
-    expect(oidc.nonce).toBeDefined()
-    expect(params.get('redirect_uri')).toBe(options.redirectUri)
-  })
-
-  it('exchanges the code for the first token set with a refresh token', async () => {
-    const request = await beginSignIn(options)
-    const redirect = await fetch(request.url, { redirect: 'manual' })
-    const callbackUrl = redirect.headers.get('location')!
-    const tokens = await completeSignIn(options, { callbackUrl, ...request })
-    expect(tokens.refreshToken).toBeDefined()
-    expect(auth.counters.codeGrants).toBe(1)
-    // and the refresh token works
-    const next = await createRefreshGrant(options)(context(tokens))
-    expect(next.accessToken).not.toBe(tokens.accessToken)
-  })
-
-  it('rejects a callback with the wrong state', async () => {
-    const request = await beginSignIn(options)
-    const redirect = await fetch(request.url, { redirect: 'manual' })
-    const callbackUrl = redirect.headers.get('location')!
-    await expect(
-      completeSignIn(options, { callbackUrl, ...request, state: 'forged' }),
-    ).rejects.toMatchObject({ code: 'SIGN_IN_FAILED' })
-  })
-
-  it('reports an error callback as an OAuthError', async () => {
-    const request = await beginSignIn(options)
-    const callbackUrl = `${options.redirectUri}?error=access_denied&state=${request.state}&iss=${encodeURIComponent(auth.issuer)}`
-    const error = await completeSignIn(options, { callbackUrl, ...request }).catch(
-      (e: unknown) => e,
-    )
-    expect(isOAuthError(error)).toBe(true)
-    expect(error).toMatchObject({ error: 'access_denied' })
-  })
-
-  it('fails the exchange with a wrong code verifier (PKCE)', async () => {
-    const request = await beginSignIn(options)
-    const redirect = await fetch(request.url, { redirect: 'manual' })
-    const callbackUrl = redirect.headers.get('location')!
-    const error = await completeSignIn(options, {
-      callbackUrl,
-      ...request,
-      codeVerifier: 'x'.repeat(43),
-    }).catch((e: unknown) => e)
-    expect(isOAuthError(error)).toBe(true)
-    expect(error).toMatchObject({ error: 'invalid_grant' })
   })
 })

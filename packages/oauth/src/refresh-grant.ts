@@ -1,12 +1,8 @@
-import {
-  OAuthError,
-  parseTokenResponse,
-  ReauthOptionsError,
-  type RefreshFunction,
-} from '@reauth/core'
+import { OAuthError, ReauthOptionsError, type RefreshFunction } from '@reauth/core'
 import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
 import { toRefreshFailure } from './failure.js'
+import { readTokenResponse } from './token-response.js'
 
 /** Options of {@link createRefreshGrant}. */
 export interface RefreshGrantOptions extends OAuthClientOptions {
@@ -20,8 +16,11 @@ export interface RefreshGrantOptions extends OAuthClientOptions {
  * The engine's `refresh` function over an authorization server's token endpoint: the
  * refresh_token grant (RFC 6749 §6) with client authentication `none`,
  * `client_secret_basic` or `client_secret_post`. Responses are validated
- * (access_token, token_type, expires_in, refresh_token, id_token); §5.2 errors reach the
- * engine with their `error` code, so `invalid_grant` ends the session and 5xx/429 don't.
+ * (access_token, token_type, expires_in, refresh_token, and an ID token when there is one);
+ * a 2xx that fails a check is a `RefreshError` naming the field, and a new refresh token in
+ * it still reaches the store. §5.2 errors reach the engine with their `error` code, so
+ * `invalid_grant` ends the session and 5xx/429 don't. A discovery that cannot succeed is a
+ * `RefreshError` with `retryable: false`.
  *
  * @example
  * import { createEngine } from '@reauth/core'
@@ -60,11 +59,13 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
         tokens.refreshToken,
         { ...resolved.http(signal), additionalParameters: parameters },
       )
-      // oauth4webapi checks the response and maps §5.2 errors; reauth then reads the raw
-      // body itself, stricter (it coerces a string expires_in, reauth rejects it).
-      const raw = response.clone()
-      await oauth.processRefreshTokenResponse(server, resolved.client, response)
-      return parseTokenResponse(await raw.json(), { sentAt })
+      return await readTokenResponse(response, {
+        server,
+        client: resolved.client,
+        sentAt,
+        grant: 'refresh_token',
+        previousIdToken: tokens.idToken,
+      })
     } catch (error) {
       throw toRefreshFailure(error)
     }

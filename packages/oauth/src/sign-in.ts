@@ -1,23 +1,43 @@
-import {
-  OAuthError,
-  parseTokenResponse,
-  ReauthError,
-  ReauthOptionsError,
-  type TokenSet,
-} from '@reauth/core'
+import { ReauthOptionsError, type TokenSet } from '@reauth/core'
 import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
+import { isOpenIdProvider } from './discovery.js'
+import { SignInError, withoutCause } from './errors.js'
 import { toRefreshFailure } from './failure.js'
+import { readTokenResponse } from './token-response.js'
 
-/** Options of {@link beginSignIn} and {@link completeSignIn}. */
+/** Options of {@link beginSignIn} and {@link completeSignIn}; give both the same options. */
 export interface SignInOptions extends OAuthClientOptions {
   /** The registered redirect URI the authorization server sends the user back to. */
   redirectUri: string
-  /** Scopes; `offline_access` is added so a refresh token is issued. Default `'openid'`. */
+  /**
+   * Scopes, space separated. Default: `'openid'` for an OpenID Provider (metadata from
+   * `/.well-known/openid-configuration`, or with `userinfo_endpoint`,
+   * `id_token_signing_alg_values_supported`, `subject_types_supported` or `openid` in
+   * `scopes_supported`), none for a plain OAuth 2.0 server. With `openid` in the scope a
+   * nonce is sent and the code exchange must return a valid ID token.
+   */
   scope?: string
+  /**
+   * Add `offline_access` to the scope, so the server issues a refresh token. Default
+   * `'auto'`: only when the metadata has no `scopes_supported` or lists `offline_access`
+   * there (a server that does not know it answers `invalid_scope`). A scope you give that
+   * already has `offline_access` keeps it.
+   */
+  offlineAccess?: boolean | 'auto'
+  /**
+   * The `prompt` parameter, or `false` for none. Default: `'consent'` when `offline_access` is
+   * asked of an OpenID Provider (OpenID Connect Core §11: it is only honoured with consent),
+   * else none.
+   */
+  prompt?: string | false
   /** RFC 8707 resource indicator(s). */
   resource?: string | string[]
-  /** Extra authorization request parameters (`prompt`, `login_hint`, …). */
+  /**
+   * Extra authorization request parameters (`login_hint`, `ui_locales`, `acr_values`, …). They
+   * cannot set what protects the flow or has its own option: {@link PROTECTED_PARAMETERS}
+   * (a `ReauthOptionsError` says which).
+   */
   parameters?: Record<string, string>
 }
 
@@ -33,21 +53,111 @@ export interface SignInRequest {
   nonce: string | undefined
 }
 
-function scopeWithOfflineAccess(scope: string | undefined): string {
-  const scopes = new Set((scope ?? 'openid').split(/\s+/).filter(Boolean))
-  scopes.add('offline_access')
-  return [...scopes].join(' ')
-}
-
-function check(options: SignInOptions): void {
-  if (typeof options?.redirectUri !== 'string' || !URL.canParse(options.redirectUri)) {
-    throw new ReauthOptionsError('"redirectUri" must be an absolute URL')
-  }
+/** What {@link completeSignIn} needs from the callback and from {@link beginSignIn}. */
+export interface SignInCallback {
+  /** The URL the authorization server redirected to (`location.href` on the redirect page). */
+  callbackUrl: string | URL
+  /** {@link SignInRequest.state}. Required: the callback must carry exactly this state. */
+  state: string
+  /** {@link SignInRequest.codeVerifier}. Required (PKCE). */
+  codeVerifier: string
+  /** {@link SignInRequest.nonce}. Required when the sign-in asked for `openid`. */
+  nonce?: string | undefined
+  /** Abort discovery and the code exchange. */
+  signal?: AbortSignal
 }
 
 /**
- * Start the first sign-in: an authorization URL with PKCE (S256), `state` and
- * `offline_access` (so the server issues a refresh token), plus a nonce for OpenID Connect.
+ * Authorization request parameters that `parameters` may not set: they protect the flow
+ * (`state`, PKCE, `nonce`, where the code goes, which client asks), or carry a whole request
+ * of their own (`request`, `request_uri`), or have their own option (`scope`, `prompt`,
+ * `resource`).
+ */
+export const PROTECTED_PARAMETERS: readonly string[] = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+  'scope',
+  'prompt',
+  'resource',
+]
+
+const OWN_OPTION: Record<string, string> = {
+  scope: '"scope"',
+  prompt: '"prompt"',
+  resource: '"resource"',
+}
+
+function check(options: SignInOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('the sign-in options must be an object')
+  }
+  if (typeof options.redirectUri !== 'string' || !URL.canParse(options.redirectUri)) {
+    throw new ReauthOptionsError('"redirectUri" must be an absolute URL')
+  }
+  if (options.scope !== undefined && typeof options.scope !== 'string') {
+    throw new ReauthOptionsError('"scope" must be a string')
+  }
+  const offline = options.offlineAccess
+  if (offline !== undefined && typeof offline !== 'boolean' && offline !== 'auto') {
+    throw new ReauthOptionsError('"offlineAccess" must be true, false or "auto"')
+  }
+  if (
+    options.prompt !== undefined &&
+    options.prompt !== false &&
+    (typeof options.prompt !== 'string' || options.prompt === '')
+  ) {
+    throw new ReauthOptionsError('"prompt" must be a non-empty string or false')
+  }
+  const parameters = options.parameters
+  if (parameters === undefined) return
+  if (typeof parameters !== 'object' || parameters === null) {
+    throw new ReauthOptionsError('"parameters" must be an object of strings')
+  }
+  for (const [key, value] of Object.entries(parameters)) {
+    if (PROTECTED_PARAMETERS.includes(key)) {
+      const own = OWN_OPTION[key]
+      throw new ReauthOptionsError(
+        own
+          ? `"parameters.${key}" is not allowed: use the ${own} option`
+          : `"parameters.${key}" is not allowed: reauth sets it, it protects the sign-in`,
+      )
+    }
+    if (typeof value !== 'string') {
+      throw new ReauthOptionsError(`"parameters.${key}" must be a string`)
+    }
+  }
+}
+
+/** The scope to ask for, and what follows from it. */
+function signInScope(
+  options: SignInOptions,
+  server: oauth.AuthorizationServer,
+): { scope: string; openid: boolean; offline: boolean } {
+  const openIdProvider = isOpenIdProvider(server)
+  const scopes = new Set(
+    (options.scope ?? (openIdProvider ? 'openid' : '')).split(/\s+/).filter(Boolean),
+  )
+  const mode = options.offlineAccess ?? 'auto'
+  const supported = server.scopes_supported
+  const wanted =
+    mode === 'auto' ? !Array.isArray(supported) || supported.includes('offline_access') : mode
+  if (wanted) scopes.add('offline_access')
+  const offline = scopes.has('offline_access')
+  return { scope: [...scopes].join(' '), openid: scopes.has('openid'), offline }
+}
+
+/**
+ * Start the first sign-in: an authorization URL with PKCE (S256) and `state`, plus a nonce
+ * when the scope has `openid`, `offline_access` when the server supports it (so it issues a
+ * refresh token) and `prompt=consent` when an OpenID Provider needs it for that.
  *
  * @example
  * const request = await beginSignIn({ issuer, clientId: 'spa', redirectUri: 'https://app.example.com/cb' })
@@ -59,37 +169,70 @@ export async function beginSignIn(options: SignInOptions): Promise<SignInRequest
   const resolved = resolveClient(options)
   const server = await resolved.server()
   if (!server.authorization_endpoint) {
-    throw new ReauthError(
-      'SIGN_IN_FAILED',
-      'The authorization server has no authorization_endpoint',
-    )
+    throw new SignInError('The authorization server has no authorization_endpoint')
   }
   const codeVerifier = oauth.generateRandomCodeVerifier()
   const state = oauth.generateRandomState()
-  const scope = scopeWithOfflineAccess(options.scope)
-  const nonce = scope.split(' ').includes('openid') ? oauth.generateRandomNonce() : undefined
+  const { scope, openid, offline } = signInScope(options, server)
+  const nonce = openid ? oauth.generateRandomNonce() : undefined
+  const prompt =
+    options.prompt === undefined
+      ? offline && isOpenIdProvider(server)
+        ? 'consent'
+        : undefined
+      : options.prompt || undefined
   const url = new URL(server.authorization_endpoint)
-  url.searchParams.set('client_id', options.clientId)
-  url.searchParams.set('redirect_uri', options.redirectUri)
-  url.searchParams.set('response_type', 'code')
-  url.searchParams.set('scope', scope)
-  url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
-  url.searchParams.set('code_challenge_method', 'S256')
-  url.searchParams.set('state', state)
-  // offline_access needs consent; OpenID Providers only honour it with prompt=consent.
-  url.searchParams.set('prompt', 'consent')
-  if (nonce) url.searchParams.set('nonce', nonce)
-  const resources = options.resource === undefined ? [] : [options.resource].flat()
-  for (const resource of resources) url.searchParams.append('resource', resource)
   for (const [key, value] of Object.entries(options.parameters ?? {})) {
     url.searchParams.set(key, value)
   }
+  url.searchParams.set('client_id', options.clientId)
+  url.searchParams.set('redirect_uri', options.redirectUri)
+  url.searchParams.set('response_type', 'code')
+  if (scope) url.searchParams.set('scope', scope)
+  url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
+  url.searchParams.set('code_challenge_method', 'S256')
+  url.searchParams.set('state', state)
+  if (prompt) url.searchParams.set('prompt', prompt)
+  if (nonce) url.searchParams.set('nonce', nonce)
+  const resources = options.resource === undefined ? [] : [options.resource].flat()
+  for (const resource of resources) url.searchParams.append('resource', resource)
   return { url, state, codeVerifier, nonce }
+}
+
+function checkCallback(callback: SignInCallback): URL {
+  if (typeof callback !== 'object' || callback === null) {
+    throw new ReauthOptionsError('the callback must be an object')
+  }
+  if (typeof callback.state !== 'string' || callback.state === '') {
+    throw new ReauthOptionsError(
+      '"state" is required: pass the state beginSignIn returned (the callback is checked against it)',
+    )
+  }
+  if (typeof callback.codeVerifier !== 'string' || callback.codeVerifier === '') {
+    throw new ReauthOptionsError(
+      '"codeVerifier" is required: pass the codeVerifier beginSignIn returned (PKCE)',
+    )
+  }
+  if (callback.nonce !== undefined && (typeof callback.nonce !== 'string' || !callback.nonce)) {
+    throw new ReauthOptionsError('"nonce" must be the nonce beginSignIn returned')
+  }
+  try {
+    return new URL(callback.callbackUrl)
+  } catch {
+    throw new ReauthOptionsError('"callbackUrl" must be an absolute URL')
+  }
 }
 
 /**
  * Finish the sign-in: validate the callback (`state`, `iss`, errors) and exchange the code
- * with its PKCE verifier for the first {@link TokenSet}.
+ * with its PKCE verifier for the first {@link TokenSet}. With `openid` in the scope the
+ * response must carry an ID token with the nonce.
+ *
+ * Throws a `ReauthOptionsError` for a missing `state`, `codeVerifier` or (with `openid`)
+ * `nonce`; a {@link SignInError} when the callback carries an authorization error
+ * (`error`, e.g. `access_denied`) or fails a check; an `OAuthError` for an RFC 6749 §5.2
+ * error of the token endpoint (e.g. `invalid_grant`); a `RefreshError` naming the field for
+ * a malformed token response; a `DiscoveryError` when discovery fails.
  *
  * @example
  * const tokens = await completeSignIn(options, { callbackUrl: location.href, ...saved })
@@ -97,38 +240,40 @@ export async function beginSignIn(options: SignInOptions): Promise<SignInRequest
  */
 export async function completeSignIn(
   options: SignInOptions,
-  callback: {
-    callbackUrl: string | URL
-    state: string
-    codeVerifier: string
-    nonce?: string | undefined
-    signal?: AbortSignal
-  },
+  callback: SignInCallback,
 ): Promise<TokenSet> {
   check(options)
+  const callbackUrl = checkCallback(callback)
   const resolved = resolveClient(options)
   const server = await resolved.server(callback.signal)
+  const { openid } = signInScope(options, server)
+  if (openid && callback.nonce === undefined) {
+    throw new ReauthOptionsError(
+      '"nonce" is required: the sign-in asked for "openid"; pass the nonce beginSignIn returned',
+    )
+  }
   let parameters: URLSearchParams
   try {
-    parameters = oauth.validateAuthResponse(
-      server,
-      resolved.client,
-      new URL(callback.callbackUrl),
-      callback.state,
-    )
+    parameters = oauth.validateAuthResponse(server, resolved.client, callbackUrl, callback.state)
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
-      throw new OAuthError(
+      throw new SignInError(
+        `The authorization server redirected back with "${error.error}" (the user was not signed in)`,
         {
           error: error.error,
           ...(error.error_description ? { errorDescription: error.error_description } : {}),
         },
-        { cause: error },
+        { cause: withoutCause(error) },
       )
     }
-    throw new ReauthError('SIGN_IN_FAILED', 'The authorization response is invalid', {
-      cause: error,
-    })
+    throw new SignInError(
+      `The authorization response is invalid: ${error instanceof Error ? error.message : 'unprocessable'}`,
+      {},
+      { cause: withoutCause(error) },
+    )
+  }
+  if (!parameters.get('code')) {
+    throw new SignInError('The authorization response has no "code"')
   }
   try {
     const sentAt = Date.now()
@@ -141,11 +286,13 @@ export async function completeSignIn(
       callback.codeVerifier,
       resolved.http(callback.signal),
     )
-    const raw = response.clone()
-    await oauth.processAuthorizationCodeResponse(server, resolved.client, response, {
-      ...(callback.nonce ? { expectedNonce: callback.nonce } : {}),
+    return await readTokenResponse(response, {
+      server,
+      client: resolved.client,
+      sentAt,
+      grant: 'authorization_code',
+      expectedNonce: openid ? callback.nonce : undefined,
     })
-    return parseTokenResponse(await raw.json(), { sentAt })
   } catch (error) {
     throw toRefreshFailure(error)
   }

@@ -2,7 +2,13 @@
  * One server process of the multi-process tests: its own engine over the shared Redis store
  * and lock, with @reauth/fetch in front. Driven by the parent over IPC (see protocol.ts).
  */
-import { createEngine, type Engine, type RefreshFunction, type TokenStore } from '@reauth/core'
+import {
+  createEngine,
+  type Engine,
+  type RefreshFunction,
+  type TokenSet,
+  type TokenStore,
+} from '@reauth/core'
 import { createFetch, type ReauthFetch } from '@reauth/fetch'
 import { createRefreshGrant } from '@reauth/oauth'
 import { createRedisSession } from '@reauth/redis'
@@ -50,7 +56,7 @@ async function setup(options: WorkerSetup): Promise<void> {
     get: () => session.store.get(),
     clear: () => session.store.clear(),
     subscribe: (listener) => session.store.subscribe(listener),
-    async set(tokens) {
+    async set(tokens: TokenSet) {
       if (armed === 'hold-store') {
         send({ type: 'granted' })
         await never
