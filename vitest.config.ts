@@ -56,6 +56,7 @@ export default defineConfig({
             'browser/**',
             'interop/**',
             'runtimes/**',
+            'charts/**',
           ],
           // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
           testTimeout: 30_000,
@@ -96,6 +97,16 @@ export default defineConfig({
           include: ['runtimes/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // the bench's committed SVG charts, rendered in Chromium
+        extends: true as const,
+        test: {
+          name: 'charts',
+          root: 'test',
+          include: ['charts/**/*.test.ts'],
+          testTimeout: 30_000,
         },
       },
       {

@@ -40,11 +40,23 @@ describe('refreshStart and wait events', () => {
   it('a grant emits refreshStart before its outcome; each waiting request emits one wait with how long it waited', async () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const grant = gate()
-    const engine = createEngine({ tokens: first, refresh: () => grant.promise })
+    let called!: () => void
+    const refreshCalled = new Promise<void>((resolve) => {
+      called = resolve
+    })
+    const engine = createEngine({
+      tokens: first,
+      refresh: () => {
+        called()
+        return grant.promise
+      },
+    })
     const { seen, waits } = record(engine)
     const a = engine.recover(auth('a0'))
     const b = engine.recover(auth('a0'))
-    await vi.waitFor(() => expect(seen.map((e) => e.event)).toEqual(['refreshStart']))
+    // no vi.waitFor here: with a fake Date it would move the clock while it polls
+    await refreshCalled
+    expect(seen.map((e) => e.event)).toEqual(['refreshStart'])
     vi.setSystemTime(Date.now() + 250)
     grant.open({ accessToken: 'a1', tokenType: 'Bearer' })
     expect(await Promise.all([a, b])).toEqual([auth('a1'), auth('a1')])
