@@ -20,6 +20,28 @@ const typecheck = {
 // conditions: `extends` would concatenate them with the root's).
 const otelConditions = conditions.filter((c) => c !== 'module')
 
+function atLeastNode(major: number, minor: number): boolean {
+  const [m = 0, n = 0] = process.versions.node.split('.').map(Number)
+  return m > major || (m === major && n >= minor)
+}
+
+/**
+ * @reauth/msw's own tests on msw 3 (peer range `^2.4.0 || ^3.0.0`): `msw` and `msw/*` resolve to
+ * the `msw3` alias (`npm:msw@^3`); the `msw` project runs them on msw 2.
+ */
+const msw3 = {
+  extends: true as const,
+  resolve: { alias: [{ find: /^msw(\/.*)?$/, replacement: 'msw3$1' }] },
+  test: {
+    name: 'msw3',
+    root: 'packages/msw',
+    include: ['src/**/*.test.ts'],
+    env: { REAUTH_MSW_MAJOR: '3' },
+    // the type tests run once, on msw 2, in the msw project
+    typecheck: { enabled: false },
+  },
+}
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
@@ -35,7 +57,12 @@ export default defineConfig({
             }
           : {
               extends: true as const,
-              test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'] },
+              test: {
+                name,
+                root: `packages/${name}`,
+                include: ['src/**/*.test.ts'],
+                ...(name === 'msw' ? { env: { REAUTH_MSW_MAJOR: '2' } } : {}),
+              },
             },
       ),
       {
@@ -88,6 +115,9 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      // msw 3 needs Node >= 22.12: on older Node this project does not exist (scripts/test.mjs
+      // runs it in the Node 24 pass).
+      ...(atLeastNode(22, 12) ? [msw3] : []),
       {
         // the scenario bundle on Node 22 and 24, Bun, Deno and workerd (processes it starts)
         extends: true as const,

@@ -44,6 +44,8 @@ if (!quick) {
     'ky',
     'oauth',
     'msw',
+    // @reauth/msw on msw 3, which needs Node >= 22.12 (the project exists only there)
+    'msw3',
     'redis',
     'browser',
     'otel',

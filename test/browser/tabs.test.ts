@@ -114,4 +114,34 @@ describe('three tabs in Chromium', () => {
       await context.close()
     }
   }, 20_000)
+
+  // Issue 12 §3: the other tabs used to go on without Authorization and never hear of the end.
+  it('the session ends in one tab: every tab fires sessionExpired once and fails fast, one grant attempt in all', async () => {
+    const context = await browser.newContext()
+    try {
+      const pages = await openTabs(context, 3)
+      // Signed in again elsewhere: the tabs' access tokens are gone and their refresh token is
+      // no longer valid (invalid_grant).
+      server.signIn()
+      const results = await Promise.all(pages.map((page) => burst(page, 2)))
+      for (const result of results) {
+        expect(result.ok).toBe(0)
+        expect(result.failed).toHaveLength(8)
+        for (const failure of result.failed) expect(failure).toMatch(/session has expired/i)
+      }
+      for (const page of pages) {
+        expect(await page.evaluate(() => window.reauthTab.stats().sessionsExpired)).toBe(1)
+      }
+      expect(await grantsIn(pages)).toBe(1)
+      // Later requests fail fast: no token request, still one sessionExpired per tab.
+      const again = await Promise.all(pages.map((page) => burst(page, 1)))
+      for (const result of again) expect(result.ok).toBe(0)
+      expect(await grantsIn(pages)).toBe(1)
+      for (const page of pages) {
+        expect(await page.evaluate(() => window.reauthTab.stats().sessionsExpired)).toBe(1)
+      }
+    } finally {
+      await context.close()
+    }
+  }, 20_000)
 })

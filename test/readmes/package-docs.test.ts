@@ -18,7 +18,7 @@ const license = readFileSync(join(root, 'LICENSE'), 'utf8')
  * Packages whose README is written on another branch (issue 12 §7: the oauth engineer writes
  * packages/oauth/README.md). Empty this list when it lands.
  */
-const readmePending = new Set<string>()
+const readmePending = new Set<string>([])
 
 /** Every package.json in the workspace (see pnpm-workspace.yaml), outside node_modules. */
 function manifests(): string[] {

@@ -1,8 +1,16 @@
-import { createEngine, ReauthOptionsError, type TokenSet } from '@reauth/core'
+import {
+  createEngine,
+  OAuthError,
+  ReauthOptionsError,
+  SessionExpiredError,
+  type StoredSession,
+  type TokenSet,
+} from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { createStampMarks } from './stamp.js'
+import { createWebLock } from './web-lock.js'
 
 const set = (n: number): TokenSet => ({
   accessToken: `secret-at-${n}`,
@@ -26,8 +34,8 @@ function raw(name: string) {
   return channel
 }
 /** The next change a store reports, as a promise. */
-function nextChange(target: { subscribe(l: (t: TokenSet | undefined) => void): () => void }) {
-  return new Promise<TokenSet | undefined>((resolve) => {
+function nextChange(target: { subscribe(l: (t: StoredSession | undefined) => void): () => void }) {
+  return new Promise<StoredSession | undefined>((resolve) => {
     const off = target.subscribe((tokens) => {
       off()
       resolve(tokens)
@@ -83,7 +91,7 @@ describe('createBroadcastStore', () => {
   it('never goes back to an older set, whatever order the messages arrive in', async () => {
     const name = channelName()
     const b = store({ channel: name })
-    const seen: Array<TokenSet | undefined> = []
+    const seen: Array<StoredSession | undefined> = []
     b.subscribe((tokens) => seen.push(tokens))
     const sender = raw(name)
     const w = 'other-tab'
@@ -248,5 +256,179 @@ describe('with an engine', () => {
     release()
     await vi.waitFor(() => expect(engine.stats().adopted).toBe(1))
     expect(refresh).not.toHaveBeenCalled()
+  })
+})
+
+const end: StoredSession = {
+  ended: {
+    error: 'invalid_grant',
+    errorDescription: 'revoked',
+    status: 400,
+    at: 1_700_000_000_000,
+  },
+}
+
+/** Ask the tabs on `name` for their set through a raw channel; resolves with `count` answers. */
+function answers(sender: BroadcastChannel, count: number) {
+  return new Promise<Array<{ stamp: { time: number }; tokens?: unknown }>>((resolve) => {
+    const seen: Array<{ stamp: { time: number }; tokens?: unknown }> = []
+    sender.onmessage = (event: MessageEvent) => {
+      seen.push(event.data)
+      if (seen.length === count) resolve(seen)
+    }
+    sender.postMessage({ type: 'ask' })
+  })
+}
+
+// Regression, issue 18 item 7: a forged message with a far-future stamp made every tab
+// ignore every later legitimate write.
+describe('stamps from other contexts are bounded to the present plus a minute', () => {
+  it.each([
+    ['a huge time and the largest writer', { time: 1e300, writer: '\uffff' }],
+    ['2^53 (where time + 1 is time)', { time: 2 ** 53, writer: '\uffff' }],
+    ['a year ahead', { time: Date.now() + 365 * 24 * 3600_000, writer: 'forger' }],
+  ])(
+    'a forged set with %s is ignored, and later writes still reach every tab',
+    async (_, stamp) => {
+      const name = channelName()
+      const a = store({ channel: name, initial: set(1) })
+      const b = store({ channel: name })
+      await expect(b.ready()).resolves.toEqual(set(1))
+      const forger = raw(name)
+      forger.postMessage({ type: 'set', stamp, tokens: set(666) })
+      // Messages from one sender arrive in order: the answers come after the forged set was read.
+      const replies = await answers(forger, 2)
+      expect(replies.map((reply) => reply.tokens)).toEqual([set(1), set(1)])
+      expect(replies.every((reply) => reply.stamp.time <= Date.now())).toBe(true)
+      const seen = nextChange(b)
+      await a.set(set(2))
+      await expect(seen).resolves.toEqual(set(2))
+      expect(b.get()).toEqual(set(2))
+    },
+  )
+
+  it('a stamp a few seconds ahead (writes within one ms) is still accepted', async () => {
+    const name = channelName()
+    const b = store({ channel: name })
+    const seen = nextChange(b)
+    raw(name).postMessage({
+      type: 'set',
+      stamp: { time: Date.now() + 5_000, writer: 'w' },
+      tokens: set(4),
+    })
+    await expect(seen).resolves.toEqual(set(4))
+  })
+
+  it('after the clock is set back, the tabs still take each other’s writes (bounded from the newest change)', async () => {
+    const name = channelName()
+    const a = store({ channel: name, initial: set(1) })
+    const b = store({ channel: name })
+    await expect(b.ready()).resolves.toEqual(set(1))
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 10 * 60_000 })
+    const seen = nextChange(b)
+    await a.set(set(2))
+    await expect(seen).resolves.toEqual(set(2))
+  })
+
+  it('a forged far-future mark does not make the lock holder wait', async () => {
+    const locks = createFakeLocks()
+    const name = channelName()
+    const b = store({ channel: name, locks, catchUpTimeout: 60_000 })
+    await b.set(set(1))
+    const marks = createStampMarks(locks, `reauth-store:${name}`)
+    opened.push(marks)
+    await marks.publish({ time: 2 ** 53 - 1, writer: 'forger' })
+    await expect(b.catchUp()).resolves.toBeUndefined()
+  })
+
+  it('persist: a far-future stamp in storage counts as written now, so this tab’s writes still win', async () => {
+    const backing = new Map<string, string>()
+    const persist = {
+      getItem: (k: string) => backing.get(k) ?? null,
+      setItem: (k: string, v: string) => void backing.set(k, v),
+      removeItem: (k: string) => void backing.delete(k),
+    } as Storage
+    backing.set(
+      'reauth.tokens',
+      JSON.stringify({ tokens: set(1), stamp: { time: 1e300, writer: '\uffff' } }),
+    )
+    const name = channelName()
+    const a = store({ channel: name, persist })
+    expect(a.get()).toEqual(set(1))
+    const b = store({ channel: name })
+    await expect(b.ready()).resolves.toEqual(set(1))
+    const seen = nextChange(b)
+    await a.set(set(2))
+    await expect(seen).resolves.toEqual(set(2))
+  })
+})
+
+// Issue 12 §3: every tab learns that the session ended.
+describe('the end of a session is shared like a set', () => {
+  it('reaches the other tabs (get, subscribe, ready) and new tabs; setTokens replaces it', async () => {
+    const name = channelName()
+    const a = store({ channel: name, initial: set(1) })
+    const b = store({ channel: name })
+    await expect(b.ready()).resolves.toEqual(set(1))
+    const seen = nextChange(b)
+    await a.set(end)
+    await expect(seen).resolves.toEqual(end)
+    expect(b.get()).toEqual(end)
+    // no tokens: ready() says so at once, in this tab and in a new one (no wait for the timeout)
+    await expect(b.ready({ timeout: 60_000 })).resolves.toBeUndefined()
+    const late = store({ channel: name })
+    await expect(late.ready({ timeout: 60_000 })).resolves.toBeUndefined()
+    expect(late.get()).toEqual(end)
+    const back = nextChange(b)
+    await a.set(set(2))
+    await expect(back).resolves.toEqual(set(2))
+  })
+
+  it('an end with extra or bad fields is copied field by field, or refused', async () => {
+    const a = store({ channel: channelName() })
+    await a.set({ ended: { ...end.ended, token: 'secret-rt-1' } } as unknown as StoredSession)
+    expect(a.get()).toEqual(end)
+    await expect(a.set({ ended: { at: Number.NaN } })).rejects.toBeInstanceOf(ReauthOptionsError)
+  })
+
+  it('two engines in two tabs: B fires sessionExpired once and fails fast until setTokens', async () => {
+    const locks = createFakeLocks()
+    const name = channelName()
+    const refresh = vi.fn(async () => {
+      throw new OAuthError({ error: 'invalid_grant', status: 400 })
+    })
+    const storeA = store({ channel: name, locks, initial: set(1) })
+    const storeB = store({ channel: name, locks })
+    await storeB.ready()
+    const a = createEngine({
+      refresh,
+      store: storeA,
+      lock: createWebLock({ locks, store: storeA }),
+    })
+    const b = createEngine({
+      refresh,
+      store: storeB,
+      lock: createWebLock({ locks, store: storeB }),
+    })
+    const expired = vi.fn()
+    const told = new Promise<void>((resolve) => {
+      b.on('sessionExpired', (event) => {
+        expired(event)
+        resolve()
+      })
+    })
+    await expect(a.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
+    await told
+    await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(b.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(b.recover('Bearer secret-at-1')).rejects.toBeInstanceOf(SessionExpiredError)
+    expect(expired).toHaveBeenCalledTimes(1)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    const reachesA = nextChange(storeA)
+    await b.setTokens(set(5))
+    await reachesA
+    await expect(a.getToken()).resolves.toEqual(set(5))
+    a.dispose()
+    b.dispose()
   })
 })

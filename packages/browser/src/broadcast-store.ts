@@ -1,7 +1,9 @@
 import {
   createLogger,
+  isSessionEnd,
   type Logger,
   ReauthOptionsError,
+  type StoredSession,
   type TokenSet,
   type TokenStore,
 } from '@reauth/core'
@@ -14,8 +16,9 @@ import {
   randomId,
   readStamp,
   type Stamp,
+  stampLimit,
 } from './stamp.js'
-import { toTokenSet } from './token-json.js'
+import { toStoredSession, toTokenSet } from './token-json.js'
 import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
 
 /** Options of {@link createBroadcastStore}. */
@@ -42,45 +45,64 @@ export interface BroadcastStoreOptions {
   BroadcastChannel?: typeof BroadcastChannel
 }
 
-/** A {@link TokenStore} in memory, shared with the other tabs' stores over a BroadcastChannel. */
+/**
+ * A {@link TokenStore} in memory, shared with the other tabs' stores over a BroadcastChannel.
+ * It holds a token set, or the end of the session after a terminal refresh failure.
+ */
 export interface BroadcastStore extends TokenStore, CatchUp {
+  /** The set, the end of the session, or `undefined` (signed out, or nothing learned yet). */
+  get(): StoredSession | undefined
   /** Called on every change: this store's own writes and those that came from other tabs. */
-  subscribe(listener: (tokens: TokenSet | undefined) => void): () => void
+  subscribe(listener: (value: StoredSession | undefined) => void): () => void
   /**
    * The tokens, once this store knows them: at once when it has a set, else the first set
    * another tab answers with, else `undefined` after `timeout` ms (default 500) when no tab has
-   * one. Await it before the first request in a new tab.
+   * one — or at once when the session is known to have ended (sign in again). Await it before
+   * the first request in a new tab.
    */
   ready(options?: { timeout?: number }): Promise<TokenSet | undefined>
   /** Stop sharing: close the channel, drop the listeners and this tab's mark. */
   close(): void
 }
 
+/** `tokens` of a `set` is a token set or the end of the session. */
 type Message =
-  | { type: 'set'; stamp: Stamp; tokens: TokenSet }
+  | { type: 'set'; stamp: Stamp; tokens: StoredSession }
   | { type: 'clear'; stamp: Stamp }
   | { type: 'ask' }
 
-function readMessage(data: unknown): Message | undefined {
+/** A message from another context: `undefined` unless well formed, with a stamp not beyond `limit`. */
+function readMessage(data: unknown, limit: number): Message | undefined {
   if (typeof data !== 'object' || data === null) return undefined
   const message = data as { type?: unknown; stamp?: unknown; tokens?: unknown }
   if (message.type === 'ask') return { type: 'ask' }
-  const stamp = readStamp(message.stamp)
+  const stamp = readStamp(message.stamp, limit)
   if (!stamp) return undefined
   if (message.type === 'clear') return { type: 'clear', stamp }
   if (message.type !== 'set') return undefined
-  const tokens = toTokenSet(message.tokens)
+  const tokens = toStoredSession(message.tokens)
   return tokens && { type: 'set', stamp, tokens }
 }
 
-function readSaved(text: string): { tokens: TokenSet; stamp: Stamp } | undefined {
+/**
+ * This tab's copy from `persist`. A stamp ahead of the present by more than the skew (a clock
+ * set back since, or a forged value) counts as written now, not refused: the set is this
+ * tab's own.
+ */
+function readSaved(text: string): { tokens: StoredSession; stamp: Stamp } | undefined {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
     return undefined
   }
-  const message = readMessage({ ...(value as object), type: 'set' })
+  if (typeof value !== 'object' || value === null) return undefined
+  const saved = value as { stamp?: unknown }
+  const limit = stampLimit()
+  const stamp = saved.stamp as Partial<Stamp> | undefined
+  const bounded =
+    typeof stamp?.time === 'number' && stamp.time > limit ? { ...stamp, time: Date.now() } : stamp
+  const message = readMessage({ ...value, stamp: bounded, type: 'set' }, limit)
   return message?.type === 'set' ? { tokens: message.tokens, stamp: message.stamp } : undefined
 }
 
@@ -90,7 +112,14 @@ function readSaved(text: string): { tokens: TokenSet; stamp: Stamp } | undefined
  * no grant of their own: the engine's waiters resolve through `subscribe`, and its re-read
  * inside the lock finds the set. A new tab asks the open ones for the current set (`await
  * store.ready()`). Each change carries a timestamp and its writer, so a late or reordered
- * message never puts back an older set. Tokens never touch storage unless you pass `persist`.
+ * message never puts back an older set; a stamp more than a minute ahead of the present is
+ * ignored, so a forged far-future message cannot freeze the tabs. Tokens never touch storage
+ * unless you pass `persist`. After a terminal refresh failure the store holds, and shares, the
+ * end of the session: every tab's engine fails fast and fires `sessionExpired` once.
+ *
+ * Any same-origin context (a script on any page of the origin, a worker) can join the channel
+ * and `ask`: it receives the full set, refresh token included — the same exposure as web
+ * storage. The channel protects against other origins, not against scripts on your own.
  *
  * Use it with {@link createWebLock} and pass the store to the lock too (`createWebLock({ store
  * })`): the lock makes one tab at a time refresh, and on each grant of the lock the store
@@ -141,9 +170,9 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
   const locks = options.locks ?? defaultLocks()
   const marks = locks && createStampMarks(locks, `reauth-store:${name}`)
   const id = randomId()
-  const listeners = new Set<(tokens: TokenSet | undefined) => void>()
-  const waiting = new Set<(tokens: TokenSet) => void>()
-  let current: TokenSet | undefined
+  const listeners = new Set<(value: StoredSession | undefined) => void>()
+  const waiting = new Set<(tokens: TokenSet | undefined) => void>()
+  let current: StoredSession | undefined
   let stamp: Stamp = NONE
   let closed = false
   const catchUp = createCatchUp(marks, () => stamp, catchUpTimeout)
@@ -159,18 +188,20 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
   }
 
   /** Apply a change; resolves once its mark is published, so other tabs can learn of it. */
-  function apply(tokens: TokenSet | undefined, at: Stamp): Promise<void> {
-    current = tokens
+  function apply(value: StoredSession | undefined, at: Stamp): Promise<void> {
+    current = value
     stamp = at
     save()
     catchUp.changed()
-    if (tokens) {
-      for (const resolve of waiting) resolve(tokens)
+    if (value) {
+      // An ended session answers `ready()` too: no tokens, sign in again.
+      const tokens = isSessionEnd(value) ? undefined : value
+      for (const resolve of [...waiting]) resolve(tokens)
       waiting.clear()
     }
     for (const listener of listeners) {
       try {
-        listener(tokens)
+        listener(value)
       } catch {
         log.error('A token store listener threw')
       }
@@ -209,7 +240,8 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
   if (typeof Channel === 'function') {
     channel = new Channel(name)
     channel.onmessage = (event: MessageEvent) => {
-      const message = readMessage(event.data)
+      // A stamp far ahead (forged) would win over every later write: bounded, see STAMP_SKEW_MS.
+      const message = readMessage(event.data, stampLimit(stamp))
       if (!message || closed) return
       if (message.type === 'ask') {
         if (stamp === NONE) return
@@ -235,8 +267,8 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
 
   return {
     get: () => current,
-    async set(tokens) {
-      const copy = toTokenSet(tokens)
+    async set(value) {
+      const copy = toStoredSession(value)
       if (!copy) throw new ReauthOptionsError('The token set to store is invalid')
       const at = nextStamp(stamp, id)
       // Post first: the message is on its way before the mark tells anyone to wait for it.
@@ -255,7 +287,7 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
       }
     },
     ready({ timeout = 500 } = {}) {
-      if (current) return Promise.resolve(current)
+      if (current) return Promise.resolve(isSessionEnd(current) ? undefined : current)
       return new Promise((resolve) => {
         const done = (tokens: TokenSet | undefined) => {
           clearTimeout(timer)

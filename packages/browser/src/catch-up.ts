@@ -1,4 +1,4 @@
-import { newer, type Stamp, type StampMarks } from './stamp.js'
+import { newer, type Stamp, type StampMarks, stampLimit } from './stamp.js'
 
 /**
  * Waits, bounded, until a store's stamp reaches the newest one published by any tab.
@@ -13,7 +13,7 @@ export function createCatchUp(
   return {
     async catchUp() {
       if (!marks) return
-      const latest = await marks.latest()
+      const latest = await marks.latest(stampLimit(current()))
       if (!latest || !newer(latest, current())) return
       await new Promise<void>((resolve, reject) => {
         const check = () => {

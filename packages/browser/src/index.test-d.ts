@@ -1,4 +1,4 @@
-import type { RefreshLock, TokenSet, TokenStore } from '@reauth/core'
+import type { RefreshLock, StoredSession, TokenSet, TokenStore } from '@reauth/core'
 import { expectTypeOf, test } from 'vitest'
 import {
   type BroadcastStore,
@@ -17,6 +17,9 @@ test('the pieces fit the engine options', () => {
   expectTypeOf(createStorageStore(localStorage)).toEqualTypeOf<StorageStore>()
   expectTypeOf(createStorageStore(localStorage)).toMatchTypeOf<TokenStore>()
   expectTypeOf(createBroadcastStore().ready()).resolves.toEqualTypeOf<TokenSet | undefined>()
+  // a store holds a set or the end of the session
+  expectTypeOf(createBroadcastStore().get()).toEqualTypeOf<StoredSession | undefined>()
+  expectTypeOf(createStorageStore(localStorage).get()).toEqualTypeOf<StoredSession | undefined>()
   expectTypeOf(createWebLock)
     .parameter(0)
     .toEqualTypeOf<import('./web-lock.js').WebLockOptions | undefined>()

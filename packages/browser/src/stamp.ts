@@ -14,14 +14,31 @@ export function newer(a: Stamp, b: Stamp): boolean {
   return a.time > b.time || (a.time === b.time && a.writer > b.writer)
 }
 
-/** A stamp from untrusted data, or `undefined`. */
-export function readStamp(value: unknown): Stamp | undefined {
+/**
+ * How far ahead of the present a stamp from another tab may be: one minute. Tabs share the
+ * machine's clock, so a real stamp is at most a few ms ahead (several writes in one ms).
+ * A stamp beyond would win over every later legitimate write: a forged far-future message
+ * would freeze every tab's store.
+ */
+export const STAMP_SKEW_MS = 60_000
+
+/**
+ * The latest stamp time a store accepts: the present (the later of this tab's clock and the
+ * newest change it holds, so a clock set back does not make the tabs refuse each other's
+ * writes) plus {@link STAMP_SKEW_MS}.
+ */
+export function stampLimit(own: Stamp = NONE): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Date.now(), own.time) + STAMP_SKEW_MS)
+}
+
+/** A stamp from untrusted data, or `undefined` (also when its time is beyond `limit`). */
+export function readStamp(value: unknown, limit: number): Stamp | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const { time, writer } = value as Partial<Stamp>
-  if (typeof time !== 'number' || !Number.isFinite(time) || typeof writer !== 'string') {
-    return undefined
-  }
-  if (writer.includes('#')) return undefined
+  // An integer: `time + 1` must be a later time (it is not beyond 2^53).
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) return undefined
+  if (typeof writer !== 'string' || writer.includes('#')) return undefined
+  if (time > limit) return undefined
   return { time, writer }
 }
 
@@ -48,8 +65,8 @@ export function randomId(): string {
 export interface StampMarks {
   /** Hold the mark of `stamp` (and drop the previous one); resolves once it is held. */
   publish(stamp: Stamp): Promise<void>
-  /** The newest stamp any tab holds a mark of. */
-  latest(): Promise<Stamp | undefined>
+  /** The newest stamp any tab holds a mark of, ignoring marks beyond `limit` (forged). */
+  latest(limit: number): Promise<Stamp | undefined>
   /** Drop this tab's mark. */
   close(): void
 }
@@ -81,7 +98,7 @@ export function createStampMarks(locks: LockManagerLike, prefix: string): StampM
       if (closed) held?.release()
       await previous?.released
     },
-    async latest() {
+    async latest(limit) {
       if (typeof locks.query !== 'function') return undefined
       const snapshot = await locks.query()
       let best: Stamp | undefined
@@ -89,7 +106,7 @@ export function createStampMarks(locks: LockManagerLike, prefix: string): StampM
         const name = lock.name
         if (typeof name !== 'string' || !name.startsWith(base)) continue
         const [time, writer] = name.slice(base.length).split('#')
-        const stamp = readStamp({ time: Number(time), writer })
+        const stamp = readStamp({ time: Number(time), writer }, limit)
         if (stamp && (!best || newer(stamp, best))) best = stamp
       }
       return best

@@ -1,8 +1,17 @@
-import { createEngine, isRefreshError, ReauthOptionsError, type TokenSet } from '@reauth/core'
+import {
+  createEngine,
+  isRefreshError,
+  OAuthError,
+  ReauthOptionsError,
+  SessionExpiredError,
+  type StoredSession,
+  type TokenSet,
+} from '@reauth/core'
 import { describe, expect, it, vi } from 'vitest'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createStampMarks } from './stamp.js'
 import { createStorageStore } from './storage-store.js'
+import { createWebLock } from './web-lock.js'
 
 const set = (n: number): TokenSet => ({
   accessToken: `secret-at-${n}`,
@@ -67,7 +76,7 @@ describe('createStorageStore', () => {
     const other = memoryStorage().storage
     const events = new EventTarget()
     const store = createStorageStore(storage, { events })
-    const seen: Array<TokenSet | undefined> = []
+    const seen: Array<StoredSession | undefined> = []
     const off = store.subscribe((tokens) => seen.push(tokens))
     const value = JSON.stringify({ tokens: set(3), stamp: { time: 1, writer: 'b' } })
     events.dispatchEvent(storageEvent(other, 'reauth.tokens', value))
@@ -152,4 +161,103 @@ describe('createStorageStore', () => {
     expect(() => createStorageStore(storage, { events: {} as never })).toThrow('"events"')
     expect(() => createStorageStore(storage, { catchUpTimeout: -1 })).toThrow(ReauthOptionsError)
   })
+})
+
+/**
+ * Two tabs on one origin's localStorage: each has its own `Storage` object over the same data,
+ * and a write in one fires the `storage` event in the other (as browsers do).
+ */
+function twoTabs() {
+  const backing = new Map<string, string>()
+  const tabs = [0, 1].map(() => ({
+    events: new EventTarget(),
+    storage: undefined as unknown as Storage,
+  }))
+  for (const [i, tab] of tabs.entries()) {
+    const other = () => tabs[1 - i]!
+    tab.storage = {
+      getItem: (k: string) => backing.get(k) ?? null,
+      setItem(k: string, v: string) {
+        backing.set(k, v)
+        other().events.dispatchEvent(storageEvent(other().storage, k, v))
+      },
+      removeItem(k: string) {
+        backing.delete(k)
+        other().events.dispatchEvent(storageEvent(other().storage, k, null))
+      },
+    } as Storage
+  }
+  return { backing, tabs }
+}
+
+const end: StoredSession = { ended: { error: 'invalid_grant', status: 400, at: 1_700_000_000_000 } }
+
+// Issue 12 §3: every tab's engine learns that the session ended.
+describe('the end of a session in localStorage', () => {
+  it('is kept (no tokens) and reaches the other tab; clear removes it', async () => {
+    const { backing, tabs } = twoTabs()
+    const locks = createFakeLocks()
+    const a = createStorageStore(tabs[0]!.storage, { events: tabs[0]!.events, locks })
+    const b = createStorageStore(tabs[1]!.storage, { events: tabs[1]!.events, locks })
+    await a.set(set(1))
+    const seen: Array<StoredSession | undefined> = []
+    b.subscribe((value) => seen.push(value))
+    await a.set(end)
+    expect(seen).toEqual([end])
+    expect(b.get()).toEqual(end)
+    expect(backing.get('reauth.tokens')).not.toContain('secret')
+    await a.clear()
+    expect(b.get()).toBeUndefined()
+    a.close()
+    b.close()
+  })
+
+  it('two engines in two tabs: B fires sessionExpired once and fails fast until setTokens', async () => {
+    const { tabs } = twoTabs()
+    const locks = createFakeLocks()
+    const refresh = vi.fn(async () => {
+      throw new OAuthError({ error: 'invalid_grant', status: 400 })
+    })
+    const [a, b] = tabs.map((tab) => {
+      const store = createStorageStore(tab.storage, { events: tab.events, locks })
+      const engine = createEngine({ refresh, store, lock: createWebLock({ locks, store }) })
+      return { store, engine }
+    })
+    await a!.engine.setTokens(set(1))
+    const expired = vi.fn()
+    b!.engine.on('sessionExpired', expired)
+    await expect(a!.engine.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
+    expect(expired).toHaveBeenCalledTimes(1)
+    await expect(b!.engine.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(b!.engine.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
+    expect(expired).toHaveBeenCalledTimes(1)
+    expect(refresh).toHaveBeenCalledTimes(1)
+    await b!.engine.setTokens(set(5))
+    await expect(a!.engine.getToken()).resolves.toEqual(set(5))
+    for (const tab of [a!, b!]) {
+      tab.engine.dispose()
+      tab.store.close()
+    }
+  })
+})
+
+// Issue 18 item 7, for this store: a far-future stamp (any script of the origin can write
+// localStorage and hold a mark) made every later catch-up wait for a write that never comes.
+it('a far-future stamp in storage or in a mark does not make the lock holder wait', async () => {
+  const { tabs, backing } = twoTabs()
+  const locks = createFakeLocks()
+  const store = createStorageStore(tabs[0]!.storage, {
+    events: tabs[0]!.events,
+    locks,
+    catchUpTimeout: 200,
+  })
+  const forged = { time: 1e300, writer: '\uffff' }
+  backing.set('reauth.tokens', JSON.stringify({ tokens: set(1), stamp: forged }))
+  const marks = createStampMarks(locks, 'reauth-storage:reauth.tokens')
+  await marks.publish(forged)
+  await store.set(set(2))
+  await expect(store.catchUp()).resolves.toBeUndefined()
+  expect(store.get()).toEqual(set(2))
+  marks.close()
+  store.close()
 })

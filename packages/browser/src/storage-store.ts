@@ -2,12 +2,20 @@ import {
   createLogger,
   type Logger,
   ReauthOptionsError,
-  type TokenSet,
+  type StoredSession,
   type TokenStore,
 } from '@reauth/core'
 import { createCatchUp } from './catch-up.js'
-import { createStampMarks, NONE, nextStamp, randomId, readStamp, type Stamp } from './stamp.js'
-import { toTokenSet } from './token-json.js'
+import {
+  createStampMarks,
+  NONE,
+  nextStamp,
+  randomId,
+  readStamp,
+  type Stamp,
+  stampLimit,
+} from './stamp.js'
+import { toStoredSession } from './token-json.js'
 import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
 
 /** Options of {@link createStorageStore}. */
@@ -27,16 +35,22 @@ export interface StorageStoreOptions {
   logger?: Logger
 }
 
-/** A {@link TokenStore} on a Web Storage area. */
+/** A {@link TokenStore} on a Web Storage area: a token set, or the end of the session. */
 export interface StorageStore extends TokenStore, CatchUp {
+  /** The set, the end of the session, or `undefined` (signed out). */
+  get(): StoredSession | undefined
   /** Called on every change: this store's own writes and, for localStorage, other tabs' writes. */
-  subscribe(listener: (tokens: TokenSet | undefined) => void): () => void
+  subscribe(listener: (value: StoredSession | undefined) => void): () => void
   /** Stop listening to `storage` events and drop this tab's mark. */
   close(): void
 }
 
-/** What is stored: the set and the stamp of the write (a bare token set is read too). */
-function parse(text: string | null): { tokens: TokenSet | undefined; stamp: Stamp } | null {
+/**
+ * What is stored: the set (or the end of the session) and the stamp of the write (a bare
+ * token set is read too). A stamp more than the skew ahead of the present reads as none: it
+ * would make every tab's catch-up wait for a write that never comes.
+ */
+function parse(text: string | null): { tokens: StoredSession | undefined; stamp: Stamp } | null {
   if (text === null) return { tokens: undefined, stamp: NONE }
   let value: unknown
   try {
@@ -46,9 +60,9 @@ function parse(text: string | null): { tokens: TokenSet | undefined; stamp: Stam
   }
   if (typeof value !== 'object' || value === null) return null
   const { tokens, stamp } = value as { tokens?: unknown; stamp?: unknown }
-  const withStamp = toTokenSet(tokens)
-  if (withStamp) return { tokens: withStamp, stamp: readStamp(stamp) ?? NONE }
-  const bare = toTokenSet(value)
+  const withStamp = toStoredSession(tokens)
+  if (withStamp) return { tokens: withStamp, stamp: readStamp(stamp, stampLimit()) ?? NONE }
+  const bare = toStoredSession(value)
   return bare ? { tokens: bare, stamp: NONE } : null
 }
 
@@ -64,7 +78,9 @@ function parse(text: string | null): { tokens: TokenSet | undefined; stamp: Stam
  *   {@link createBroadcastStore} with `persist: sessionStorage`.
  *
  * A stored value that is not a valid token set reads as "no tokens" and is logged (never its
- * content). A failing storage (quota, blocked) fails the refresh with a retryable error.
+ * content). A failing storage (quota, blocked) fails the refresh with a retryable error. After
+ * a terminal refresh failure the store holds the end of the session (no tokens), so every
+ * tab's engine on `localStorage` fails fast and fires `sessionExpired` once.
  *
  * @example
  * import { createEngine } from '@reauth/core'
@@ -107,10 +123,10 @@ export function createStorageStore(
   const locks = options.locks ?? defaultLocks()
   const marks = locks && createStampMarks(locks, `reauth-storage:${key}`)
   const id = randomId()
-  const listeners = new Set<(tokens: TokenSet | undefined) => void>()
+  const listeners = new Set<(value: StoredSession | undefined) => void>()
   let reported: string | null = null
 
-  function read(text: string | null): { tokens: TokenSet | undefined; stamp: Stamp } {
+  function read(text: string | null): { tokens: StoredSession | undefined; stamp: Stamp } {
     const stored = parse(text)
     if (stored) return stored
     if (reported !== text) {
@@ -129,7 +145,7 @@ export function createStorageStore(
     catchUpTimeout,
   )
 
-  function notify(tokens: TokenSet | undefined): void {
+  function notify(tokens: StoredSession | undefined): void {
     catchUp.changed()
     for (const listener of listeners) {
       try {
@@ -149,7 +165,7 @@ export function createStorageStore(
   }
   events?.addEventListener('storage', onStorage)
 
-  function write(tokens: TokenSet | undefined): Promise<void> {
+  function write(tokens: StoredSession | undefined): Promise<void> {
     const stamp = nextStamp(current().stamp, id)
     if (tokens) storage.setItem(key, JSON.stringify({ tokens, stamp }))
     else storage.removeItem(key)
@@ -159,8 +175,8 @@ export function createStorageStore(
 
   return {
     get: () => current().tokens,
-    set(tokens) {
-      const copy = toTokenSet(tokens)
+    set(value) {
+      const copy = toStoredSession(value)
       if (!copy) throw new ReauthOptionsError('The token set to store is invalid')
       return write(copy)
     },

@@ -1,6 +1,6 @@
 /**
  * The few node-redis methods `@reauth/redis` uses. A client from `createClient()` (node-redis
- * v5) fits; so does any client with the same methods.
+ * v5 or v6) fits; so does any client with the same methods.
  *
  * @example
  * import { createClient } from 'redis'

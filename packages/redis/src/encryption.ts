@@ -9,12 +9,31 @@ import { ReauthOptionsError } from '@reauth/core'
  */
 export type EncryptionKey = CryptoKey | Uint8Array
 
-/** The prefix of an encrypted value: format version 1, AES-GCM, 96-bit IV. */
-export const ENCRYPTED_PREFIX = 'aesgcm1:'
+/**
+ * The prefix of an encrypted value: format 2, AES-GCM, 96-bit IV, written as
+ * `aesgcm2:<version>:<iv>.<ciphertext>` with the store's key and the version as additional
+ * authenticated data.
+ */
+export const ENCRYPTED_PREFIX = 'aesgcm2:'
 
+/** Format 1 bound the key name but not the version: an older ciphertext read as current. */
+export const LEGACY_PREFIX = 'aesgcm1:'
+
+/** Why a stored ciphertext was refused. */
+export type DecryptProblem = 'rolled back' | 'not authentic'
+
+/**
+ * Seals the stored value to the store's key **and** the version it is written as, so a
+ * ciphertext copied to another key, or written back over a later version of the same key
+ * (a rollback to an older, spent refresh token), does not decrypt.
+ */
 export interface Cipher {
-  encrypt(plain: string): Promise<string>
-  decrypt(stored: string): Promise<string>
+  encrypt(plain: string, version: number): Promise<string>
+  /** The plaintext, or why the value was refused: its version is not `version`, or it fails authentication. */
+  decrypt(
+    stored: string,
+    version: number,
+  ): Promise<{ plain: string } | { problem: DecryptProblem; cause?: unknown }>
 }
 
 function subtle(): SubtleCrypto {
@@ -66,25 +85,35 @@ export function createCipher(key: unknown, associated: string): Cipher {
       '"encryptionKey" must be an AES-GCM CryptoKey (usages encrypt and decrypt) or 16, 24 or 32 bytes',
     )
   }
-  const additionalData = new TextEncoder().encode(associated)
+  // JSON keeps the pair unambiguous whatever characters the key name has.
+  const additionalData = (version: number) =>
+    new TextEncoder().encode(JSON.stringify([associated, version]))
   return {
-    async encrypt(plain) {
+    async encrypt(plain, version) {
       const iv = globalThis.crypto.getRandomValues(new Uint8Array(12))
       const sealed = await subtle().encrypt(
-        { name: 'AES-GCM', iv, additionalData },
+        { name: 'AES-GCM', iv, additionalData: additionalData(version) },
         await getKey(),
         new TextEncoder().encode(plain),
       )
-      return `${ENCRYPTED_PREFIX}${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`
+      return `${ENCRYPTED_PREFIX}${version}:${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`
     },
-    async decrypt(stored) {
-      const [iv = '', sealed = ''] = stored.slice(ENCRYPTED_PREFIX.length).split('.')
-      const plain = await subtle().decrypt(
-        { name: 'AES-GCM', iv: fromBase64(iv), additionalData },
-        await getKey(),
-        fromBase64(sealed),
-      )
-      return new TextDecoder().decode(plain)
+    async decrypt(stored, version) {
+      const body = stored.slice(ENCRYPTED_PREFIX.length)
+      const colon = body.indexOf(':')
+      // The version in clear only names the problem; the additional data is what enforces it.
+      if (colon < 0 || body.slice(0, colon) !== String(version)) return { problem: 'rolled back' }
+      const [iv = '', sealed = ''] = body.slice(colon + 1).split('.')
+      try {
+        const plain = await subtle().decrypt(
+          { name: 'AES-GCM', iv: fromBase64(iv), additionalData: additionalData(version) },
+          await getKey(),
+          fromBase64(sealed),
+        )
+        return { plain: new TextDecoder().decode(plain) }
+      } catch (cause) {
+        return { problem: 'not authentic', cause }
+      }
     },
   }
 }

@@ -1,4 +1,4 @@
-import { createEngine, type RefreshLock, type TokenSet, type TokenStore } from '@reauth/core'
+import { createEngine, type RefreshLock, type StoredSession, type TokenStore } from '@reauth/core'
 import { createClient } from 'redis'
 import { expectTypeOf, test } from 'vitest'
 import {
@@ -11,12 +11,12 @@ import {
   type RedisSession,
 } from './index.js'
 
-test('a node-redis v5 client fits, and the results are a TokenStore and a RefreshLock', () => {
+test('a node-redis v5 client fits (v6: test/redis/support/clients.ts), and the results are a TokenStore and a RefreshLock', () => {
   const client = createClient()
   expectTypeOf(client).toMatchTypeOf<RedisClientLike>()
   const store = createRedisStore(client, { key: 'k', encryptionKey: new Uint8Array(32) })
   expectTypeOf(store).toMatchTypeOf<TokenStore>()
-  expectTypeOf(store.get).returns.toEqualTypeOf<Promise<TokenSet | undefined>>()
+  expectTypeOf(store.get).returns.toEqualTypeOf<Promise<StoredSession | undefined>>()
   expectTypeOf(store.subscribe).toBeFunction()
   const lock = createRedisLock(client, { refreshTimeout: 10_000, lease: 15_000 })
   expectTypeOf(lock).toMatchTypeOf<RefreshLock>()

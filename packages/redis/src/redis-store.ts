@@ -1,12 +1,21 @@
 import {
+  isSessionEnd,
   ReauthOptionsError,
   RefreshError,
+  type SessionEnd,
+  type StoredSession,
+  storedSessionProblem,
   type TokenSet,
   type TokenStore,
-  tokenSetProblem,
 } from '@reauth/core'
 import { command, isRedisClient, type RedisClientLike, subscriberOf } from './client.js'
-import { type Cipher, createCipher, ENCRYPTED_PREFIX, type EncryptionKey } from './encryption.js'
+import {
+  type Cipher,
+  createCipher,
+  ENCRYPTED_PREFIX,
+  type EncryptionKey,
+  LEGACY_PREFIX,
+} from './encryption.js'
 import { currentHold } from './hold.js'
 import { duration, text } from './options.js'
 
@@ -20,21 +29,24 @@ export interface RedisStoreOptions {
   /** Give up on one Redis command after this many ms. Default 2 000. */
   commandTimeout?: number
   /**
-   * Encrypt the stored set with AES-GCM (WebCrypto) under this key. Off by default. Every
-   * process sharing the set needs the same key.
+   * Encrypt the stored value with AES-GCM (WebCrypto) under this key. Off by default. Every
+   * process sharing the set needs the same key. The ciphertext is bound to the Redis key and
+   * to the version it was written as: a value copied from another key, or an older value of
+   * this key written back over a later one (a rollback to a spent refresh token), is refused.
    */
   encryptionKey?: EncryptionKey
 }
 
 /**
  * A {@link TokenStore} in Redis, shared by many processes. `subscribe` is always there: it
- * tells the engine, through Redis pub/sub, when another process wrote a new set.
+ * tells the engine, through Redis pub/sub, when another process wrote a new set — or ended
+ * the session (a {@link SessionEnd}).
  */
 export interface RedisTokenStore extends TokenStore {
-  get(): Promise<TokenSet | undefined>
-  set(tokens: TokenSet): Promise<void>
+  get(): Promise<StoredSession | undefined>
+  set(value: StoredSession): Promise<void>
   clear(): Promise<void>
-  subscribe(listener: (tokens: TokenSet | undefined) => void): () => void
+  subscribe(listener: (value: StoredSession | undefined) => void): () => void
   /** The Redis key of the set. */
   readonly key: string
 }
@@ -67,14 +79,28 @@ const FIELDS = [
   'idToken',
 ] as const
 
-function pick(tokens: TokenSet): TokenSet {
+const END_FIELDS = ['error', 'errorDescription', 'status', 'at'] as const
+
+/** A copy with only the known fields: nothing else is written to, or read from, Redis. */
+function pick(value: StoredSession): StoredSession {
   const out: Record<string, unknown> = {}
-  for (const field of FIELDS) if (tokens[field] !== undefined) out[field] = tokens[field]
+  if (isSessionEnd(value)) {
+    for (const field of END_FIELDS) {
+      if (value.ended[field] !== undefined) out[field] = value.ended[field]
+    }
+    return { ended: out } as unknown as SessionEnd
+  }
+  for (const field of FIELDS) if (value[field] !== undefined) out[field] = value[field]
   return out as unknown as TokenSet
 }
 
+/** Attempts of an unconditional encrypted write that races other writers (outside a lock hold). */
+const WRITE_ATTEMPTS = 10
+
 /**
- * A token store in Redis for engines in many Node processes, on your node-redis v5 client.
+ * A token store in Redis for engines in many Node processes, on your node-redis v5 or v6
+ * client. It holds the token set, or after a terminal refresh failure the end of the session
+ * (no tokens), so every engine on the key fails fast and fires `sessionExpired` once.
  *
  * - **Atomic.** The set is one JSON value in one hash field, written by one Lua script
  *   together with its version: a reader never sees half a set.
@@ -87,6 +113,11 @@ function pick(tokens: TokenSet): TokenSet {
  * - **Prompt.** Writes are published; `subscribe` re-reads and tells the engine at once.
  * - **Bounded.** Every command gives up after `commandTimeout`; Redis being down is a
  *   retryable `RefreshError`, never a hang.
+ * - **Sealed** (with `encryptionKey`). AES-GCM bound to the key name and the version: a value
+ *   that does not decrypt, or whose version is not the hash's (an older ciphertext written
+ *   back), is refused with a non-retryable `RefreshError` and never returned, so an old
+ *   refresh token is never presented. Rewriting both the version and the value to an older
+ *   pair is not detectable from Redis alone: restrict who can write the key (Redis ACLs).
  *
  * @example
  * import { createClient } from 'redis'
@@ -136,17 +167,30 @@ export function createRedisStore(
     )
   }
 
-  async function decode(data: string): Promise<TokenSet> {
+  async function decode(data: string, version: number): Promise<StoredSession> {
     let json = data
+    const encrypted = data.startsWith(ENCRYPTED_PREFIX) || data.startsWith(LEGACY_PREFIX)
     if (cipher) {
-      if (!data.startsWith(ENCRYPTED_PREFIX))
-        throw corrupt('is not encrypted, but "encryptionKey" is set')
-      try {
-        json = await cipher.decrypt(data)
-      } catch (error) {
-        throw corrupt('could not be decrypted: wrong "encryptionKey"?', error)
+      if (data.startsWith(LEGACY_PREFIX)) {
+        throw corrupt(
+          'uses an older encryption format that does not bind the version: sign in again',
+        )
       }
-    } else if (data.startsWith(ENCRYPTED_PREFIX)) {
+      if (!encrypted) throw corrupt('is not encrypted, but "encryptionKey" is set')
+      const opened = await cipher.decrypt(data, version)
+      if ('problem' in opened) {
+        if (opened.problem === 'rolled back') {
+          throw corrupt(
+            `was sealed for another version than the current one (${version}): an older value written back? Refused`,
+          )
+        }
+        throw corrupt(
+          `could not be decrypted: wrong "encryptionKey", or the value was altered`,
+          opened.cause,
+        )
+      }
+      json = opened.plain
+    } else if (encrypted) {
       throw corrupt('is encrypted: pass the same "encryptionKey" to every process')
     }
     let value: unknown
@@ -155,41 +199,66 @@ export function createRedisStore(
     } catch {
       throw corrupt('is not JSON')
     }
-    const problem = tokenSetProblem(value)
+    const problem = storedSessionProblem(value)
     if (problem) throw corrupt(`is malformed: ${problem}`)
-    return pick(value as TokenSet)
+    return pick(value as StoredSession)
   }
 
-  async function read(): Promise<{ version: number; tokens: TokenSet | undefined }> {
+  async function read(): Promise<{ version: number; value: StoredSession | undefined }> {
     const reply = await run(['HMGET', key, 'v', 'data'], 'read')
     const [version, data] = Array.isArray(reply) ? reply : []
+    const current = Number(version ?? 0) || 0
     return {
-      version: Number(version ?? 0) || 0,
-      tokens: typeof data === 'string' ? await decode(data) : undefined,
+      version: current,
+      value: typeof data === 'string' ? await decode(data, current) : undefined,
     }
+  }
+
+  async function readVersion(): Promise<number> {
+    return Number(await run(['HGET', key, 'v'], 'read')) || 0
   }
 
   /** Names this store's writes in change messages: its own need no re-read. */
   const writer = globalThis.crypto.randomUUID()
 
-  async function write(data: string): Promise<void> {
-    const hold = currentHold()
-    const base = hold?.bases.get(key)
+  /** One EVAL of the script on top of `base` (`undefined`: any version); `[written, version]`. */
+  async function attempt(base: number | undefined, data: string): Promise<[boolean, number]> {
     const reply = await run(
       ['EVAL', SET_SCRIPT, '1', key, base === undefined ? '' : String(base), data, channel, writer],
       data === '' ? 'clear' : 'write',
     )
     const [written, version] = (Array.isArray(reply) ? reply : []).map(Number)
-    if (written !== 1 || version === undefined) {
+    return [written === 1, version ?? Number.NaN]
+  }
+
+  async function write(json: string | undefined): Promise<void> {
+    const hold = currentHold()
+    const base = hold?.bases.get(key)
+    let result: [boolean, number]
+    if (!cipher || json === undefined) {
+      result = await attempt(base, json ?? '')
+    } else {
+      // The ciphertext is sealed for the version it becomes, so it is written on top of a known
+      // version; outside a hold, a write that lost the race to another writer seals again.
+      let tries = 0
+      do {
+        const on = base ?? (await readVersion())
+        result = await attempt(on, await cipher.encrypt(json, on + 1))
+      } while (!result[0] && base === undefined && ++tries < WRITE_ATTEMPTS)
+    }
+    const [written, version] = result
+    if (!written) {
       throw new RefreshError(
-        `The token set in Redis (key "${key}") changed during the refresh (version ${version}, read at ${base}): not overwritten`,
+        base === undefined
+          ? `The token set in Redis (key "${key}") kept changing while it was written (${WRITE_ATTEMPTS} attempts): not written`
+          : `The token set in Redis (key "${key}") changed during the refresh (version ${version}, read at ${base}): not overwritten`,
         { retryable: true },
       )
     }
     hold?.bases.set(key, version)
   }
 
-  const listeners = new Set<(tokens: TokenSet | undefined) => void>()
+  const listeners = new Set<(value: StoredSession | undefined) => void>()
   let stopListening: (() => void) | undefined
   let notified = 0
   let reading = false
@@ -211,7 +280,7 @@ export function createRedisStore(
         notified = current.version
         for (const listener of [...listeners]) {
           try {
-            listener(current.tokens)
+            listener(current.value)
           } catch {}
         }
       } while (again)
@@ -223,19 +292,18 @@ export function createRedisStore(
   return {
     key,
     async get() {
-      const { version, tokens } = await read()
+      const { version, value } = await read()
       const hold = currentHold()
       if (hold && !hold.bases.has(key)) hold.bases.set(key, version)
-      return tokens
+      return value
     },
-    async set(tokens) {
-      const problem = tokenSetProblem(tokens)
+    async set(value) {
+      const problem = storedSessionProblem(value)
       if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
-      const json = JSON.stringify(pick(tokens))
-      await write(cipher ? await cipher.encrypt(json) : json)
+      await write(JSON.stringify(pick(value)))
     },
     async clear() {
-      await write('')
+      await write(undefined)
     },
     subscribe(listener) {
       listeners.add(listener)
