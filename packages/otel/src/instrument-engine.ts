@@ -221,8 +221,10 @@ export function instrumentEngine(
     }),
     engine.on('sessionExpired', ({ error }) => {
       const attributes: Attributes = { 'error.type': errorType(error) }
-      const reason = endGrant('terminal', attributes, true) ?? 'unknown'
-      count(reason, 'terminal', attributes)
+      // Without a grant of ours in flight, the session ended elsewhere (another engine on the
+      // same store): a session end, but no refresh outcome of this engine.
+      const reason = endGrant('terminal', attributes, true)
+      if (reason !== undefined) count(reason, 'terminal', attributes)
       sessionsExpired.add(1, { ...common, ...attributes })
     }),
     engine.on('wait', ({ reason, outcome, durationMs }: EngineEvents['wait']) => {
