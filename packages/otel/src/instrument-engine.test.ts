@@ -14,7 +14,13 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base'
-import { createEngine, type Engine, OAuthError, type TokenSet } from '@reauth/core'
+import {
+  createEngine,
+  createMemoryStore,
+  type Engine,
+  OAuthError,
+  type TokenSet,
+} from '@reauth/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { instrumentEngine } from './instrument-engine.js'
 
@@ -329,6 +335,25 @@ describe('instrumentEngine', () => {
       'REFRESH_FAILED',
       'invalid_grant',
     ])
+  })
+
+  it('a session ended by another engine on the same store is a session end, not a refresh of this one', async () => {
+    const api = server()
+    const store = createMemoryStore(api.first)
+    const refresh = async () => {
+      throw new OAuthError({ error: 'invalid_grant', status: 400 })
+    }
+    const other = createEngine({ store, origins: ['https://api.example'], refresh })
+    const engine = createEngine({ store, origins: ['https://api.example'], refresh })
+    instrumentEngine(engine, { meterProvider, tracerProvider })
+    api.expire()
+    await expect(api.request(other)).rejects.toMatchObject({ name: 'SessionExpiredError' })
+    await expect(engine.getToken()).rejects.toMatchObject({ name: 'SessionExpiredError' })
+    const metrics = await collect()
+    expect(sum(metrics.get('reauth.sessions.expired'), { 'error.type': 'invalid_grant' })).toBe(1)
+    expect(sum(metrics.get('reauth.refreshes'))).toBe(0)
+    expect(sum(metrics.get('reauth.grants'))).toBe(0)
+    expect(span('reauth.refresh')).toEqual([])
   })
 
   it('the returned function stops it: no more spans or counts', async () => {
