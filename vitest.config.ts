@@ -8,6 +8,18 @@ const conditions = ['source', 'node', 'import', 'module', 'development|productio
 
 const packages = readdirSync(new URL('./packages', import.meta.url))
 
+const typecheck = {
+  enabled: true,
+  include: ['**/*.test-d.ts'],
+  // the root tsconfig: package tsconfigs exclude type tests from their builds
+  tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
+}
+
+// The OpenTelemetry packages' `module` builds use extensionless imports that only bundlers
+// resolve; Node loads their CJS `default`, and so does @reauth/otel's project (its own
+// conditions: `extends` would concatenate them with the root's).
+const otelConditions = conditions.filter((c) => c !== 'module')
+
 function atLeastNode(major: number, minor: number): boolean {
   const [m = 0, n = 0] = process.versions.node.split('.').map(Number)
   return m > major || (m === major && n >= minor)
@@ -34,22 +46,25 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
-    typecheck: {
-      enabled: true,
-      include: ['**/*.test-d.ts'],
-      // the root tsconfig: package tsconfigs exclude type tests from their builds
-      tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
-    },
+    typecheck,
     projects: [
-      ...packages.map((name) => ({
-        extends: true as const,
-        test: {
-          name,
-          root: `packages/${name}`,
-          include: ['src/**/*.test.ts'],
-          ...(name === 'msw' ? { env: { REAUTH_MSW_MAJOR: '2' } } : {}),
-        },
-      })),
+      ...packages.map((name) =>
+        name === 'otel'
+          ? {
+              resolve: { conditions: otelConditions },
+              ssr: { resolve: { conditions: otelConditions, externalConditions: otelConditions } },
+              test: { name, root: `packages/${name}`, include: ['src/**/*.test.ts'], typecheck },
+            }
+          : {
+              extends: true as const,
+              test: {
+                name,
+                root: `packages/${name}`,
+                include: ['src/**/*.test.ts'],
+                ...(name === 'msw' ? { env: { REAUTH_MSW_MAJOR: '2' } } : {}),
+              },
+            },
+      ),
       {
         extends: true as const,
         test: {
@@ -61,11 +76,14 @@ export default defineConfig({
             'packaging.test.ts',
             'examples.test.ts',
             'size.test.ts',
+            'release.test.ts',
             'readmes/**',
             'e2e/**',
             'redis/**',
             'browser/**',
             'interop/**',
+            'runtimes/**',
+            'charts/**',
           ],
           // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
           testTimeout: 30_000,
@@ -100,6 +118,32 @@ export default defineConfig({
       // msw 3 needs Node >= 22.12: on older Node this project does not exist (scripts/test.mjs
       // runs it in the Node 24 pass).
       ...(atLeastNode(22, 12) ? [msw3] : []),
+      {
+        // the scenario bundle on Node 22 and 24, Bun, Deno and workerd (processes it starts)
+        extends: true as const,
+        test: {
+          name: 'runtimes',
+          root: 'test',
+          include: ['runtimes/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // the bench's committed SVG charts, rendered in Chromium
+        extends: true as const,
+        test: {
+          name: 'charts',
+          root: 'test',
+          include: ['charts/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        // changesets' release plan, on a scratch copy of the manifests
+        extends: true as const,
+        test: { name: 'release', root: 'test', include: ['release.test.ts'], testTimeout: 60_000 },
+      },
       {
         // every README code block, typechecked and run against @reauth/msw
         extends: true as const,

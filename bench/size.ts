@@ -31,6 +31,7 @@ export const BUDGETS: Readonly<Record<string, number>> = {
   '@reauth/msw': 6_400,
   '@reauth/redis': 4_800,
   '@reauth/browser': 4_400,
+  '@reauth/otel': 2_000,
 }
 
 export const REAUTH_TARGETS: readonly SizeTarget[] = [
@@ -46,6 +47,11 @@ export const REAUTH_TARGETS: readonly SizeTarget[] = [
     external: ['redis', '@redis/*', 'node:*'],
   },
   { name: '@reauth/browser', entry: '../packages/browser/src/index.ts', external: [] },
+  {
+    name: '@reauth/otel',
+    entry: '../packages/otel/src/index.ts',
+    external: ['@opentelemetry/api'],
+  },
 ]
 
 /** What an app ships for one client: the adapter with the engine (`createEngine`). */

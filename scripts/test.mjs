@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The README's test command: lint, typecheck, then every vitest project (unit, type tests,
 // contract suite, e2e, services, interop against independent authorization servers,
-// packaging, examples and the README code blocks) on this Node, and the library projects once
+// packaging with a publish dry run, the release plan, examples, the README code blocks, the
+// runtime matrix (Node 22/24, Bun, Deno, workerd) and the bench charts in Chromium) on this
+// Node, and the library projects once
 // more on Node 24 (from the npm registry). The last line is the plain count, summed from
 // vitest's JSON reports.
 import { spawnSync } from 'node:child_process'
@@ -48,6 +50,7 @@ if (!quick) {
     'msw3',
     'redis',
     'browser',
+    'otel',
     'contract',
     'e2e',
   ]

@@ -11,7 +11,14 @@ const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 describe('examples', () => {
-  it.each(['@reauth/example-fetch', '@reauth/example-axios-node', '@reauth/example-ky-node'])(
+  it.each([
+    '@reauth/example-fetch',
+    '@reauth/example-axios-node',
+    '@reauth/example-ky-node',
+    // a Cloudflare Worker in workerd (miniflare), and a Deno script
+    '@reauth/example-worker',
+    '@reauth/example-deno',
+  ])(
     '%s runs against the embedded OpenID Provider and every request succeeds',
     async (name) => {
       const { stdout } = await run('pnpm', ['--filter', name, 'start'], { cwd: root })

@@ -2,7 +2,8 @@
  * Every package builds ESM + CJS with types, and passes `publint --strict` and `attw --pack`.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -58,5 +59,44 @@ describe.each(packages)('package %s', (dir) => {
     )
     expect(Number(esm.stdout)).toBeGreaterThan(0)
     expect(Number(cjs.stdout)).toBe(Number(esm.stdout))
+  }, 60_000)
+
+  it('publishes: `pnpm publish --dry-run` passes, and the tarball has the build, public access and no workspace: ranges', async () => {
+    await run('pnpm', ['publish', '--dry-run', '--no-git-checks'], { cwd: dir })
+    const destination = mkdtempSync(join(tmpdir(), 'reauth-pack-'))
+    try {
+      const { stdout } = await run('pnpm', ['pack', '--json', '--pack-destination', destination], {
+        cwd: dir,
+      })
+      const packed = JSON.parse(stdout) as { filename: string; files: Array<{ path: string }> }
+      const files = packed.files.map((f) => f.path)
+      expect(files).toEqual(
+        expect.arrayContaining([
+          'dist/index.js',
+          'dist/index.cjs',
+          'dist/index.d.ts',
+          'dist/index.d.cts',
+          'README.md',
+          'CHANGELOG.md',
+        ]),
+      )
+      expect(files.filter((f) => /\.test(-d)?\.ts$/.test(f))).toEqual([])
+      const { stdout: json } = await run(
+        'tar',
+        ['-xzOf', packed.filename, 'package/package.json'],
+        { cwd: destination },
+      )
+      const published = JSON.parse(json)
+      expect(published.publishConfig).toEqual({ access: 'public' })
+      const ranges = { ...published.dependencies, ...published.peerDependencies }
+      expect(
+        Object.values(ranges).filter((range) => String(range).startsWith('workspace:')),
+      ).toEqual([])
+      if (published.dependencies?.['@reauth/core']) {
+        expect(published.dependencies['@reauth/core']).toBe(`^${manifest.version}`)
+      }
+    } finally {
+      rmSync(destination, { recursive: true, force: true })
+    }
   }, 60_000)
 })

@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { Agent, request } from 'node:http'
-import type { LateConfig, ServerConfig, ServerStats, TokenResponse } from './server.js'
+import type { LateConfig, ServerConfig, ServerStats, TokenResponse, TraceEvent } from './server.js'
 
 /** The forked loopback server and its control channel. */
 export interface Server {
@@ -17,6 +17,8 @@ export interface Server {
   /** Answer the first `immediate` 401s at once and hold the rest until a grant completed. */
   late(config: LateConfig): Promise<void>
   stats(): Promise<ServerStats>
+  /** Start recording what the server does (`true`), or stop and get the events (`false`). */
+  trace(on: boolean): Promise<{ events: TraceEvent[] }>
   close(): Promise<void>
 }
 
@@ -75,6 +77,7 @@ export async function startServer(): Promise<Server> {
     hold: (on) => call(origin, '/__ctl/hold', { on }),
     late: (config) => call(origin, '/__ctl/late', config),
     stats: () => call(origin, '/__ctl/stats'),
+    trace: (on) => call(origin, '/__ctl/trace', { on }),
     close: async () => {
       agent.destroy()
       if (child.exitCode !== null) return

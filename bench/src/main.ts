@@ -22,6 +22,7 @@ import {
   stormRun,
   tokenRoundTrip,
 } from './scenarios.js'
+import { writeCharts } from './write-charts.js'
 
 const smoke = process.argv.includes('--smoke') || process.env.REAUTH_BENCH_SMOKE === '1'
 
@@ -177,6 +178,12 @@ async function main(): Promise<number> {
     writeFileSync(new URL('../RESULTS.md', import.meta.url), markdown)
     log(markdown)
     log('wrote bench/RESULTS.md')
+    const charts = await startServer()
+    try {
+      await writeCharts(charts, log)
+    } finally {
+      await charts.close()
+    }
   }
   return smoke ? failedTargets(results).length : 0
 }

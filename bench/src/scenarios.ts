@@ -1,6 +1,6 @@
 import type { Client, Variant } from './clients.js'
 import type { Server } from './control.js'
-import type { ServerConfig } from './server.js'
+import type { ServerConfig, TraceEvent } from './server.js'
 import { collect, median, percentile, pool, sleep } from './stats.js'
 
 /** Time the token endpoint takes for a grant in every scenario: one "token round trip". */
@@ -87,6 +87,37 @@ export async function stormRun(server: Server, variant: Variant, size: number): 
     stormP50: percentile(stormMs, 50),
     stormP99: percentile(stormMs, 99),
   }
+}
+
+/** One storm, recorded for the timeline chart: every request as the client saw it, every server event. */
+export interface TimelineRun {
+  variant: string
+  /** ms since the server started tracing, on the client's clock aligned at the storm's start. */
+  requests: Array<{ start: number; end: number; ok: boolean }>
+  events: TraceEvent[]
+}
+
+export async function timelineRun(
+  server: Server,
+  variant: Variant,
+  size: number,
+): Promise<TimelineRun> {
+  const client = await setUp(server, variant, { tokenDelayMs: TOKEN_DELAY_MS })
+  await pool(size, size, () => client.get()) // warm-up: opens the sockets
+  await server.invalidate()
+  await server.trace(true)
+  // The trace's zero is when the server got the control call; the client's zero is taken right
+  // after its answer: the offset (half a loopback round trip, well under 1 ms) is left as is.
+  const t0 = performance.now()
+  const requests = await Promise.all(
+    Array.from({ length: size }, async () => {
+      const start = performance.now() - t0
+      const ok = await client.get()
+      return { start, end: performance.now() - t0, ok }
+    }),
+  )
+  const { events } = await server.trace(false)
+  return { variant: variant.name, requests, events }
 }
 
 /** One token round trip as a client sees it: the median of direct grants over fetch. */

@@ -46,6 +46,11 @@ export interface ServerStats {
   held401: number
 }
 
+/** What the server did, when (ms since tracing started): the storm timeline's data. */
+export type TraceEvent =
+  | { kind: 'api'; at: number; status: 200 | 401 }
+  | { kind: 'grant'; start: number; end: number; ok: boolean; reused: boolean }
+
 export interface TokenResponse {
   access_token: string
   token_type: 'Bearer'
@@ -72,6 +77,9 @@ let late: LateConfig | undefined
 let late401Seen = 0
 const held401: Array<() => void> = []
 let lateTimer: NodeJS.Timeout | undefined
+/** Recording for `/__ctl/trace`: its start time and the events so far. */
+let trace: { t0: number; events: TraceEvent[] } | undefined
+const since = (t0: number) => performance.now() - t0
 
 function fresh(): ServerStats {
   return {
@@ -149,16 +157,19 @@ function api(req: IncomingMessage, res: ServerResponse): void {
   const expiresAt = token === undefined ? undefined : access.get(token)
   if (expiresAt !== undefined && Date.now() < expiresAt) {
     json(res, 200, { ok: true })
+    if (trace) trace.events.push({ kind: 'api', at: since(trace.t0), status: 200 })
     return
   }
   stats.api401++
-  const send = () =>
+  const send = () => {
     json(
       res,
       401,
       { error: 'invalid_token' },
       { 'www-authenticate': 'Bearer error="invalid_token"' },
     )
+    if (trace) trace.events.push({ kind: 'api', at: since(trace.t0), status: 401 })
+  }
   if (late && late401Seen++ >= late.immediate) {
     held401.push(send)
     stats.held401 = held401.length
@@ -176,6 +187,12 @@ async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     return
   }
   stats.grants++
+  const traced = trace
+  const start = traced ? since(traced.t0) : 0
+  const record = (ok: boolean, reused: boolean) => {
+    if (traced && trace === traced)
+      traced.events.push({ kind: 'grant', start, end: since(traced.t0), ok, reused })
+  }
   if (hold) {
     stats.heldTokenRequests++
     await new Promise<void>((resolve) => heldTokens.push(resolve))
@@ -184,14 +201,17 @@ async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (config.tokenDelayMs) await new Promise((resolve) => setTimeout(resolve, config.tokenDelayMs))
   const presented = String(form.refresh_token ?? '')
   if (presented !== currentRefresh) {
-    if (retired.has(presented)) stats.reuse++
+    const reused = retired.has(presented)
+    if (reused) stats.reuse++
     stats.invalidGrant++
     json(res, 400, { error: 'invalid_grant', error_description: 'refresh token not current' })
+    record(false, reused)
     return
   }
   retired.add(presented)
   stats.rotations++
   json(res, 200, issue())
+  record(true, false)
   if (late && held401.length > 0) {
     const afterGrantMs = late.afterGrantMs
     late = undefined
@@ -234,6 +254,13 @@ async function control(path: string, req: IncomingMessage, res: ServerResponse):
     case '/__ctl/stats':
       json(res, 200, stats)
       return
+    case '/__ctl/trace': {
+      // {on: true} starts recording; {on: false} stops and answers the events.
+      const events = trace?.events ?? []
+      trace = body.on === true ? { t0: performance.now(), events: [] } : undefined
+      json(res, 200, { events })
+      return
+    }
     default:
       json(res, 404, {})
   }

@@ -1,6 +1,6 @@
 import type { Engine } from '@reauth/core'
-import { createFetch } from '@reauth/fetch'
 import { axiosHarnesses } from './harness-axios.js'
+import { fetchHarness } from './harness-fetch.js'
 import { kyHarnesses } from './harness-ky.js'
 
 /** A body the contract suite sends, in each client's own idiom. */
@@ -35,34 +35,6 @@ export interface Harness {
   isAbortError(error: unknown): boolean
 }
 
-function fetchBody(body: TestBody | undefined): { body?: BodyInit; headers?: HeadersInit } {
-  if (!body) return {}
-  if (body.kind === 'json') {
-    return { body: JSON.stringify(body.value), headers: { 'content-type': 'application/json' } }
-  }
-  return { body: body.value }
-}
-
-export const fetchHarness: Harness = {
-  name: 'fetch',
-  create(engine, origin) {
-    const api = createFetch(engine, { origins: [origin] })
-    return {
-      async request(url, options = {}) {
-        const { body, headers } = fetchBody(options.body)
-        const response = await api(url, {
-          method: options.method ?? (body ? 'POST' : 'GET'),
-          ...(body === undefined ? {} : { body }),
-          ...(headers === undefined ? {} : { headers }),
-          ...(options.signal ? { signal: options.signal } : {}),
-          ...(options.skip ? { reauth: false } : {}),
-        })
-        await response.arrayBuffer()
-        return { status: response.status }
-      },
-    }
-  },
-  isAbortError: (error) => error instanceof DOMException && error.name === 'AbortError',
-}
+export { fetchHarness }
 
 export const harnesses: Harness[] = [fetchHarness, ...axiosHarnesses, ...kyHarnesses]

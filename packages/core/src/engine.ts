@@ -83,6 +83,10 @@ export interface EngineEvents {
   refreshError: { reason: RefreshReason; error: RefreshError }
   /** The session ended; tokens were cleared. Fires once per ended session. */
   sessionExpired: { error: SessionExpiredError }
+  /** A grant started: the refresh function is being called. Ends with `refresh`, `refreshError` or `sessionExpired`. */
+  refreshStart: { reason: RefreshReason }
+  /** A request stopped waiting for a refresh: it got new tokens, the refresh failed, or its signal aborted the wait. */
+  wait: { reason: RefreshReason; outcome: 'refreshed' | 'failed' | 'aborted'; durationMs: number }
 }
 
 /** Counters readable for tests and dashboards. */
@@ -321,6 +325,8 @@ export function createEngine(options: EngineOptions): Engine {
     refresh: new Set(),
     refreshError: new Set(),
     sessionExpired: new Set(),
+    refreshStart: new Set(),
+    wait: new Set(),
   }
   function emit<E extends keyof EngineEvents>(event: E, payload: EngineEvents[E]): void {
     for (const listener of listeners[event]) {
@@ -451,6 +457,7 @@ export function createEngine(options: EngineOptions): Engine {
     stats.grants++
     if (reason === 'proactive') stats.proactive++
     if (reason === 'background') stats.background++
+    emit('refreshStart', { reason })
     const controller = new AbortController()
     grantSignals.add(controller.signal)
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -648,6 +655,26 @@ export function createEngine(options: EngineOptions): Engine {
     return abortable(current, signal)
   }
 
+  /** A request waiting for the shared refresh: reported as a `wait` event when it ends. */
+  async function waitFor(
+    basis: TokenSet,
+    reason: RefreshReason,
+    signal: AbortSignal | null | undefined,
+  ): Promise<TokenSet> {
+    const started = Date.now()
+    let outcome: EngineEvents['wait']['outcome'] = 'failed'
+    try {
+      const tokens = await refreshShared(basis, reason, signal)
+      outcome = 'refreshed'
+      return tokens
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) outcome = 'aborted'
+      throw error
+    } finally {
+      emit('wait', { reason, outcome, durationMs: Date.now() - started })
+    }
+  }
+
   async function getToken(
     options: { signal?: AbortSignal | null | undefined } = {},
   ): Promise<TokenSet | undefined> {
@@ -663,7 +690,7 @@ export function createEngine(options: EngineOptions): Engine {
       return tokens
     }
     try {
-      return await refreshShared(tokens, 'proactive', signal)
+      return await waitFor(tokens, 'proactive', signal)
     } catch (error) {
       // A transient failure before expiry: the current token still works, use it.
       if (
@@ -749,7 +776,7 @@ export function createEngine(options: EngineOptions): Engine {
         stats.staleRetries++
         return header
       }
-      return authorizationHeader(await refreshShared(current, 'reactive', signal))
+      return authorizationHeader(await waitFor(current, 'reactive', signal))
     },
 
     notReplayable(request, reason) {
