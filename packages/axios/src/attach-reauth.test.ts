@@ -737,3 +737,29 @@ describe('the README refresh function that uses the same instance, on invalid_gr
     expect(seen.filter((url) => url === '/oauth/token')).toHaveLength(1)
   })
 })
+
+describe('the call-wide timeout leaves nothing behind', () => {
+  it('no timer is left pending after a call with a timeout settles, and a huge timeout is not 1 ms', async () => {
+    vi.useFakeTimers()
+    try {
+      const server = fakeServer()
+      const engine = createEngine({
+        tokens: newTokensForTimers(),
+        refresh: async () => newTokensForTimers(),
+      })
+      const api = axios.create({ baseURL: API, adapter: server.adapter, timeout: 30_000 })
+      attachReauth(api, engine)
+      for (let i = 0; i < 20; i++) expect((await api.get('/me')).status).toBe(200)
+      expect(vi.getTimerCount()).toBe(0)
+      const huge = axios.create({ baseURL: API, adapter: server.adapter, timeout: 2 ** 31 })
+      attachReauth(huge, engine)
+      expect((await huge.get('/me')).status).toBe(200)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
+
+function newTokensForTimers(): TokenSet {
+  return { accessToken: 'new', tokenType: 'Bearer', refreshToken: 'r1' }
+}

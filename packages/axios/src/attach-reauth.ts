@@ -132,6 +132,7 @@ function withoutToken(config: Config): InternalAxiosRequestConfig {
 
 /** Map what the engine threw to what axios would have thrown. */
 const DEADLINE = Symbol('reauth.deadline')
+const MAX_TIMER = 2_147_483_647
 
 type Timed = Config & { [DEADLINE]?: { at: number; timeout: number } }
 
@@ -155,22 +156,26 @@ function timeoutError(config: Config, timeout: number): AxiosError {
  * when the call has a `timeout` — its deadline, which bounds the whole call, waits included,
  * with axios's usual timeout error. {@link remaining} gives the next send what is left.
  */
-function waitSignal(config: Timed): AbortSignal | undefined {
+function waitSignal(config: Timed): { signal: AbortSignal | undefined; done(): void } {
   const own = config.signal as AbortSignal | undefined
+  const none = { signal: own, done() {} }
   if (config[DEADLINE] === undefined) {
-    if (!(typeof config.timeout === 'number' && config.timeout > 0)) return own
+    if (!(typeof config.timeout === 'number' && config.timeout > 0)) return none
     config[DEADLINE] = { at: Date.now() + config.timeout, timeout: config.timeout }
   }
   const { at, timeout } = config[DEADLINE]
-  const controller = new AbortController()
   const left = at - Date.now()
+  // Beyond what setTimeout can wait (2^31-1 ms), the deadline cannot come first.
+  if (left > MAX_TIMER) return none
+  const controller = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
   if (left <= 0) controller.abort(timeoutError(config, timeout))
-  else {
-    const timer = setTimeout(() => controller.abort(timeoutError(config, timeout)), left)
-    ;(timer as { unref?: () => void }).unref?.()
-    controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+  else timer = setTimeout(() => controller.abort(timeoutError(config, timeout)), left)
+  return {
+    signal: own ? AbortSignal.any([own, controller.signal]) : controller.signal,
+    // The wait is over: no timer, and nothing left holding the config.
+    done: () => clearTimeout(timer),
   }
-  return own ? AbortSignal.any([own, controller.signal]) : controller.signal
 }
 
 /** What is left of the call's timeout for its next send (at least 1 ms). */
@@ -264,10 +269,12 @@ export function attachReauth(
           // its refresh function, which must not wait on the refresh they belong to.
           signal: config.signal as AbortSignal | undefined,
         },
-        { signal: wait },
+        { signal: wait.signal },
       )
     } catch (error) {
       throw translate(error, config)
+    } finally {
+      wait.done()
     }
     const left = remaining(config)
     if (left !== undefined) config.timeout = left
@@ -301,11 +308,13 @@ export function attachReauth(
     sent: string,
     axiosError?: AxiosError,
   ): Promise<AxiosResponse> {
-    const signal = waitSignal(config)
+    const wait = waitSignal(config)
+    const { signal } = wait
     let next: string
     try {
       next = await engine.recover(sent, { signal })
     } catch (failure) {
+      wait.done()
       throw translate(failure, config, axiosError)
     }
     const headers = new AxiosHeaders(config.headers)
@@ -318,14 +327,22 @@ export function attachReauth(
       reauth: false,
     }
     delete retry[ATTACHED]
-    const left = remaining(config)
-    if (left !== undefined) retry.timeout = left
     engine.log.debug(`Replaying ${describeUrl(config.method, fullUrl(instance, config))}`)
     warnIfNotLast()
     try {
-      return await engine.replay(() => instance.request(retry), { signal })
+      return await engine.replay(
+        () => {
+          // What is left of the call's timeout when the replay really starts (after the queue).
+          const left = remaining(config)
+          if (left !== undefined) retry.timeout = left
+          return instance.request(retry)
+        },
+        { signal },
+      )
     } catch (failure) {
       throw translate(failure, config)
+    } finally {
+      wait.done()
     }
   }
 

@@ -302,3 +302,126 @@ describe('origins', () => {
     },
   )
 })
+
+describe('what another engine wrote meanwhile wins (review findings)', () => {
+  function gate<T>() {
+    let open!: (value: T) => void
+    let fail!: (error: unknown) => void
+    const promise = new Promise<T>((resolve, reject) => {
+      open = resolve
+      fail = reject
+    })
+    return { promise, open, fail }
+  }
+
+  it('a sign-out elsewhere during a grant that then fails terminally stays a sign-out (no session end)', async () => {
+    const store = createMemoryStore(initial())
+    const answer = gate<TokenSet>()
+    const a = createEngine({ refresh: () => answer.promise, store, origins: [API] })
+    const b = createEngine({ refresh: () => answer.promise, store, origins: [API] })
+    const expired = { a: vi.fn(), b: vi.fn() }
+    a.on('sessionExpired', expired.a)
+    b.on('sessionExpired', expired.b)
+    const pending = a.refresh().catch((e: unknown) => e)
+    await b.clear()
+    answer.fail(new OAuthError({ error: 'invalid_grant', status: 400 }))
+    expect(isSessionExpiredError(await pending)).toBe(true)
+    expect(store.get()).toBeUndefined()
+    await expect(b.getToken()).resolves.toBeUndefined()
+    await expect(a.getToken()).resolves.toBeUndefined()
+    expect(expired.a).not.toHaveBeenCalled()
+    expect(expired.b).not.toHaveBeenCalled()
+  })
+
+  it('two overlapping terminal failures end the session once per engine', async () => {
+    const store = createMemoryStore(initial())
+    const answers = [gate<TokenSet>(), gate<TokenSet>()]
+    let call = 0
+    const refresh = () => (answers[call++] as ReturnType<typeof gate<TokenSet>>).promise
+    // No shared lock: the grants overlap (as when a distributed lock's lease ran out).
+    const a = createEngine({ refresh, store })
+    const b = createEngine({ refresh, store })
+    const expired = { a: vi.fn(), b: vi.fn() }
+    a.on('sessionExpired', expired.a)
+    b.on('sessionExpired', expired.b)
+    const both = [a.refresh().catch((e: unknown) => e), b.refresh().catch((e: unknown) => e)]
+    await vi.waitFor(() => expect(call).toBe(2))
+    for (const answer of answers)
+      answer.fail(new OAuthError({ error: 'invalid_grant', status: 400 }))
+    for (const outcome of await Promise.all(both)) expect(isSessionExpiredError(outcome)).toBe(true)
+    expect(expired.a).toHaveBeenCalledTimes(1)
+    expect(expired.b).toHaveBeenCalledTimes(1)
+  })
+
+  it('an engine that adopted the end goes anonymous after a sign-in then a sign-out elsewhere', async () => {
+    const memory = createMemoryStore(initial())
+    // No subscribe: B learns only by reading.
+    const store = { get: memory.get, set: memory.set, clear: memory.clear }
+    const refresh: RefreshFunction = async () => {
+      throw new OAuthError({ error: 'invalid_grant', status: 400 })
+    }
+    const a = createEngine({ refresh, store, origins: [API] })
+    const b = createEngine({ refresh, store, origins: [API] })
+    await expect(a.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
+    await a.setTokens({ accessToken: 'at-9', tokenType: 'Bearer', refreshToken: 'rt-9' })
+    await a.clear()
+    await expect(b.getToken()).resolves.toBeUndefined()
+    await expect(b.authorize({ url: `${API}/me` })).resolves.toBeUndefined()
+  })
+
+  it('a rotated refresh token of a failed response never overwrites a sign-in made meanwhile', async () => {
+    const store = createMemoryStore(initial())
+    const answer = gate<unknown>()
+    const a = createEngine({
+      refresh: async ({ startedAt }) =>
+        parseTokenResponse(await answer.promise, { sentAt: startedAt }),
+      store,
+    })
+    const b = createEngine({ refresh: async () => initial(), store })
+    const pending = a.refresh().catch((e: unknown) => e)
+    await b.setTokens({
+      accessToken: 'at-new-session',
+      tokenType: 'Bearer',
+      refreshToken: 'rt-new',
+    })
+    answer.open({ access_token: 'x', token_type: 'mac', refresh_token: 'rt-old-session-rotated' })
+    await pending
+    expect(store.get()).toMatchObject({ accessToken: 'at-new-session', refreshToken: 'rt-new' })
+  })
+
+  it('a server that echoes the refresh token in error_description: redacted in the error and the stored end', async () => {
+    const store = createMemoryStore(initial())
+    const engine = createEngine({
+      refresh: async () => {
+        throw new OAuthError({
+          error: 'invalid_grant',
+          errorDescription: 'refresh token rt-0 is revoked',
+          status: 400,
+        })
+      },
+      store,
+    })
+    const error = await engine.refresh().catch((e: unknown) => e)
+    expect(inspect(error, { showHidden: true, depth: 30 })).not.toMatch(/\brt-0\b/)
+    expect(JSON.stringify(store.get())).not.toMatch(/\brt-0\b/)
+  })
+
+  it('a refresh function that hands back a set still inside the window does not grant on every request', async () => {
+    const now = Date.now()
+    const cached: TokenSet = {
+      accessToken: 'at-cached',
+      tokenType: 'Bearer',
+      refreshToken: 'rt-0',
+      issuedAt: now - 3_590_000,
+      expiresAt: now + 10_000,
+    }
+    const refresh = vi.fn<RefreshFunction>(async () => cached)
+    const engine = createEngine({ refresh, tokens: cached, origins: [API] })
+    for (let i = 0; i < 50; i++) {
+      await engine.authorize({ url: `${API}/me` })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(refresh.mock.calls.length).toBeLessThanOrEqual(1)
+  })
+})

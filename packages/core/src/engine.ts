@@ -23,6 +23,7 @@ import type {
   RefreshFunction,
   RefreshLock,
   SessionEnd,
+  StoredSession,
   TokenSet,
   TokenStore,
 } from './types.js'
@@ -352,28 +353,58 @@ export function createEngine(options: EngineOptions): Engine {
 
   /** The `at` of the last session end this engine reported: its own, or one read from the store. */
   let endedAt: number | undefined
+  /** The store has given back a session end: it keeps them, so it is the truth about the end. */
+  let storeKeepsEnds = false
 
-  /** Another engine on the store ended the session: fail fast too, and tell this engine's listeners once. */
-  function adoptEnd(value: SessionEnd): void {
-    if (endedAt === value.ended.at) return
-    endedAt = value.ended.at
+  /** The store still holds `tokens` (nobody signed in, out, or rotated meanwhile). */
+  async function stillHolds(tokens: TokenSet): Promise<boolean> {
+    const value = (await store.get()) ?? undefined
+    return (
+      value !== undefined &&
+      !isSessionEnd(value) &&
+      value.accessToken === tokens.accessToken &&
+      value.refreshToken === tokens.refreshToken
+    )
+  }
+
+  function endError(value: SessionEnd): SessionExpiredError {
     const { error, errorDescription, status } = value.ended
-    ended = new SessionExpiredError(
+    return new SessionExpiredError(
       `The session has expired${error ? `: the token endpoint answered "${error}"` : ''}`,
       { error, errorDescription, status },
     )
+  }
+
+  /** Another engine on the store ended the session: fail fast too, and tell this engine's listeners once. */
+  function adoptEnd(value: SessionEnd): void {
+    storeKeepsEnds = true
+    if (endedAt === value.ended.at || ended !== undefined) {
+      // Already reported (this engine's own end, one seen before, or an end written by an
+      // overlapping grant of the same session): stay ended, tell no one twice.
+      endedAt = value.ended.at
+      ended ??= endError(value)
+      return
+    }
+    endedAt = value.ended.at
+    ended = endError(value)
     stats.sessionsExpired++
-    log.warn('Session expired elsewhere; the store holds no tokens', { error })
+    log.warn('Session expired elsewhere; the store holds no tokens', { error: value.ended.error })
     emit('sessionExpired', { error: ended })
   }
 
-  async function read(): Promise<TokenSet | undefined> {
-    const value = (await store.get()) ?? undefined
+  /** What the store says now: a set (a session goes on), an end, or nothing (signed out). */
+  function observe(value: StoredSession | undefined): TokenSet | undefined {
     if (isSessionEnd(value)) {
       adoptEnd(value)
       return undefined
     }
+    // A store that keeps ends is the truth: a set, or nothing at all, means no ended state.
+    if (value !== undefined || storeKeepsEnds) ended = undefined
     return value
+  }
+
+  async function read(): Promise<TokenSet | undefined> {
+    return observe((await store.get()) ?? undefined)
   }
 
   /** `ms` before expiry, bounded by a `fraction` of the token's lifetime when it is known. */
@@ -401,9 +432,13 @@ export function createEngine(options: EngineOptions): Engine {
     if (inflight || now < backgroundNotBefore || now < retryNotBefore) return
     if (!within(tokens, refreshAhead, 1 / 2, now)) return
     refreshShared(tokens, 'background', undefined).then(
-      () => {
+      (fresh) => {
         backgroundFailures = 0
         backgroundNotBefore = 0
+        // A grant that brought back a set still inside the window (a caching refresh
+        // function, a server that hands back the same token) must not run on every request.
+        if (within(fresh, refreshAhead, 1 / 2, Date.now()))
+          backgroundNotBefore = Date.now() + 30_000
       },
       () => {
         // A failed background grant fails no request; the next one waits a little longer
@@ -430,8 +465,8 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   const unsubscribe = store.subscribe?.((value) => {
-    if (isSessionEnd(value)) adoptEnd(value)
-    else if (value) adoptInflight?.(value)
+    const tokens = observe(value)
+    if (tokens) adoptInflight?.(tokens)
   })
 
   async function grant(basis: string | undefined, reason: RefreshReason): Promise<TokenSet> {
@@ -506,6 +541,9 @@ export function createEngine(options: EngineOptions): Engine {
     if (next.refreshToken === undefined && stored.refreshToken !== undefined) {
       next.refreshToken = stored.refreshToken
     }
+    // Written only over the set this grant started from: a sign-in or sign-out by another
+    // engine meanwhile wins, and this grant's tokens belong to the old session.
+    if (!(await stillHolds(stored))) return superseded(reason)
     await store.set(next)
     retryNotBefore = 0
     ended = undefined
@@ -545,6 +583,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (issued !== undefined && issued !== sent.refreshToken) {
       // A 2xx response rotated the refresh token and then failed a check: the old one is
       // spent at the server. Keep the rest of the set; the next refresh presents the new one.
+      if (!(await stillHolds(sent))) return superseded(reason)
       await store.set({ ...sent, refreshToken: issued })
       log.warn('Stored the new refresh token of a token response that failed a check', { reason })
     }
@@ -568,24 +607,29 @@ export function createEngine(options: EngineOptions): Engine {
       emit('refreshError', { reason, error: failure })
       throw failure
     }
-    if (failure.error === 'invalid_grant') {
-      // Another tab or process may have rotated the refresh token first: adopt its set.
-      const current = await read()
-      if (generation !== startedGeneration) return superseded(reason)
-      if (current && current.refreshToken !== sent.refreshToken) {
-        stats.adopted++
-        log.info('Refresh token was rotated elsewhere; adopted the newer tokens', { reason })
-        emit('refresh', {
-          reason,
-          adopted: true,
-          rotated: false,
-          expiresAt: current.expiresAt,
-          durationMs: 0,
-        })
-        return current
-      }
-    }
+    // Only the session this grant started from may end: what another engine, tab or process
+    // wrote meanwhile wins.
+    const value = (await store.get()) ?? undefined
     if (generation !== startedGeneration) return superseded(reason)
+    if (isSessionEnd(value)) {
+      // Another holder ended it already: tell this engine's listeners once, write nothing.
+      adoptEnd(value)
+      throw endedError()
+    }
+    if (value === undefined) return superseded(reason)
+    if (value.refreshToken !== sent.refreshToken || value.accessToken !== sent.accessToken) {
+      // Another tab or process rotated the refresh token first (or signed in again): adopt.
+      stats.adopted++
+      log.info('Refresh token was rotated elsewhere; adopted the newer tokens', { reason })
+      emit('refresh', {
+        reason,
+        adopted: true,
+        rotated: false,
+        expiresAt: value.expiresAt,
+        durationMs: 0,
+      })
+      return value
+    }
     // The store keeps the end (no tokens): every engine on it fails fast and is told once.
     const end: SessionEnd = {
       ended: {
@@ -595,12 +639,16 @@ export function createEngine(options: EngineOptions): Engine {
         at: Date.now(),
       },
     }
+    // An overlapping grant elsewhere may have ended the same session meanwhile: tell once.
+    const told = ended !== undefined
     ended = failure
     endedAt = end.ended.at
     await store.set(end)
-    stats.sessionsExpired++
-    log.warn('Session expired; tokens cleared', { reason, error: failure.error })
-    emit('sessionExpired', { error: failure })
+    if (!told) {
+      stats.sessionsExpired++
+      log.warn('Session expired; tokens cleared', { reason, error: failure.error })
+      emit('sessionExpired', { error: failure })
+    }
     throw failure
   }
 

@@ -98,8 +98,8 @@ function isResponse(value: unknown): value is Response {
 /**
  * Read the RFC 6749 §5.2 body of whatever a refresh function threw, in the shapes users'
  * clients throw: a fetch `Response`, ky 1's `HTTPError` (its unread `response`), ky 2's
- * (`data`), axios's `AxiosError` (`response.data`). The body is read from a clone, at most
- * 64 KiB, and never waited on for more than `timeoutMs`.
+ * (`data`), axios's `AxiosError` (`response.data`). The body is read from a clone, never
+ * waited on for more than `timeoutMs` (then cancelled); only a text of at most 64 KiB is parsed.
  *
  * @example
  * const body = await readOAuthErrorBody(kyHttpError) // { error: 'invalid_grant' }
@@ -110,22 +110,23 @@ export async function readOAuthErrorBody(
 ): Promise<OAuthErrorBody | undefined> {
   if (typeof thrown !== 'object' || thrown === null) return undefined
   const like = thrown as ErrorLike
-  const known = errorBody(like.data) ?? errorBody(like.response?.data)
-  if (known) return known
-  const response = isResponse(thrown)
-    ? thrown
-    : isResponse(like.response)
-      ? like.response
-      : undefined
-  if (!response || response.bodyUsed) return undefined
-  let timer: { unref?: () => void } | number | undefined
+  let timer: unknown
+  let clone: Response | undefined
   try {
+    const known = safeBody(like)
+    if (known) return known
+    const response = isResponse(thrown)
+      ? thrown
+      : isResponse(like.response)
+        ? like.response
+        : undefined
+    if (!response || response.bodyUsed) return undefined
+    clone = response.clone()
     const text = await Promise.race([
-      response.clone().text(),
+      clone.text(),
       new Promise<undefined>((resolve) => {
-        const handle: unknown = setTimeout(resolve, timeoutMs)
-        ;(handle as { unref?: () => void }).unref?.()
-        timer = handle as number
+        timer = setTimeout(resolve, timeoutMs)
+        ;(timer as { unref?: () => void }).unref?.()
       }),
     ])
     return errorBody(text)
@@ -133,6 +134,17 @@ export async function readOAuthErrorBody(
     return undefined
   } finally {
     clearTimeout(timer as Parameters<typeof clearTimeout>[0])
+    // A body that did not end in time is not read further.
+    clone?.body?.cancel().catch(() => {})
+  }
+}
+
+/** A §5.2 body already parsed on the error (ky 2's `data`, axios's `response.data`); getters may throw. */
+function safeBody(like: ErrorLike): OAuthErrorBody | undefined {
+  try {
+    return errorBody(like.data) ?? errorBody(like.response?.data)
+  } catch {
+    return undefined
   }
 }
 
@@ -241,12 +253,16 @@ export function classifyRefreshFailure(
     parseRetryAfter(like.retryAfter, now) ??
     parseRetryAfter(headerOf(like.response?.headers, 'retry-after'), now) ??
     (isResponse(thrown) ? parseRetryAfter(thrown.headers.get('retry-after'), now) : undefined)
-  const found = body ?? errorBody(like.data) ?? errorBody(like.response?.data)
-  const error = stringOrUndefined(like.error) ?? found?.error
-  const errorDescription =
+  const found = body ?? safeBody(like)
+  // Servers echo what they were sent: the code and description are redacted like messages.
+  const rawError = stringOrUndefined(like.error) ?? found?.error
+  const error = rawError === undefined ? undefined : redact(rawError, secrets)
+  const rawDescription =
     stringOrUndefined(like.errorDescription) ??
     stringOrUndefined(like.error_description) ??
     found?.error_description
+  const errorDescription =
+    rawDescription === undefined ? undefined : redact(rawDescription, secrets)
   const statusText = status === undefined ? '' : ` (HTTP ${status})`
   const cause = scrubError(thrown, secrets)
   if (error !== undefined) {
