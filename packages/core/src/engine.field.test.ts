@@ -317,12 +317,15 @@ describe('what another engine wrote meanwhile wins (review findings)', () => {
   it('a sign-out elsewhere during a grant that then fails terminally stays a sign-out (no session end)', async () => {
     const store = createMemoryStore(initial())
     const answer = gate<TokenSet>()
-    const a = createEngine({ refresh: () => answer.promise, store, origins: [API] })
-    const b = createEngine({ refresh: () => answer.promise, store, origins: [API] })
+    const refresh = vi.fn<RefreshFunction>(() => answer.promise)
+    const a = createEngine({ refresh, store, origins: [API] })
+    const b = createEngine({ refresh, store, origins: [API] })
     const expired = { a: vi.fn(), b: vi.fn() }
     a.on('sessionExpired', expired.a)
     b.on('sessionExpired', expired.b)
     const pending = a.refresh().catch((e: unknown) => e)
+    // The grant is out at the server when the user signs out through B.
+    await vi.waitFor(() => expect(refresh).toHaveBeenCalledTimes(1))
     await b.clear()
     answer.fail(new OAuthError({ error: 'invalid_grant', status: 400 }))
     expect(isSessionExpiredError(await pending)).toBe(true)
@@ -373,13 +376,13 @@ describe('what another engine wrote meanwhile wins (review findings)', () => {
   it('a rotated refresh token of a failed response never overwrites a sign-in made meanwhile', async () => {
     const store = createMemoryStore(initial())
     const answer = gate<unknown>()
-    const a = createEngine({
-      refresh: async ({ startedAt }) =>
-        parseTokenResponse(await answer.promise, { sentAt: startedAt }),
-      store,
-    })
+    const refresh = vi.fn<RefreshFunction>(async ({ startedAt }) =>
+      parseTokenResponse(await answer.promise, { sentAt: startedAt }),
+    )
+    const a = createEngine({ refresh, store })
     const b = createEngine({ refresh: async () => initial(), store })
     const pending = a.refresh().catch((e: unknown) => e)
+    await vi.waitFor(() => expect(refresh).toHaveBeenCalledTimes(1))
     await b.setTokens({
       accessToken: 'at-new-session',
       tokenType: 'Bearer',
