@@ -20,13 +20,13 @@ export interface SizeTarget {
 /** Budgets in bytes, min+gzip; set about 20 % above the size measured when they were set. */
 export const BUDGETS: Readonly<Record<string, number>> = {
   // Raised after issues 12, 15 and 18 (measured: core 7.0 kB, fetch 1.5 kB, axios 3.1 kB,
-  // oauth 11.5 kB): the RFC 9110 challenge parser, refresh-ahead, scrubbed causes, §5.2 bodies
-  // from client errors, the session end, URL resolution in core, axios's call-wide timeout,
-  // oauth's own 2xx reading, discovery redirects and sign-in checks.
+  // ky 3.0 kB, oauth 11.5 kB): the RFC 9110 challenge parser, refresh-ahead, scrubbed causes,
+  // §5.2 bodies from client errors, the session end, URL resolution in core, axios's and ky's
+  // call-wide timeout, oauth's own 2xx reading, discovery redirects and sign-in checks.
   '@reauth/core': 8_400,
   '@reauth/fetch': 1_800,
   '@reauth/axios': 3_700,
-  '@reauth/ky': 2_850,
+  '@reauth/ky': 3_650,
   '@reauth/oauth': 13_800,
   '@reauth/msw': 6_400,
   '@reauth/redis': 4_800,

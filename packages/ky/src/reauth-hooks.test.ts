@@ -641,3 +641,41 @@ describe.each(majors)(
     })
   },
 )
+
+describe.each(majors)('$name: the call’s timeout bounds a wait on a refresh', (major) => {
+  it('before the send and after a 401, with ky’s usual TimeoutError', async () => {
+    vi.useFakeTimers()
+    try {
+      const hung = () => new Promise<TokenSet>(() => {})
+      // Before the send: the token is inside the expiry margin and the grant hangs.
+      const server = fakeServer()
+      const expiring = createEngine({
+        tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+        refresh: hung,
+        refreshTimeout: 60_000,
+      })
+      const api = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch, timeout: 200, retry: 0 }),
+        expiring,
+      )
+      const call = api('me').catch((e: unknown) => e)
+      await vi.advanceTimersByTimeAsync(200)
+      const error = await call
+      expect(major.isTimeoutError(error)).toBe(true)
+      expect(server.sent).toHaveLength(0)
+      // After a 401: the wait for the grant is bounded by what is left of the same timeout.
+      const other = fakeServer()
+      const reactive = createEngine({ tokens: oldTokens, refresh: hung, refreshTimeout: 60_000 })
+      const api2 = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: other.fetch, timeout: 300, retry: 0 }),
+        reactive,
+      )
+      const late = api2('me').catch((e: unknown) => e)
+      await vi.advanceTimersByTimeAsync(300)
+      expect(major.isTimeoutError(await late)).toBe(true)
+      expect(other.sent).toHaveLength(1)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})

@@ -104,6 +104,45 @@ interface CallState {
   /** Why the request cannot be replayed. */
   unreplayable: string | undefined
   replayed: boolean
+  /** When the call's `timeout` runs out (ms since the epoch): it bounds the whole call, waits included. */
+  deadline?: number | undefined
+}
+
+const MAX_TIMER = 2_147_483_647
+
+/** ky's own timeout error, as `isTimeoutError` of ky 1 and ky 2 recognise it (by name). */
+function timeoutError(request: Request): Error {
+  const error = new Error(`Request timed out: ${request.method} ${request.url}`)
+  error.name = 'TimeoutError'
+  Object.defineProperty(error, 'request', { value: request, enumerable: true })
+  return error
+}
+
+/**
+ * The signal a wait on the refresh ends on: the caller's own and the call's deadline (its
+ * `timeout`, counted from the first send), which rejects with ky's usual `TimeoutError`.
+ */
+function waitSignal(
+  state: CallState,
+  timeout: number | false | undefined,
+  request: Request,
+  own: AbortSignal | null | undefined,
+): { signal: AbortSignal | null | undefined; done(): void } {
+  const none = { signal: own, done() {} }
+  if (state.deadline === undefined) {
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) return none
+    state.deadline = Date.now() + timeout
+  }
+  const left = state.deadline - Date.now()
+  if (left > MAX_TIMER) return none
+  const controller = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  if (left <= 0) controller.abort(timeoutError(request))
+  else timer = setTimeout(() => controller.abort(timeoutError(request)), left)
+  return {
+    signal: own ? AbortSignal.any([own, controller.signal]) : controller.signal,
+    done: () => clearTimeout(timer),
+  }
 }
 
 const isObject = (value: unknown): value is Record<PropertyKey, unknown> =>
@@ -225,20 +264,27 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     }
     const skip = call.context?.reauth === false
     const hasAuthorization = request.headers.has('authorization')
+    // The caller's own signal (ky combines it with its own): it is how the engine
+    // recognises its refresh function's own requests.
+    const own = callerOf(call).signal ?? call.signal ?? request.signal
+    const wait = waitSignal(state, callerOf(call).timeout ?? call.timeout, request, own)
     let header: string | undefined
     try {
-      header = await engine.authorize({
-        url: request.url,
-        skip,
-        hasAuthorization,
-        allowed: skip || hasAuthorization ? undefined : options.allowed,
-        // The caller's own signal (ky combines it with its own): it is how the engine
-        // recognises its refresh function's own requests.
-        signal: callerOf(call).signal ?? call.signal ?? request.signal,
-      })
+      header = await engine.authorize(
+        {
+          url: request.url,
+          skip,
+          hasAuthorization,
+          allowed: skip || hasAuthorization ? undefined : options.allowed,
+          signal: own,
+        },
+        { signal: wait.signal },
+      )
     } catch (error) {
       endLegacyRetries(args)
       throw error
+    } finally {
+      wait.done()
     }
     state.header = header
     state.spare = undefined
@@ -272,11 +318,14 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     }
     state.replayed = true
     const caller = callerOf(call)
-    const signal = caller.signal ?? call.signal ?? request.signal
+    const own = caller.signal ?? call.signal ?? request.signal
+    const wait = waitSignal(state, caller.timeout ?? call.timeout, request, own)
+    const { signal } = wait
     let next: string
     try {
       next = await engine.recover(state.header, { signal })
     } catch (error) {
+      wait.done()
       endLegacyRetries(args)
       // Waiters share one failure object: each caller gets its own copy, with its response.
       throw errorForRequest(error, { request, response })
@@ -287,25 +336,32 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     const replay = state.spare ?? request.clone()
     state.spare = undefined
     replay.headers.set('authorization', next)
-    const timeout = caller.timeout ?? call.timeout
     const fetch = caller.fetch ?? call.fetch
     // One more attempt of the same call: ky applies its timeout and fetch to it; this call's
     // own throwHttpErrors, retry budget and later hooks then apply to the response we return.
-    return engine.replay(
-      () =>
-        replayKy(replay, {
-          // The headers again, as ky sets them one by one: MSW's interceptors (which record
-          // headers as they are set) would otherwise drop those of a cloned request.
-          headers: [...replay.headers],
-          retry: 0,
-          throwHttpErrors: false,
-          context: { ...call.context, [REPLAY]: true },
-          ...(timeout === undefined ? {} : { timeout }),
-          ...(fetch === undefined ? {} : { fetch }),
-          ...(caller.signal ? { signal: caller.signal } : {}),
-        }),
-      { signal },
-    )
+    return engine
+      .replay(
+        () => {
+          // One timeout for the whole call: the replay gets what is left when it starts.
+          const timeout =
+            state.deadline === undefined
+              ? (caller.timeout ?? call.timeout)
+              : Math.max(1, state.deadline - Date.now())
+          return replayKy(replay, {
+            // The headers again, as ky sets them one by one: MSW's interceptors (which record
+            // headers as they are set) would otherwise drop those of a cloned request.
+            headers: [...replay.headers],
+            retry: 0,
+            throwHttpErrors: false,
+            context: { ...call.context, [REPLAY]: true },
+            ...(timeout === undefined ? {} : { timeout }),
+            ...(fetch === undefined ? {} : { fetch }),
+            ...(caller.signal ? { signal: caller.signal } : {}),
+          })
+        },
+        { signal },
+      )
+      .finally(() => wait.done())
   }
 
   return { init: [init], beforeRequest: [beforeRequest], afterResponse: [afterResponse] }
