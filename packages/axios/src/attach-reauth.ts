@@ -2,6 +2,8 @@ import {
   type AuthResponse,
   adapterOrigins,
   baseOrigin,
+  type DeadlineSignal,
+  deadlineSignal,
   describeUrl,
   type Engine,
   errorForRequest,
@@ -132,7 +134,6 @@ function withoutToken(config: Config): InternalAxiosRequestConfig {
 
 /** Map what the engine threw to what axios would have thrown. */
 const DEADLINE = Symbol('reauth.deadline')
-const MAX_TIMER = 2_147_483_647
 
 type Timed = Config & { [DEADLINE]?: { at: number; timeout: number } }
 
@@ -156,26 +157,14 @@ function timeoutError(config: Config, timeout: number): AxiosError {
  * when the call has a `timeout` — its deadline, which bounds the whole call, waits included,
  * with axios's usual timeout error. {@link remaining} gives the next send what is left.
  */
-function waitSignal(config: Timed): { signal: AbortSignal | undefined; done(): void } {
-  const own = config.signal as AbortSignal | undefined
-  const none = { signal: own, done() {} }
-  if (config[DEADLINE] === undefined) {
-    if (!(typeof config.timeout === 'number' && config.timeout > 0)) return none
+function waitSignal(config: Timed): DeadlineSignal {
+  if (config[DEADLINE] === undefined && typeof config.timeout === 'number' && config.timeout > 0) {
     config[DEADLINE] = { at: Date.now() + config.timeout, timeout: config.timeout }
   }
-  const { at, timeout } = config[DEADLINE]
-  const left = at - Date.now()
-  // Beyond what setTimeout can wait (2^31-1 ms), the deadline cannot come first.
-  if (left > MAX_TIMER) return none
-  const controller = new AbortController()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  if (left <= 0) controller.abort(timeoutError(config, timeout))
-  else timer = setTimeout(() => controller.abort(timeoutError(config, timeout)), left)
-  return {
-    signal: own ? AbortSignal.any([own, controller.signal]) : controller.signal,
-    // The wait is over: no timer, and nothing left holding the config.
-    done: () => clearTimeout(timer),
-  }
+  const deadline = config[DEADLINE]
+  return deadlineSignal(deadline?.at, config.signal as AbortSignal | undefined, () =>
+    timeoutError(config, deadline?.timeout ?? 0),
+  )
 }
 
 /** What is left of the call's timeout for its next send (at least 1 ms). */

@@ -1,5 +1,7 @@
 export type { Challenge } from './auth-error.js'
 export { bearerError, defaultIsAuthError, parseChallenges } from './auth-error.js'
+export type { DeadlineSignal } from './deadline.js'
+export { deadlineSignal } from './deadline.js'
 export type {
   AuthorizeTarget,
   Engine,

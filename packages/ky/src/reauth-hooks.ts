@@ -1,5 +1,7 @@
 import {
   adapterOrigins,
+  type DeadlineSignal,
+  deadlineSignal,
   type Engine,
   errorForRequest,
   type OriginMatcher,
@@ -108,8 +110,6 @@ interface CallState {
   deadline?: number | undefined
 }
 
-const MAX_TIMER = 2_147_483_647
-
 /** ky's own timeout error, as `isTimeoutError` of ky 1 and ky 2 recognise it (by name). */
 function timeoutError(request: Request): Error {
   const error = new Error(`Request timed out: ${request.method} ${request.url}`)
@@ -127,22 +127,11 @@ function waitSignal(
   timeout: number | false | undefined,
   request: Request,
   own: AbortSignal | null | undefined,
-): { signal: AbortSignal | null | undefined; done(): void } {
-  const none = { signal: own, done() {} }
-  if (state.deadline === undefined) {
-    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) return none
+): DeadlineSignal {
+  if (state.deadline === undefined && typeof timeout === 'number' && timeout > 0) {
     state.deadline = Date.now() + timeout
   }
-  const left = state.deadline - Date.now()
-  if (left > MAX_TIMER) return none
-  const controller = new AbortController()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  if (left <= 0) controller.abort(timeoutError(request))
-  else timer = setTimeout(() => controller.abort(timeoutError(request)), left)
-  return {
-    signal: own ? AbortSignal.any([own, controller.signal]) : controller.signal,
-    done: () => clearTimeout(timer),
-  }
+  return deadlineSignal(state.deadline, own, () => timeoutError(request))
 }
 
 const isObject = (value: unknown): value is Record<PropertyKey, unknown> =>
