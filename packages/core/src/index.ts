@@ -70,5 +70,9 @@ export type {
   StoredSession,
   TokenSet,
   TokenStore,
+  AcquireContext,
+  AcquireFunction,
+  RevokeContext,
+  RevokeFunction,
 } from './types.js'
 export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'

@@ -113,7 +113,49 @@ export interface RefreshContext {
   signal: AbortSignal
   /** The local clock (ms) when the engine started this grant; use it for `expires_in`. */
   startedAt: number
+  /**
+   * The RFC 8707 resource indicator this grant is for, when the engine keeps per-resource
+   * tokens (`resources`); send it as the `resource` parameter. `undefined` otherwise.
+   */
+  resource?: string | undefined
+  /**
+   * The engine's DPoP key pair (RFC 9449) when DPoP is on: sign a proof for the token request
+   * with it. `undefined` for Bearer.
+   */
+  dpop?: CryptoKeyPair | undefined
 }
+
+/**
+ * What the engine gives the `acquire` function: a grant that needs no refresh token, such as
+ * client credentials. Called on first use, and whenever the token must be renewed.
+ */
+export interface AcquireContext {
+  /** Aborted when `refreshTimeout` elapses; pass it to your HTTP call. */
+  signal: AbortSignal
+  /** The local clock (ms) when the engine started this grant; use it for `expires_in`. */
+  startedAt: number
+  /** The RFC 8707 resource indicator this grant is for, when the engine keeps per-resource tokens. */
+  resource?: string | undefined
+  /** The engine's DPoP key pair when DPoP is on. */
+  dpop?: CryptoKeyPair | undefined
+}
+
+/** Obtain tokens without a refresh token (client credentials); see `@reauth/oauth`. */
+export type AcquireFunction = (context: AcquireContext) => Promise<TokenSet>
+
+/** What the engine gives the `revoke` function at sign-out. */
+export interface RevokeContext {
+  /** The token set being signed out (already cleared from the store). */
+  tokens: TokenSet
+  /** Aborted when `refreshTimeout` elapses. */
+  signal: AbortSignal
+}
+
+/**
+ * Revoke tokens at the server (RFC 7009) when the user signs out; see `@reauth/oauth`.
+ * A failure never stops the local sign-out: it is logged and reported.
+ */
+export type RevokeFunction = (context: RevokeContext) => Promise<void>
 
 /**
  * Exchange the current tokens for new ones. Throw an {@link OAuthError}-like error
