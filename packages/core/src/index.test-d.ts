@@ -64,6 +64,8 @@ describe('public types', () => {
       tokens: TokenSet
       signal: AbortSignal
       startedAt: number
+      resource?: string | undefined
+      dpop?: CryptoKeyPair | undefined
     }>()
   })
 
