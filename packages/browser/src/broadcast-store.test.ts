@@ -7,6 +7,7 @@ import {
   type TokenSet,
 } from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { createStampMarks } from './stamp.js'
@@ -247,7 +248,7 @@ describe('with an engine', () => {
       lock: { run: (_key, fn) => locks.request('held-elsewhere', {}, fn) },
     })
     const release = await locks.hold('held-elsewhere')
-    const header = engine.recover('Bearer secret-at-1')
+    const header = steps(engine).recover('Bearer secret-at-1')
     await vi.waitFor(() => expect(locks.waiting('held-elsewhere')).toBe(1))
     const other = store({ channel: name, locks })
     await other.ready()
@@ -421,7 +422,7 @@ describe('the end of a session is shared like a set', () => {
     await told
     await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
     await expect(b.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
-    await expect(b.recover('Bearer secret-at-1')).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(steps(b).recover('Bearer secret-at-1')).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).toHaveBeenCalledTimes(1)
     expect(refresh).toHaveBeenCalledTimes(1)
     const reachesA = nextChange(storeA)

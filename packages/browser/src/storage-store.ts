@@ -1,10 +1,10 @@
 import {
-  createLogger,
   type Logger,
   ReauthOptionsError,
   type StoredSession,
   type TokenStore,
 } from '@reauth/core'
+import { createLogger } from '@reauth/core/adapter'
 import { createCatchUp } from './catch-up.js'
 import {
   createStampMarks,

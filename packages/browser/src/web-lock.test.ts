@@ -1,5 +1,6 @@
 import { createEngine, isRefreshError, ReauthOptionsError, type TokenSet } from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { createWebLock } from './web-lock.js'
@@ -134,7 +135,7 @@ describe('createWebLock without the Web Locks API', () => {
     const grant = deferred<TokenSet>()
     const refresh = vi.fn(() => grant.promise)
     const engine = createEngine({ refresh, tokens: initial, lock })
-    const waiters = [engine.refresh(), engine.refresh(), engine.recover('Bearer at-0')]
+    const waiters = [engine.refresh(), engine.refresh(), steps(engine).recover('Bearer at-0')]
     await vi.waitFor(() => expect(refresh).toHaveBeenCalledTimes(1))
     grant.resolve({ accessToken: 'at-1', tokenType: 'Bearer' })
     await Promise.all(waiters)
@@ -166,8 +167,8 @@ describe('one refresh across tabs (engines on one origin’s locks and channel)'
     await b.store.ready()
     const release = await locks.hold('reauth:reauth')
     // Both tabs saw a 401 for at-0 and wait for the lock, which a third party holds.
-    const fromA = a.engine.recover('Bearer at-0')
-    const fromB = b.engine.recover('Bearer at-0')
+    const fromA = steps(a.engine).recover('Bearer at-0')
+    const fromB = steps(b.engine).recover('Bearer at-0')
     await vi.waitFor(() => expect(locks.waiting('reauth:reauth')).toBe(2))
     release()
     const [headerA, headerB] = await Promise.all([fromA, fromB])
@@ -186,7 +187,7 @@ describe('one refresh across tabs (engines on one origin’s locks and channel)'
     const b = tab(locks, 'adopt-2')
     await b.store.ready()
     const release = await locks.hold('reauth:reauth')
-    const fromB = b.engine.recover('Bearer at-0')
+    const fromB = steps(b.engine).recover('Bearer at-0')
     await vi.waitFor(() => expect(locks.waiting('reauth:reauth')).toBe(1))
     // Tab A stores a newer set (it refreshed): B's waiter resolves while the lock is still held.
     await a.store.set({ accessToken: 'at-9', tokenType: 'Bearer', refreshToken: 'rt-9' })

@@ -1,10 +1,10 @@
 import {
   createLocalLock,
-  createLogger,
   type Logger,
   ReauthOptionsError,
   type RefreshLock,
 } from '@reauth/core'
+import { createLogger } from '@reauth/core/adapter'
 
 /**
  * The part of the Web Locks API ({@link https://w3c.github.io/web-locks/ | LockManager})

@@ -1,5 +1,6 @@
 /** Named regression tests for engine bugs found in review. */
 import { describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine } from './engine.js'
 import { isRefreshError, isSessionExpiredError, OAuthError } from './errors.js'
 import { createMemoryStore } from './memory-store.js'
@@ -75,7 +76,7 @@ describe('regressions', () => {
     await expect(a.refresh()).rejects.toSatisfy(isSessionExpiredError)
     await b.setTokens({ accessToken: 'signed-in', tokenType: 'Bearer', refreshToken: 'r-new' })
     fail = false
-    const result = await a.run({
+    const result = await steps(a).run({
       url: 'https://api.test/x',
       send: async (authorization) => (authorization === 'Bearer fresh' ? 200 : 401),
       response: (status: number) => ({ status, headers: { get: () => null } }),
@@ -148,7 +149,7 @@ describe('regressions', () => {
       origins: ['https://api.test'],
     })
     const request = () =>
-      engine
+      steps(engine)
         .run({
           url: 'https://api.test/x',
           send: async () => 401,
