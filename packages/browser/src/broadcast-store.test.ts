@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
+import { isTabSyncError } from './errors.js'
 import { createStampMarks } from './stamp.js'
 import { createWebLock } from './web-lock.js'
 
@@ -217,9 +218,12 @@ describe('catchUp: the lock holder learns of a newer set whose message is still 
     const marks = createStampMarks(locks, `reauth-store:${name}`)
     opened.push(marks)
     await marks.publish({ time: Date.now() + 60_000, writer: 'other' })
-    const waiting = expect(b.catchUp()).rejects.toThrow(/did not reach this tab within 1000 ms/)
+    const caught = b.catchUp().catch((error: unknown) => error)
     await vi.advanceTimersByTimeAsync(1_000)
-    await waiting
+    const error = await caught
+    expect(String((error as Error).message)).toMatch(/did not reach this tab within 1000 ms/)
+    expect(isTabSyncError(error)).toBe(true)
+    expect(error).toMatchObject({ code: 'CATCH_UP_TIMEOUT' })
   })
 
   it('the marks follow the newest set: one per tab, the older one released', async () => {

@@ -75,6 +75,7 @@ describe('createWebLock', () => {
     const outcome = expect(waiting).rejects.toThrow('Waited 1000 ms for the Web Lock')
     await vi.advanceTimersByTimeAsync(1_000)
     await outcome
+    await expect(waiting).rejects.toMatchObject({ name: 'TabSyncError', code: 'LOCK_TIMEOUT' })
     expect(fn).not.toHaveBeenCalled()
     expect(locks.waiting('reauth:k')).toBe(0)
     release()

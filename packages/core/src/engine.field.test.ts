@@ -244,7 +244,9 @@ describe('every engine on a shared store learns that the session ended', () => {
     b.on('sessionExpired', expired)
     await expect(a.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).not.toHaveBeenCalled()
-    await expect(steps(b).authorize({ url: `${API}/me` })).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(steps(b).authorize({ url: `${API}/me` })).rejects.toBeInstanceOf(
+      SessionExpiredError,
+    )
     await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).toHaveBeenCalledTimes(1)
   })

@@ -1,4 +1,9 @@
-import { isRefreshError, issuedRefreshToken, RefreshError, SessionExpiredError } from './errors.js'
+import {
+  isRefreshError,
+  issuedRefreshToken,
+  RefreshError,
+  type SessionExpiredError,
+} from './errors.js'
 import type { Events, RefreshReason } from './events.js'
 import { classifyRefreshFailure, readOAuthErrorBody } from './failure.js'
 import type { EngineConfig } from './options.js'

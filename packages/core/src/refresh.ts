@@ -1,4 +1,4 @@
-import { isReauthError, isRefreshError, RefreshError } from './errors.js'
+import { isRefreshError, isSessionExpiredError, RefreshError } from './errors.js'
 import type { EngineEvents, Events, RefreshReason } from './events.js'
 import type { Grants } from './grant.js'
 import type { EngineConfig } from './options.js'
@@ -71,7 +71,7 @@ export function createRefresher(
       .run(lockKey, () => grants.run(basisHeader, reason))
       .catch((error: unknown) => {
         // A failing lock or store is an outage, not an ended session: typed, retryable.
-        if (isReauthError(error)) throw error
+        if (isRefreshError(error) || isSessionExpiredError(error)) throw error
         counts.failures++
         const failure = new RefreshError(
           'The refresh could not run: the lock or the token store failed',

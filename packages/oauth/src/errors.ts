@@ -22,7 +22,7 @@ export interface DiscoveryErrorFields {
  *   if (isDiscoveryError(error) && !error.retryable) console.error('fix the issuer:', error.message)
  * }
  */
-export class DiscoveryError extends ReauthError {
+export class DiscoveryError extends ReauthError<'DISCOVERY_FAILED'> {
   override name = 'DiscoveryError'
   readonly retryable: boolean
   readonly status: number | undefined
@@ -53,7 +53,7 @@ export interface SignInErrorFields {
  *   if (isSignInError(error) && error.error === 'access_denied') showCancelled()
  * }
  */
-export class SignInError extends ReauthError {
+export class SignInError extends ReauthError<'SIGN_IN_FAILED'> {
   override name = 'SignInError'
   readonly error: string | undefined
   readonly errorDescription: string | undefined
