@@ -1,19 +1,10 @@
 import { createEngine, isRefreshError, ReauthOptionsError, type TokenSet } from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { createWebLock } from './web-lock.js'
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 const initial: TokenSet = { accessToken: 'at-0', tokenType: 'Bearer', refreshToken: 'rt-0' }
 

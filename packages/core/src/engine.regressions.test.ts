@@ -1,20 +1,11 @@
 /** Named regression tests for engine bugs found in review. */
 import { describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { steps } from '../../../test/support/steps.js'
 import { createEngine } from './engine.js'
 import { isRefreshError, isSessionExpiredError, OAuthError } from './errors.js'
 import { createMemoryStore } from './memory-store.js'
 import type { TokenSet } from './types.js'
-
-function deferred<T>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 const old: TokenSet = {
   accessToken: 'old-access',

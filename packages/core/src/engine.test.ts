@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { type Deferred, deferred } from '../../../test/support/deferred.js'
 import { steps } from '../../../test/support/steps.js'
 import { createEngine, type Engine, type EngineEvents, type EngineOptions } from './engine.js'
 import {
@@ -26,22 +27,6 @@ import type {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-  reject: (reason: unknown) => void
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 /** Let every pending promise chain run (fake timers do not touch microtasks). */
 async function flush(times = 30): Promise<void> {

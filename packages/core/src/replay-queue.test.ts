@@ -1,17 +1,8 @@
 import PQueue from 'p-queue'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { isReauthOptionsError, isReplayQueueFullError, ReplayQueueFullError } from './errors.js'
 import { createReplayQueue } from './replay-queue.js'
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 async function flush(times = 10) {
   for (let i = 0; i < times; i++) await Promise.resolve()
