@@ -177,18 +177,23 @@ describe('clientCredentials', () => {
     expect(outcome).toMatchObject({ status: 503, retryAfter: 3000 })
   })
 
-  it('honours the signal: an aborted grant rejects and is not counted', async () => {
+  it('honours the signal: an aborted signal sends nothing; an abort mid-request rejects with its reason', async () => {
     const acquire = clientCredentials(service)
     await acquire(acquireContext()) // discovery done
+    const requests = sts.counters.tokenRequests
+    const aborted = AbortSignal.abort(new DOMException('refreshTimeout', 'TimeoutError'))
+    const before = await failure(acquire({ signal: aborted, startedAt: Date.now() }))
+    expect((before as Error).name).toBe('TimeoutError')
+    expect(sts.counters.tokenRequests).toBe(requests)
+
     const gate = sts.hold()
     const controller = new AbortController()
     const pending = acquire({ signal: controller.signal, startedAt: Date.now() })
     await gate.reached
     controller.abort(new DOMException('refreshTimeout', 'TimeoutError'))
-    const error = await failure(pending)
-    expect((error as Error).name).toBe('TimeoutError')
+    const during = await failure(pending)
+    expect((during as Error).name).toBe('TimeoutError')
     gate.release()
-    expect(sts.counters.clientCredentialsGrants).toBe(1)
   })
 
   it('validates its options at once, quoting them', () => {
@@ -403,6 +408,23 @@ describe('revokeTokens', () => {
     expect((error as Error).message).toMatch(/aborted/)
     // the access token's request was not sent (the recorder sees what the held handler did not)
     expect(revocations).toEqual([])
+  })
+
+  it('a wrong client secret: invalid_client, not retryable, the secret nowhere', async () => {
+    const tokens = sts.signIn()
+    const error = await failure(
+      revokeTokens({ ...service, clientSecret: 'wrong-secret-value' })(revokeContext(tokens)),
+    )
+    expect(isRevocationError(error)).toBe(true)
+    expect(error).toMatchObject({ error: 'invalid_client', status: 401, retryable: false })
+    for (const secret of [
+      'wrong-secret-value',
+      tokens.accessToken,
+      tokens.refreshToken as string,
+    ]) {
+      expect(printed(error)).not.toContain(secret)
+    }
+    expect(sts.counters.revocations).toBe(0)
   })
 
   it('validates its options', () => {
