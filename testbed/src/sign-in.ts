@@ -16,10 +16,14 @@ export function clientOptions(issuer: string): SignInOptions {
 /**
  * Sign in with authorization code + PKCE + offline_access, driving the provider's
  * redirects and its auto-consenting interaction over HTTP as a browser would (cookies
- * included). Returns the first token set, with a real refresh token.
+ * included). Returns the first token set, with a real refresh token. `extra` asks for another
+ * scope or for resources (RFC 8707): the refresh token then serves each of them.
  */
-export async function signInOverHttp(issuer: string): Promise<TokenSet> {
-  const options = clientOptions(issuer)
+export async function signInOverHttp(
+  issuer: string,
+  extra: Partial<Pick<SignInOptions, 'scope' | 'resource'>> = {},
+): Promise<TokenSet> {
+  const options = { ...clientOptions(issuer), ...extra }
   const request = await beginSignIn(options)
   const jar = new Map<string, string>()
   let url = request.url
