@@ -1,9 +1,4 @@
-import {
-  isReauthError,
-  ReauthError,
-  type ReauthErrorCode,
-  type ReauthErrorOptions,
-} from '@reauth/core'
+import { isReauthError, ReauthError, type ReauthErrorOptions } from '@reauth/core'
 
 /** Fields of a {@link DiscoveryError}. */
 export interface DiscoveryErrorFields {
@@ -125,7 +120,7 @@ export interface RevocationErrorFields {
  *   if (isRevocationError(error) && error.retryable) queueForLater(error)
  * }
  */
-export class RevocationError extends ReauthError {
+export class RevocationError extends ReauthError<'REVOCATION_FAILED'> {
   override name = 'RevocationError'
   readonly retryable: boolean
   readonly status: number | undefined
@@ -134,8 +129,7 @@ export class RevocationError extends ReauthError {
   readonly tokenTypeHint: 'refresh_token' | 'access_token' | undefined
 
   constructor(message: string, fields: RevocationErrorFields, options: ReauthErrorOptions = {}) {
-    // The code belongs to @reauth/oauth; core's ReauthErrorCode does not list it yet.
-    super('REVOCATION_FAILED' as ReauthErrorCode, message, options)
+    super('REVOCATION_FAILED', message, options)
     this.retryable = fields.retryable
     this.status = fields.status
     this.error = fields.error

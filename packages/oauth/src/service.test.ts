@@ -4,7 +4,6 @@
  */
 import { inspect } from 'node:util'
 import {
-  classifyRefreshFailure,
   createEngine,
   isOAuthError,
   isReauthOptionsError,
@@ -16,6 +15,7 @@ import { createAuthServer } from '@reauth/msw'
 import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { classifyRefreshFailure } from '../../core/src/failure.js'
 import {
   clientCredentials,
   createRefreshGrant,
