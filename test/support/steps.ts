@@ -4,7 +4,7 @@
  * steps are not part of any published entry.
  */
 import type { AuthResponse, Engine } from '@reauth/core'
-import type { OriginMatcher, OutgoingRequest } from '@reauth/core/adapter'
+import { connect, type OriginMatcher, type OutgoingRequest, run } from '@reauth/core/adapter'
 import { internalsOf } from '../../packages/core/src/engine.js'
 
 type Signal = AbortSignal | null | undefined
@@ -41,20 +41,13 @@ export function steps(engine: Engine): Steps {
     replay: (send, options) => path.replay(send, options),
     isAuthError: (response) => path.isAuthError(response),
     origins: internals.origins,
-    async run(request) {
-      const sent = await path.attach(request, request.allowed)
-      const first = await request.send(sent?.headers.authorization)
-      if (sent === undefined) return first
-      const replayed = await path.respond(sent, {
-        response: request.response(first),
-        method: request.method,
-        url: request.url,
-        unreplayable: request.replayable?.(),
-        signal: request.signal,
-        release: () => request.discard?.(first),
-        resend: (next) => request.send(next.headers.authorization),
+    run(request) {
+      // the adapter interface's own `run`, with the Authorization value as the request sees it
+      const reauth = connect(engine, { origins: request.allowed, baseHint: 'the engine origins' })
+      return run(reauth, {
+        ...request,
+        send: (sent) => request.send(sent?.headers.authorization),
       })
-      return replayed === undefined ? first : replayed
     },
   }
 }
