@@ -3,7 +3,7 @@ import { ReauthOptionsError } from './errors.js'
 import { createLocalLock } from './local-lock.js'
 import { createLogger } from './logger.js'
 import { createMemoryStore } from './memory-store.js'
-import { createOriginMatcher, type OriginMatcher } from './origins.js'
+import { createOriginMatcher, isPureMatcher, markPure, type OriginMatcher } from './origins.js'
 import { createReplayQueue, type ReplayQueue, type ReplayQueueOptions } from './replay-queue.js'
 import { tokenSetProblem } from './token-set.js'
 import type {
@@ -207,10 +207,11 @@ export function resolveOptions(options: EngineOptions): EngineConfig {
   const resources = options.resources && resourceMap(options.resources)
   const listed = options.origins && createOriginMatcher(options.origins)
   // A resource's origin receives that resource's token: it extends the engine's origins.
-  const origins: OriginMatcher | undefined =
-    resources && resources.size > 0
-      ? (url) => resources.has(url.origin) || listed?.(url) === true
-      : listed
+  let origins: OriginMatcher | undefined = listed
+  if (resources && resources.size > 0) {
+    origins = (url) => resources.has(url.origin) || listed?.(url) === true
+    if (!listed || isPureMatcher(listed)) markPure(origins)
+  }
   return {
     // Without `refresh`, renewing a token is acquiring a new one.
     refresh:

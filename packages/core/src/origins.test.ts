@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { connect } from './adapter.js'
+import { createEngine } from './engine.js'
 import { isReauthOptionsError, ReauthOptionsError } from './errors.js'
-import { adapterOrigins, createOriginMatcher } from './origins.js'
+import { createOriginMatcher } from './origins.js'
 import type { OriginPolicy } from './types.js'
 
 const url = (value: string) => new URL(value)
@@ -71,32 +73,28 @@ describe('createOriginMatcher', () => {
   })
 })
 
-describe('adapterOrigins', () => {
-  const engineWith = (origins?: string[]) => ({
-    origins: origins ? createOriginMatcher(origins) : undefined,
-  })
+describe('connect: where an adapter sends the token', () => {
+  const engineWith = (origins?: string[]) =>
+    createEngine({ refresh: async ({ tokens }) => tokens, ...(origins ? { origins } : {}) })
   it('prefers the adapter list, then the engine list, then the client base origin', () => {
-    const own = adapterOrigins(
-      engineWith(['https://engine.test']),
-      ['https://own.test'],
-      'https://base.test',
-      'x',
-    )
+    const own = connect(engineWith(['https://engine.test']), {
+      origins: ['https://own.test'],
+      base: 'https://base.test',
+      baseHint: 'x',
+    }).allowed
     expect([own(url('https://own.test/a')), own(url('https://engine.test/a'))]).toEqual([
       true,
       false,
     ])
-    const engine = adapterOrigins(
-      engineWith(['https://engine.test']),
-      undefined,
-      'https://base.test',
-      'x',
-    )
+    const engine = connect(engineWith(['https://engine.test']), {
+      base: 'https://base.test',
+      baseHint: 'x',
+    }).allowed
     expect([engine(url('https://engine.test/a')), engine(url('https://base.test/a'))]).toEqual([
       true,
       false,
     ])
-    const base = adapterOrigins(engineWith(), undefined, 'https://base.test', 'x')
+    const base = connect(engineWith(), { base: 'https://base.test', baseHint: 'x' }).allowed
     expect([base(url('https://base.test/a')), base(url('https://other.test/a'))]).toEqual([
       true,
       false,
@@ -104,8 +102,27 @@ describe('adapterOrigins', () => {
   })
 
   it('throws a ReauthOptionsError naming "origins" and the hint when there is nothing to go on', () => {
-    expect(() =>
-      adapterOrigins(engineWith(), undefined, undefined, 'the instance a baseURL'),
-    ).toThrow(/"origins" is required: .*the instance a baseURL/)
+    expect(() => connect(engineWith(), { baseHint: 'the instance a baseURL' })).toThrow(
+      /"origins" is required: .*the instance a baseURL/,
+    )
+  })
+
+  it('a list policy’s decision for an absolute URL is cached; a predicate is asked every time', async () => {
+    const predicate = vi.fn((u: URL) => u.origin === 'https://api.test')
+    const engine = createEngine({
+      refresh: async ({ tokens }) => tokens,
+      tokens: { accessToken: 'at', tokenType: 'Bearer' },
+    })
+    const byPredicate = connect(engine, { origins: predicate, baseHint: 'x' })
+    await byPredicate.attach({ url: 'https://api.test/a' })
+    await byPredicate.attach({ url: 'https://api.test/a' })
+    expect(predicate).toHaveBeenCalledTimes(2)
+    const byList = connect(engine, { origins: ['https://api.test'], baseHint: 'x' })
+    const sent = await byList.attach({ url: 'https://api.test/a' })
+    expect(sent?.headers.authorization).toBe('Bearer at')
+    expect(await byList.attach({ url: 'https://evil.test/a' })).toBeUndefined()
+    expect((await byList.attach({ url: 'https://api.test/a' }))?.headers.authorization).toBe(
+      'Bearer at',
+    )
   })
 })

@@ -15,6 +15,25 @@ export type OriginMatcher = (url: URL) => boolean
  */
 export function createOriginMatcher(policy: OriginPolicy, option = 'origins'): OriginMatcher {
   if (typeof policy === 'function') return policy
+  const matcher = listMatcher(policy, option)
+  pure.add(matcher)
+  return matcher
+}
+
+/** Matchers built from lists: their answer for a URL never changes, so it may be cached. */
+const pure = new WeakSet<OriginMatcher>()
+
+/** Mark a matcher built from lists only (see {@link isPureMatcher}). */
+export function markPure(matcher: OriginMatcher): void {
+  pure.add(matcher)
+}
+
+/** Does this matcher always give the same answer for the same URL (a list, not a predicate)? */
+export function isPureMatcher(matcher: OriginMatcher): boolean {
+  return pure.has(matcher)
+}
+
+function listMatcher(policy: ReadonlyArray<string | RegExp>, option: string): OriginMatcher {
   if (!Array.isArray(policy)) {
     throw new ReauthOptionsError(`"${option}" must be an array of origins or a function`)
   }
@@ -42,29 +61,4 @@ export function createOriginMatcher(policy: OriginPolicy, option = 'origins'): O
     exact.add(origin)
   }
   return (url) => exact.has(url.origin) || patterns.some((pattern) => pattern.test(url.origin))
-}
-
-/**
- * The origins an adapter sends the token to: its own `origins`, else the engine's, else the
- * origin of its client's base URL (axios `baseURL`, ky `prefixUrl`, the page for fetch). An
- * explicit list always wins over an inferred one. With none of them, throws
- * `ReauthOptionsError`: reauth never guesses where a token may go.
- *
- * @example
- * const allowed = adapterOrigins(engine, options.origins, baseOrigin, 'the instance a baseURL')
- */
-export function adapterOrigins(
-  engine: { readonly origins: OriginMatcher | undefined },
-  own: OriginPolicy | undefined,
-  base: string | undefined,
-  baseHint: string,
-): OriginMatcher {
-  if (own !== undefined) return createOriginMatcher(own)
-  if (engine.origins) return engine.origins
-  if (base === undefined) {
-    throw new ReauthOptionsError(
-      `"origins" is required: name the origins that may receive the token, set it on the engine, or give ${baseHint}`,
-    )
-  }
-  return createOriginMatcher([base])
 }

@@ -3,7 +3,7 @@ import type { Events } from './events.js'
 import type { Grants } from './grant.js'
 import { describeUrl } from './logger.js'
 import type { EngineConfig } from './options.js'
-import type { OriginMatcher } from './origins.js'
+import { isPureMatcher, type OriginMatcher } from './origins.js'
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
 import { authorizationHeader } from './token-set.js'
@@ -92,6 +92,16 @@ export interface RequestPath {
   isAuthError(response: AuthResponse): boolean
 }
 
+/** Where a request's token goes: its resource (RFC 8707), or the set's own token. */
+interface Target {
+  resource: string | undefined
+}
+
+/** An absolute http(s) URL: resolved the same way whatever the page's base URL. */
+const ABSOLUTE = /^https?:\/\//i
+/** Decisions kept per policy before the cache starts over. */
+const MAX_DECISIONS = 1_000
+
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
 
@@ -111,16 +121,33 @@ export function createRequestPath(
   const { log, queue } = config
   const { counts } = events
 
+  /** Origin decisions per list policy, for absolute URLs (a relative one depends on the page's base). */
+  const decisions = new WeakMap<OriginMatcher, Map<string, Target | null>>()
+
+  /** Where a URL's token may go under `policy`: the resource it is for, or `null` (nowhere). */
+  function decide(input: string | URL, policy: OriginMatcher | undefined): Target | null {
+    if (!policy) return null
+    const key = typeof input === 'string' && ABSOLUTE.test(input) ? input : undefined
+    let cache = key === undefined || !isPureMatcher(policy) ? undefined : decisions.get(policy)
+    const cached = key === undefined ? undefined : cache?.get(key)
+    if (cached !== undefined) return cached
+    const url = resolveRequestUrl(input)
+    const decision = url && policy(url) ? { resource: config.resourceFor(url) } : null
+    if (key !== undefined && isPureMatcher(policy)) {
+      if (!cache) decisions.set(policy, (cache = new Map()))
+      if (cache.size >= MAX_DECISIONS) cache.clear()
+      cache.set(key, decision)
+    }
+    return decision
+  }
+
   /** The resource a request's token is for, or `null` when the request goes untouched. */
-  function target(request: OutgoingRequest, allowed: OriginMatcher | undefined) {
+  function target(request: OutgoingRequest, allowed: OriginMatcher | undefined): Target | null {
     if (request.skip || request.hasAuthorization) return null
     // The refresh function's own request (it passed the context signal on): never wait on
     // the refresh it belongs to, or it would wait on itself.
     if (request.signal && grants.signals.has(request.signal)) return null
-    const policy = allowed ?? config.origins
-    const url = resolveRequestUrl(request.url)
-    if (!url || !policy?.(url)) return null
-    return { resource: config.resourceFor(url) }
+    return decide(request.url, allowed ?? config.origins)
   }
 
   const path: RequestPath = {
