@@ -37,6 +37,8 @@ interface AccessRecord {
   familyId: string
   scope: string
   expiresAt: number
+  /** The DPoP key this access token is bound to (its family's when it was minted). */
+  jkt: string | undefined
 }
 
 interface RefreshRecord {
@@ -250,9 +252,21 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     return family
   }
 
-  function mintAccess(family: Family, scope: string, ttl: number, now: number): string {
+  /** An access token, bound to `jkt` (the request's proof key; default the family's). */
+  function mintAccess(
+    family: Family,
+    scope: string,
+    ttl: number,
+    now: number,
+    jkt = family.jkt,
+  ): string {
     const token = `at_${randomToken()}`
-    accessTokens.set(token, { familyId: family.id, scope, expiresAt: now + ttl * 1000 })
+    accessTokens.set(token, {
+      familyId: family.id,
+      scope,
+      expiresAt: now + ttl * 1000,
+      jkt,
+    })
     return token
   }
 
@@ -272,11 +286,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     expiresIn: number,
     refreshToken: string | undefined,
     scope: string,
-    family: Family,
   ): Response {
     const body: Record<string, string | number> = {
       access_token: accessToken,
-      token_type: family.jkt === undefined ? 'Bearer' : 'DPoP',
+      token_type: accessTokens.get(accessToken)?.jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: expiresIn,
     }
     if (refreshToken !== undefined) body.refresh_token = refreshToken
@@ -328,14 +341,14 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       scope = normaliseScope(requested)
     }
     const ttl = grant?.expiresIn ?? family.accessTokenTtl
-    const accessToken = mintAccess(family, scope, ttl, now)
+    const accessToken = mintAccess(family, scope, ttl, now, jkt)
     let refreshToken: string | undefined
     if (grant?.rotate ?? config.rotateRefreshTokens) {
       record.used = true
       refreshToken = mintRefresh(family, now)
     }
     counters.grants++
-    return tokenResponse(accessToken, ttl, refreshToken, scope, family)
+    return tokenResponse(accessToken, ttl, refreshToken, scope)
   }
 
   async function codeGrant(
@@ -385,7 +398,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       ? mintRefresh(family, now)
       : undefined
     counters.codeGrants++
-    return tokenResponse(accessToken, ttl, refreshToken, record.scope, family)
+    return tokenResponse(accessToken, ttl, refreshToken, record.scope)
   }
 
   async function tokenRequest(
@@ -655,17 +668,17 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       if (!record || !family) return deny(scheme, 'The access token is not recognised')
       if (family.revoked) return deny(scheme, 'The access token was revoked')
       if (Date.now() >= record.expiresAt) return deny(scheme, 'The access token expired')
-      if (family.jkt !== undefined && scheme !== 'dpop') {
+      if (record.jkt !== undefined && scheme !== 'dpop') {
         // RFC 9449 §7.2: a bound token sent as Bearer is refused.
         return deny(
           'bearer',
           'The access token is DPoP-bound: send it with the DPoP scheme and a proof',
         )
       }
-      if (scheme === 'dpop' && family.jkt !== jkt) {
+      if (scheme === 'dpop' && record.jkt !== jkt) {
         return deny(
           'dpop',
-          family.jkt === undefined
+          record.jkt === undefined
             ? 'The access token is not DPoP-bound'
             : 'The access token is bound to another DPoP key',
         )
@@ -693,7 +706,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         accessToken,
         scope: record.scope,
         familyId: family.id,
-        ...(family.jkt === undefined ? {} : { jkt: family.jkt }),
+        ...(record.jkt === undefined ? {} : { jkt: record.jkt }),
       }
       if (resolver) return resolver({ ...info, token })
       return HttpResponse.json({ ok: true, path })

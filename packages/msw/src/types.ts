@@ -58,7 +58,7 @@ export interface AuthServerOptions {
    * DPoP (RFC 9449), off by default. `true` (or an object of {@link DpopServerOptions}): the
    * token endpoint verifies a `DPoP` proof when a request carries one and then issues
    * `token_type: DPoP` tokens bound to its key (`cnf.jkt`): a refresh with a proof from another
-   * key (or none) is `invalid_grant`. {@link AuthServer.protect} accepts `Authorization: DPoP`
+   * key (or none) is `invalid_grant`. A refresh of a Bearer family with a proof gets a bound access token (its refresh token stays unbound, as oidc-provider does). {@link AuthServer.protect} accepts `Authorization: DPoP`
    * with a proof for that send (`ath` included) from the bound key, and refuses a bound token
    * sent as `Bearer`. Invalid proofs get `invalid_dpop_proof`.
    */
