@@ -15,6 +15,12 @@ export interface ProviderOptions {
   accessTokenTtl?: number
   /** Port on 127.0.0.1; default a free one. */
   port?: number
+  /**
+   * DPoP (RFC 9449, `features.dPoP`) is always on: a token request with a proof gets DPoP-bound
+   * tokens (`cnf.jkt`; the public client's refresh tokens bound too). `requireNonce: true`
+   * demands the provider's nonce in every proof (`use_dpop_nonce` with `DPoP-Nonce` first).
+   */
+  dpop?: { requireNonce?: boolean }
 }
 
 export interface ProviderCounters {
@@ -26,6 +32,8 @@ export interface ProviderCounters {
   grantErrors: Record<string, number>
   /** Grants revoked (a reused rotated refresh token revokes its grant). */
   grantsRevoked: number
+  /** Token requests with a DPoP proof that were granted (refresh or code). */
+  dpopGrants: number
 }
 
 export interface RunningProvider {
@@ -100,6 +108,12 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: false },
+      dPoP: {
+        enabled: true,
+        // Nonces are derived from this secret and rotate with time (oidc-provider's ServerChallenge).
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.requireNonce === true,
+      },
       introspection: {
         enabled: true,
         allowedPolicy: async (ctx) => ctx.oidc.client?.clientId === API_CLIENT.id,
@@ -124,11 +138,13 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     codeGrants: 0,
     grantErrors: {},
     grantsRevoked: 0,
+    dpopGrants: 0,
   }
   provider.on('grant.success', (ctx) => {
     const grantType = ctx.oidc.params?.grant_type
     if (grantType === 'refresh_token') counters.refreshGrants++
     if (grantType === 'authorization_code') counters.codeGrants++
+    if (ctx.get('dpop')) counters.dpopGrants++
   })
   provider.on('grant.error', (_ctx, error: { error?: string }) => {
     const code = error.error ?? 'unknown'

@@ -16,10 +16,14 @@ export function clientOptions(issuer: string): SignInOptions {
 /**
  * Sign in with authorization code + PKCE + offline_access, driving the provider's
  * redirects and its auto-consenting interaction over HTTP as a browser would (cookies
- * included). Returns the first token set, with a real refresh token.
+ * included). Returns the first token set, with a real refresh token. `more` adds sign-in
+ * options, e.g. `{ dpop: keyPair }` for DPoP-bound tokens (`dpop_jkt` and a proof).
  */
-export async function signInOverHttp(issuer: string): Promise<TokenSet> {
-  const options = clientOptions(issuer)
+export async function signInOverHttp(
+  issuer: string,
+  more: Partial<SignInOptions> = {},
+): Promise<TokenSet> {
+  const options = { ...clientOptions(issuer), ...more }
   const request = await beginSignIn(options)
   const jar = new Map<string, string>()
   let url = request.url
