@@ -78,6 +78,7 @@ describe('e2e DPoP: oidc-provider + the testbed API', () => {
     const key = await generateDpopKeyPair()
     const other = await generateDpopKeyPair()
     const before = provider.counters.dpopGrants
+    const apiBefore = { ...api.counters }
     const tokens = await signInOverHttp(provider.issuer, { dpop: key })
     expect(tokens.tokenType).toBe('DPoP')
     expect(provider.counters.dpopGrants - before).toBe(1)
@@ -104,7 +105,21 @@ describe('e2e DPoP: oidc-provider + the testbed API', () => {
       DPoP: await createDpopProof(key, { htm: 'POST', htu: url, accessToken }),
     })
     expect(wrongMethod.status).toBe(401)
-    expect(api.counters.dpopAccepted).toBeGreaterThanOrEqual(1)
+    // A proof for another token (ath), and one whose signature is not its jwk's key.
+    const otherToken = await callApi(accessToken, {
+      DPoP: await createDpopProof(key, { htm: 'GET', htu: url, accessToken: 'another-token' }),
+    })
+    expect(otherToken.challenge).toContain('error="invalid_dpop_proof"')
+    const [head, body] = (await createDpopProof(key, { htm: 'GET', htu: url, accessToken })).split(
+      '.',
+    )
+    const foreign = (await createDpopProof(other, { htm: 'GET', htu: url, accessToken })).split(
+      '.',
+    )[2]
+    const forged = await callApi(accessToken, { DPoP: `${head}.${body}.${foreign}` })
+    expect(forged.challenge).toContain('error="invalid_dpop_proof"')
+    expect(api.counters.dpopAccepted - apiBefore.dpopAccepted).toBe(1)
+    expect(api.counters.dpopRejected - apiBefore.dpopRejected).toBe(5)
   })
 
   it('refresh with a proof from the key → new DPoP tokens; from another key → invalid_grant', async () => {
