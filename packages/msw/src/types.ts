@@ -92,7 +92,7 @@ export interface DpopServerOptions {
  * auth.protect('GET', '/me', ({ token }) => HttpResponse.json({ family: token.familyId }))
  */
 export interface ProtectedToken {
-  /** The access token from the `Authorization: Bearer` header. */
+  /** The access token from the `Authorization: Bearer` (or `DPoP`) header. */
   accessToken: string
   /** The scope granted to that access token, space separated (may be empty). */
   scope: string
@@ -115,7 +115,8 @@ export type ProtectedResolverInfo = Parameters<HttpResponseResolver>[0] & {
 }
 
 /**
- * The resolver of a protected route, called only once the Bearer token has been accepted.
+ * The resolver of a protected route, called only once the token (Bearer, or DPoP with its
+ * proof) has been accepted.
  *
  * @example
  * const resolver: ProtectedResolver = ({ token }) => HttpResponse.json({ scope: token.scope })
@@ -322,7 +323,8 @@ export interface AuthServer {
   signIn(options?: SignInOptions): TokenSet
   /**
    * A handler for a protected route. `path` is a full URL or an msw path pattern. Without a
-   * valid Bearer token it answers 401; with `options.scope` and a token lacking it, 403
+   * valid Bearer token (or, with `dpop` on, a DPoP-bound token and a valid proof for this send
+   * from its key) it answers 401; with `options.scope` and a token lacking it, 403
    * `insufficient_scope`. Otherwise it calls `resolver` (default: 200 JSON `{ ok: true, path }`).
    */
   protect(
