@@ -3,7 +3,12 @@ import type { RequestHandler } from 'msw'
 import { HttpResponse, http } from 'msw'
 import { bearerChallenge } from './bearer-challenge.js'
 import { authenticateClient } from './client-auth.js'
-import { createDpopVerifier, type DpopConfig, type DpopVerifier, dpopChallenge } from './dpop.js'
+import {
+  createDpopVerifier,
+  type DpopConfig,
+  type DpopVerifier,
+  dpopChallengeHeader,
+} from './dpop.js'
 import { CODE_VERIFIER, pkceChallenge, randomToken } from './pkce.js'
 import { NO_STORE, oauthError, renderFault, validateOutcome } from './responses.js'
 import type {
@@ -608,12 +613,12 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         route.unauthorized++
         const challenge =
           scheme === 'dpop'
-            ? dpopChallenge(description === undefined ? undefined : code, description)
+            ? dpopChallengeHeader(description === undefined ? undefined : code, description)
             : description === undefined
               ? // RFC 6750 §3.1: no credentials get a bare challenge (and DPoP's, when it is on).
                 [
                   bearerChallenge(undefined, undefined, { realm }),
-                  ...(verifier ? [dpopChallenge()] : []),
+                  ...(verifier ? [dpopChallengeHeader()] : []),
                 ].join(', ')
               : bearerChallenge(code, description, { realm })
         const body =
@@ -642,7 +647,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
             headers: {
               'WWW-Authenticate':
                 scheme === 'dpop'
-                  ? dpopChallenge('invalid_request', description)
+                  ? dpopChallengeHeader('invalid_request', description)
                   : bearerChallenge('invalid_request', description, { realm }),
             },
           },
@@ -696,7 +701,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
             headers: {
               'WWW-Authenticate':
                 scheme === 'dpop'
-                  ? dpopChallenge('insufficient_scope', description)
+                  ? dpopChallengeHeader('insufficient_scope', description)
                   : bearerChallenge('insufficient_scope', description, { realm, scope }),
             },
           },

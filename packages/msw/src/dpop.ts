@@ -190,7 +190,7 @@ export type DpopVerifier = ReturnType<typeof createDpopVerifier>
  * A `WWW-Authenticate` value for a DPoP challenge (RFC 9449 §7.1): `algs`, then `error` and
  * `error_description`. Never put a token in `description`.
  */
-export function dpopChallenge(error?: string, description?: string): string {
+export function dpopChallengeHeader(error?: string, description?: string): string {
   const quote = (value: string) => `"${value.replace(/[\\"]/g, '\\$&')}"`
   const params = ['algs="ES256"']
   if (error !== undefined) params.push(`error=${quote(error)}`)
