@@ -42,6 +42,14 @@ const msw3 = {
   },
 }
 
+/** A suite under test/: bursts of 1 000 requests and real child processes, bounded, with room for a busy CI. */
+function suite(name: string, include: string[]) {
+  return {
+    extends: true as const,
+    test: { name, root: 'test', include, testTimeout: 30_000 },
+  }
+}
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
@@ -65,30 +73,14 @@ export default defineConfig({
               },
             },
       ),
-      {
-        extends: true as const,
-        test: {
-          name: 'contract',
-          root: 'test',
-          include: ['**/*.test.ts'],
-          exclude: [
-            '**/node_modules/**',
-            'packaging.test.ts',
-            'examples.test.ts',
-            'size.test.ts',
-            'release.test.ts',
-            'readmes/**',
-            'e2e/**',
-            'redis/**',
-            'browser/**',
-            'interop/**',
-            'runtimes/**',
-            'charts/**',
-          ],
-          // bursts of 1 000 requests and real child processes: bounded, with room for a busy CI
-          testTimeout: 30_000,
-        },
-      },
+      // the behaviour contract, scenario by scenario, on every adapter entry
+      suite('contract', ['contract.test.ts', 'exports.test.ts']),
+      // the fault matrix: every token-endpoint and network fault, through every adapter
+      suite('faults', ['faults/**/*.test.ts']),
+      // model-based interleavings of the engine against a reference model (fast-check)
+      suite('model', ['model/**/*.test.ts']),
+      // no token in errors, causes, logs or redirects
+      suite('security', ['security/**/*.test.ts']),
       {
         extends: true as const,
         test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 60_000 },

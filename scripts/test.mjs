@@ -52,6 +52,9 @@ if (!quick) {
     'browser',
     'otel',
     'contract',
+    'faults',
+    'model',
+    'security',
     'e2e',
   ]
   vitest('vitest (Node 24)', '24', '.vitest-results-node24.json', libraries)

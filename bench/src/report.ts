@@ -2,15 +2,14 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
-import { ReplayQueue } from '@reauth/core'
 import type { Size } from '../size.js'
 import type { Plan } from './main.js'
 import type { LateRun, MemoryRun, OverheadRun, ProactiveRun, StormRun } from './scenarios.js'
 import { TOKEN_DELAY_MS } from './scenarios.js'
 import { median } from './stats.js'
 
-/** The engine's default replay concurrency, read from the engine itself. */
-const QUEUE = new ReplayQueue().concurrency
+/** The engine's default replay concurrency (packages/core/src/replay-queue.ts). */
+const QUEUE = 64
 
 export interface Machine {
   cpu: string

@@ -62,7 +62,7 @@ it('the ky-browser page: one refresh for 20 concurrent 401s, every request ok', 
   expect(await result.textContent()).toMatch(/replays [1-9]/)
   expect(errors).toEqual([])
   if (process.env.REAUTH_SCREENSHOT) {
-    // Refreshes the committed screenshot: REAUTH_SCREENSHOT=1 npx vitest run --project contract test/browser
+    // Refreshes the committed screenshot: REAUTH_SCREENSHOT=1 npx vitest run --project services test/browser
     await page.screenshot({
       path: join(root, 'examples/ky-browser/screenshot.png'),
       clip: { x: 0, y: 0, width: 1080, height: 190 },

@@ -8,6 +8,8 @@ import { isOAuthError, type RefreshContext, type TokenSet } from '@reauth/core'
 import { createRefreshGrant } from '@reauth/oauth'
 import {
   clientOptions,
+  RESOURCE_SCOPE,
+  RESOURCES,
   type RunningApi,
   type RunningProvider,
   signInOverHttp,
@@ -146,6 +148,78 @@ describe('e2e DPoP: oidc-provider + the testbed API', () => {
     })
     expect((await callApi(fresh.accessToken, { DPoP: proof })).status).toBe(200)
     expect(await dpopThumbprint(key.publicKey)).toMatch(/^[\w-]{43}$/)
+  })
+
+  it('with resource indicators: a bound token per resource (a JWT with cnf.jkt, an opaque one by introspection), each taken by its own API only with a proof', async () => {
+    const key = await generateDpopKeyPair()
+    const jkt = await dpopThumbprint(key.publicKey)
+    const billing = await startApi({
+      issuer: provider.issuer,
+      audience: RESOURCES.billing.indicator,
+    })
+    const orders = await startApi({ issuer: provider.issuer, audience: RESOURCES.orders.indicator })
+    try {
+      let tokens = await signInOverHttp(provider.issuer, {
+        dpop: key,
+        scope: `openid ${RESOURCE_SCOPE}`,
+        resource: [RESOURCES.billing.indicator, RESOURCES.orders.indicator],
+      })
+      const refresh = createRefreshGrant(clientOptions(provider.issuer))
+      const call = async (target: RunningApi, accessToken: string, scheme = 'DPoP') => {
+        const url = `${target.origin}/orders`
+        const proof = await createDpopProof(key, { htm: 'GET', htu: url, accessToken })
+        const response = await fetch(url, {
+          headers: {
+            Authorization: `${scheme} ${accessToken}`,
+            ...(scheme === 'DPoP' ? { DPoP: proof } : {}),
+          },
+        })
+        return response.status
+      }
+      // billing's tokens are JWTs: the API reads cnf.jkt from the verified claims.
+      const forBilling = await refresh({
+        ...context(tokens, key),
+        resource: RESOURCES.billing.indicator,
+      })
+      expect(forBilling.tokenType).toBe('DPoP')
+      const claims = JSON.parse(
+        Buffer.from(forBilling.accessToken.split('.')[1] ?? '', 'base64url').toString(),
+      )
+      expect(claims).toMatchObject({ aud: RESOURCES.billing.indicator, cnf: { jkt } })
+      expect(await call(billing, forBilling.accessToken)).toBe(200)
+      expect(await call(billing, forBilling.accessToken, 'Bearer')).toBe(401)
+      expect(await call(orders, forBilling.accessToken)).toBe(401)
+      tokens = { ...tokens, ...forBilling }
+      // orders' tokens are opaque: cnf.jkt comes from introspection.
+      const forOrders = await refresh({
+        ...context(tokens, key),
+        resource: RESOURCES.orders.indicator,
+      })
+      expect(forOrders.tokenType).toBe('DPoP')
+      expect(forOrders.accessToken.split('.')).toHaveLength(1)
+      expect(await call(orders, forOrders.accessToken)).toBe(200)
+      expect(await call(orders, forOrders.accessToken, 'Bearer')).toBe(401)
+      expect(await call(billing, forOrders.accessToken)).toBe(401)
+      expect(billing.counters).toMatchObject({
+        ok: 1,
+        // the Bearer send (not a DPoP request) and the other resource's token
+        unauthorized: 2,
+        wrongAudience: 1,
+        dpopAccepted: 1,
+        dpopRejected: 0,
+      })
+      expect(orders.counters).toMatchObject({
+        ok: 1,
+        // the Bearer send (not a DPoP request) and the other resource's token
+        unauthorized: 2,
+        wrongAudience: 1,
+        dpopAccepted: 1,
+        dpopRejected: 0,
+      })
+    } finally {
+      await billing.stop()
+      await orders.stop()
+    }
   })
 
   it('nonces required: each token request without the current nonce costs one retry, no failure', async () => {

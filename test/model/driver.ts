@@ -14,6 +14,7 @@ import {
   type TokenSet,
   type TokenStore,
 } from '@reauth/core'
+import { type Connection, connect, run } from '@reauth/core/adapter'
 import fc from 'fast-check'
 import { vi } from 'vitest'
 
@@ -65,6 +66,7 @@ const refreshIndex = (refreshToken: string | undefined) => Number(refreshToken?.
 
 export class Model {
   readonly engine: Engine
+  private reauth: Connection | undefined
   readonly violations: string[] = []
   readonly requests: Req[] = []
   readonly sends: Send[] = []
@@ -211,24 +213,25 @@ export class Model {
       status,
       headers: { get: () => null },
     })
-    this.engine
-      .run<number>({
-        url: 'https://api.model.test/x',
-        method: 'GET',
-        signal: request.controller?.signal,
-        send: (authorization) => this.send(request, authorization),
-        response,
-      })
-      .then(
-        () => {
-          request.settled++
-          request.outcome = 'ok'
-        },
-        () => {
-          request.settled++
-          request.outcome = 'error'
-        },
-      )
+    this.reauth ??= connect(this.engine, { baseHint: 'the engine origins' })
+    // The adapter interface's whole path (attach, send, the response-side step): what every
+    // adapter runs.
+    run<number>(this.reauth, {
+      url: 'https://api.model.test/x',
+      method: 'GET',
+      signal: request.controller?.signal,
+      send: (sent) => this.send(request, sent?.headers.authorization),
+      response,
+    }).then(
+      () => {
+        request.settled++
+        request.outcome = 'ok'
+      },
+      () => {
+        request.settled++
+        request.outcome = 'error'
+      },
+    )
   }
 
   async apply(action: Action): Promise<void> {

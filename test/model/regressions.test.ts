@@ -5,6 +5,7 @@
 import { createEngine, isSessionExpiredError, OAuthError, type TokenSet } from '@reauth/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { deferred } from '../support/deferred.js'
+import { steps } from '../support/steps.js'
 import { play } from './driver.js'
 
 const API = 'https://api.model.test'
@@ -55,7 +56,7 @@ describe('model regressions', () => {
       grant.reject(new OAuthError({ error: 'invalid_client', status: 401 }))
       expect(isSessionExpiredError(await waiting)).toBe(true)
       // signed out, not an expired session: no fail-fast state
-      expect(await engine.authorize({ url: `${API}/x` })).toBeUndefined()
+      expect(await steps(engine).authorize({ url: `${API}/x` })).toBeUndefined()
       expect(engine.stats().sessionsExpired).toBe(0)
     })
   })
@@ -92,8 +93,8 @@ describe('model regressions', () => {
       })
       const busy = deferred<string>()
       const sent: string[] = []
-      const running = engine.replay(() => busy.promise)
-      const queued = engine
+      const running = steps(engine).replay(() => busy.promise)
+      const queued = steps(engine)
         .replay(async () => {
           sent.push('Bearer a1')
           return 'replayed'

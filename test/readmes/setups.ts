@@ -161,6 +161,18 @@ const setups: Record<string, ReadmeSetup> = {
   'packages/axios/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/ky/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/redis/README.md': redis,
+  // The service snippets talk to a second, confidential server (client credentials) and the
+  // service's API on its own origin.
+  'packages/oauth/README.md': {
+    ...node(),
+    prelude: `${node().prelude}const readmeSts = createAuthServer({
+  issuer: 'https://sts.example.com',
+  clientId: 'my-service',
+  clientSecret: 'dev-secret',
+})
+readmeServer.use(...readmeSts.handlers, readmeSts.protect('all', 'https://orders.example.com/*'))
+`,
+  },
   // The server expired the session's access token: a request through the README's engine meets
   // a 401 and refreshes through its Web Lock and BroadcastChannel store.
   'packages/browser/README.md': {

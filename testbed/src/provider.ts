@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider from 'oidc-provider'
+import Provider, { errors } from 'oidc-provider'
 
 /** The public client the examples sign in with. */
 export const PUBLIC_CLIENT_ID = 'reauth-app'
@@ -9,6 +9,26 @@ export const PUBLIC_CLIENT_ID = 'reauth-app'
 export const REDIRECT_URI = 'http://127.0.0.1/callback'
 /** The confidential client the protected API introspects tokens with. */
 export const API_CLIENT = { id: 'reauth-api', secret: randomBytes(24).toString('base64url') }
+/** The confidential client a backend service uses for the client credentials grant. */
+export const SERVICE_CLIENT = {
+  id: 'reauth-service',
+  secret: randomBytes(24).toString('base64url'),
+}
+/** The scope every resource server (RFC 8707) defines. */
+export const RESOURCE_SCOPE = 'api'
+
+/** How a resource server's access tokens look. */
+export type AccessTokenFormat = 'opaque' | 'jwt'
+
+/**
+ * Three protected APIs as RFC 8707 resource indicators, each with its access token format: a
+ * token issued for one has that indicator as its audience (`aud`), and only its API accepts it.
+ */
+export const RESOURCES = {
+  orders: { indicator: 'https://orders.reauth.test', format: 'opaque' },
+  billing: { indicator: 'https://billing.reauth.test', format: 'jwt' },
+  profile: { indicator: 'https://profile.reauth.test', format: 'jwt' },
+} as const satisfies Record<string, { indicator: string; format: AccessTokenFormat }>
 
 export interface ProviderOptions {
   /** Access token lifetime in seconds. Default 30. */
@@ -32,8 +52,12 @@ export interface ProviderCounters {
   grantErrors: Record<string, number>
   /** Grants revoked (a reused rotated refresh token revokes its grant). */
   grantsRevoked: number
-  /** Token requests with a DPoP proof that were granted (refresh or code). */
+  /** Token requests with a DPoP proof that were granted (any grant type). */
   dpopGrants: number
+  /** Successful client_credentials grants. */
+  clientCredentialsGrants: number
+  /** Successful grants (any type) per `resource` parameter. */
+  resourceGrants: Record<string, number>
 }
 
 export interface RunningProvider {
@@ -67,8 +91,10 @@ function close(server: Server): Promise<void> {
 
 /**
  * Start oidc-provider in process on 127.0.0.1: short access tokens, refresh-token rotation,
- * PKCE required, introspection and revocation on, and an interaction that signs the user in
- * and consents at once (so an authorization code flow can be driven over plain HTTP).
+ * PKCE required, introspection and revocation on, the client credentials grant for
+ * {@link SERVICE_CLIENT}, resource indicators for {@link RESOURCES} (a refresh token granted
+ * for several serves each), and an interaction that signs the user in and consents at once
+ * (so an authorization code flow can be driven over plain HTTP).
  */
 export async function startProvider(options: ProviderOptions = {}): Promise<RunningProvider> {
   const server = createServer()
@@ -91,12 +117,21 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
         response_types: [],
         redirect_uris: [],
       },
+      {
+        client_id: SERVICE_CLIENT.id,
+        client_secret: SERVICE_CLIENT.secret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
     ],
     jwks: { keys: [privateKey.export({ format: 'jwk' }) as never] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
-    scopes: ['openid', 'offline_access', 'api'],
+    scopes: ['openid', 'offline_access', RESOURCE_SCOPE],
     ttl: {
       AccessToken: options.accessTokenTtl ?? 30,
+      ClientCredentials: options.accessTokenTtl ?? 30,
       RefreshToken: 24 * 3600,
       Grant: 24 * 3600,
       Session: 24 * 3600,
@@ -113,6 +148,22 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
         // Nonces are derived from this secret and rotate with time (oidc-provider's ServerChallenge).
         nonceSecret: randomBytes(32),
         requireNonce: () => options.dpop?.requireNonce === true,
+      },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // A refresh token granted for several resources serves each, one per token request.
+        getResourceServerInfo: async (_ctx, indicator) => {
+          const known = Object.values(RESOURCES).find((r) => r.indicator === indicator)
+          if (!known) throw new errors.InvalidTarget()
+          return {
+            scope: RESOURCE_SCOPE,
+            audience: indicator,
+            accessTokenTTL: options.accessTokenTtl ?? 30,
+            accessTokenFormat: known.format,
+            ...(known.format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+          }
+        },
       },
       introspection: {
         enabled: true,
@@ -139,12 +190,19 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     grantErrors: {},
     grantsRevoked: 0,
     dpopGrants: 0,
+    clientCredentialsGrants: 0,
+    resourceGrants: {},
   }
   provider.on('grant.success', (ctx) => {
     const grantType = ctx.oidc.params?.grant_type
     if (grantType === 'refresh_token') counters.refreshGrants++
     if (grantType === 'authorization_code') counters.codeGrants++
     if (ctx.get('dpop')) counters.dpopGrants++
+    if (grantType === 'client_credentials') counters.clientCredentialsGrants++
+    const resource = ctx.oidc.params?.resource
+    if (typeof resource === 'string') {
+      counters.resourceGrants[resource] = (counters.resourceGrants[resource] ?? 0) + 1
+    }
   })
   provider.on('grant.error', (_ctx, error: { error?: string }) => {
     const code = error.error ?? 'unknown'

@@ -17,7 +17,8 @@ export function clientOptions(issuer: string): SignInOptions {
  * Sign in with authorization code + PKCE + offline_access, driving the provider's
  * redirects and its auto-consenting interaction over HTTP as a browser would (cookies
  * included). Returns the first token set, with a real refresh token. `more` adds sign-in
- * options, e.g. `{ dpop: keyPair }` for DPoP-bound tokens (`dpop_jkt` and a proof).
+ * options: another scope, resources (RFC 8707: the refresh token then serves each of them),
+ * or `{ dpop: keyPair }` for DPoP-bound tokens (`dpop_jkt` and a proof).
  */
 export async function signInOverHttp(
   issuer: string,

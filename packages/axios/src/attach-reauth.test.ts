@@ -21,6 +21,7 @@ import axios, {
 import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { attachReauth } from './attach-reauth.js'
 
 const API = 'https://api.example.test'
@@ -32,14 +33,6 @@ interface Sent {
   authorization: string | null
   timeout: number | undefined
   data: unknown
-}
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
 }
 
 function respond(

@@ -1,17 +1,13 @@
+import { type AuthResponse, type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
 import {
-  type AuthResponse,
-  adapterOrigins,
   baseOrigin,
+  type Credentials,
+  connect,
   type DeadlineSignal,
   deadlineSignal,
-  describeUrl,
-  type Engine,
-  errorForRequest,
-  type OriginPolicy,
-  ReauthOptionsError,
   resolveRequestUrl,
   unreplayableBody,
-} from '@reauth/core'
+} from '@reauth/core/adapter'
 import {
   AxiosError,
   AxiosHeaders,
@@ -47,16 +43,20 @@ export interface AttachReauthOptions {
 export type DetachReauth = () => void
 
 /**
- * Marks the `Authorization` value reauth put on a config, so a header the caller set is
- * told apart from one reauth set. The value lives in a private field: never serialised.
+ * The credentials reauth put on a config, so headers the caller set are told apart from
+ * those reauth set. Held in a private field: never serialised, never shown by `util.inspect`.
  */
 class Attached {
-  readonly #value: string
-  constructor(value: string) {
-    this.#value = value
+  readonly #sent: Credentials
+  constructor(sent: Credentials) {
+    this.#sent = sent
   }
-  is(value: unknown): boolean {
-    return value === this.#value
+  get sent(): Credentials {
+    return this.#sent
+  }
+  /** The config still carries what reauth set (nobody replaced its `Authorization`). */
+  on(headers: AxiosHeaders): boolean {
+    return headers.get('Authorization') === this.#sent.headers.authorization
   }
 }
 
@@ -121,15 +121,20 @@ function pinBoundary(config: InternalAxiosRequestConfig): void {
   config.headers.set('Content-Type', `multipart/form-data; boundary=${randomBoundary()}`)
 }
 
-/** The config without the `Authorization` value reauth put on it, for errors reauth creates. */
+/** The config without the headers reauth put on it, for errors reauth creates. */
 function withoutToken(config: Config): InternalAxiosRequestConfig {
-  const sent = config.headers.get('Authorization')
-  if (config[ATTACHED]?.is(sent) !== true) return config
+  const attached = config[ATTACHED]
+  if (attached?.on(config.headers) !== true) return config
   const headers = new AxiosHeaders(config.headers)
-  headers.delete('Authorization')
+  for (const name of Object.keys(attached.sent.headers)) headers.delete(name)
   const copy: Config = { ...config, headers }
   delete copy[ATTACHED]
   return copy
+}
+
+/** Set the headers reauth computed for a send. */
+function setCredentials(headers: AxiosHeaders, sent: Credentials): void {
+  for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
 }
 
 /** Map what the engine threw to what axios would have thrown. */
@@ -173,14 +178,14 @@ function remaining(config: Timed): number | undefined {
   return deadline === undefined ? undefined : Math.max(1, deadline.at - Date.now())
 }
 
-function translate(error: unknown, config: Config, axiosError?: AxiosError): unknown {
-  if (typeof error === 'object' && error !== null && deadlineErrors.has(error)) return error
+/** What the engine threw, as axios would have thrown it: its abort error, or reauth's own copy. */
+function translate(error: unknown, config: Config): unknown {
   const signal = config.signal as AbortSignal | undefined
-  if (signal?.aborted && error === signal.reason) {
+  if (signal?.aborted && error === signal.reason && !deadlineErrors.has(error as object)) {
     // axios's usual abort error, carrying the config as axios does, minus reauth's token.
     return new CanceledError(undefined, withoutToken(config))
   }
-  return errorForRequest(error, { response: axiosError })
+  return error
 }
 
 /**
@@ -217,43 +222,33 @@ export function attachReauth(
   ) {
     throw new ReauthOptionsError('"instance" must be an axios instance')
   }
-  if (
-    typeof engine !== 'object' ||
-    engine === null ||
-    typeof engine.authorize !== 'function' ||
-    typeof engine.recover !== 'function' ||
-    typeof engine.replay !== 'function'
-  ) {
-    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
-  }
   if (typeof options !== 'object' || options === null) {
     throw new ReauthOptionsError('"options" must be an object')
   }
   // Explicit lists win (the adapter's, then the engine's); the baseURL origin is the default.
-  const allowed = adapterOrigins(
-    engine,
-    options.origins,
-    baseOrigin(instance.defaults?.baseURL),
-    'the instance an absolute "baseURL"',
-  )
+  const reauth = connect(engine, {
+    origins: options.origins,
+    base: baseOrigin(instance.defaults?.baseURL),
+    baseHint: 'the instance an absolute "baseURL"',
+  })
 
   async function onRequest(config: Config): Promise<Config> {
     if (config.reauth === false) return config
-    const mark = config[ATTACHED]
+    const attached = config[ATTACHED]
     delete config[ATTACHED]
-    const current = config.headers.get('Authorization')
-    // A header reauth put on an earlier send of this config (e.g. axios-retry resending
-    // `error.config`) is reauth's to replace; any other is the caller's.
-    const ours = current !== undefined && current !== null && mark?.is(current) === true
-    if (ours) config.headers.delete('Authorization')
-    let authorization: string | undefined
+    // Headers reauth put on an earlier send of this config (e.g. axios-retry resending
+    // `error.config`) are reauth's to replace; any other is the caller's.
+    if (attached?.on(config.headers) === true) {
+      for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
+    }
+    let sent: Credentials | undefined
     const wait = waitSignal(config)
     try {
-      authorization = await engine.authorize(
+      sent = await reauth.attach(
         {
           url: fullUrl(instance, config),
+          method: config.method,
           hasAuthorization: config.headers.has('Authorization'),
-          allowed,
           // The caller's own signal object: it is how the engine recognises the requests of
           // its refresh function, which must not wait on the refresh they belong to.
           signal: config.signal as AbortSignal | undefined,
@@ -267,67 +262,51 @@ export function attachReauth(
     }
     const left = remaining(config)
     if (left !== undefined) config.timeout = left
-    if (authorization === undefined) return config
-    config.headers.set('Authorization', authorization)
-    config[ATTACHED] = new Attached(authorization)
+    if (sent === undefined) return config
+    setCredentials(config.headers, sent)
+    config[ATTACHED] = new Attached(sent)
     pinBoundary(config)
     return config
   }
 
   /**
-   * The `Authorization` a request was sent with, when its response is an auth failure that
-   * reauth should recover from (reauth authorised it, and its body can be sent again).
+   * The response-side step for a response to a config reauth authorised: the replay's
+   * response, or `undefined` to hand `response` (or `axiosError`) on as it is.
    */
-  function recoverable(config: Config, response: AxiosResponse): string | undefined {
-    if (config.reauth === false) return undefined
-    const sent = config.headers.get('Authorization')
-    if (typeof sent !== 'string' || config[ATTACHED]?.is(sent) !== true) return undefined
-    if (!engine.isAuthError(authResponse(response))) return undefined
-    const reason = unreplayableBody(config.data)
-    if (reason !== undefined) {
-      engine.notReplayable({ method: config.method, url: fullUrl(instance, config) }, reason)
-      return undefined
-    }
-    return sent
-  }
-
-  /** Refresh (or take the current token) and replay through the same instance. */
-  async function replayAfter(
+  async function respond(
     config: Config,
-    sent: string,
+    response: AxiosResponse,
     axiosError?: AxiosError,
-  ): Promise<AxiosResponse> {
+  ): Promise<AxiosResponse | undefined> {
+    const attached = config.reauth === false ? undefined : config[ATTACHED]
+    if (attached?.on(config.headers) !== true) return undefined
     const wait = waitSignal(config)
-    const { signal } = wait
-    let next: string
     try {
-      next = await engine.recover(sent, { signal })
-    } catch (failure) {
-      wait.done()
-      throw translate(failure, config, axiosError)
-    }
-    const headers = new AxiosHeaders(config.headers)
-    headers.set('Authorization', next)
-    const retry: Config = {
-      ...config,
-      headers,
-      // `data` is what the first send serialised: sent again as is, byte for byte.
-      transformRequest: [(data: unknown) => data],
-      reauth: false,
-    }
-    delete retry[ATTACHED]
-    engine.log.debug(`Replaying ${describeUrl(config.method, fullUrl(instance, config))}`)
-    warnIfNotLast()
-    try {
-      return await engine.replay(
-        () => {
+      return await reauth.respond<AxiosResponse>(attached.sent, {
+        response: authResponse(response),
+        method: config.method,
+        url: fullUrl(instance, config),
+        unreplayable: unreplayableBody(config.data),
+        signal: wait.signal,
+        errorContext: { response: axiosError },
+        resend(next) {
+          const headers = new AxiosHeaders(config.headers)
+          setCredentials(headers, next)
+          const retry: Config = {
+            ...config,
+            headers,
+            // `data` is what the first send serialised: sent again as is, byte for byte.
+            transformRequest: [(data: unknown) => data],
+            reauth: false,
+          }
+          delete retry[ATTACHED]
+          warnIfNotLast()
           // What is left of the call's timeout when the replay really starts (after the queue).
           const left = remaining(config)
           if (left !== undefined) retry.timeout = left
           return instance.request(retry)
         },
-        { signal },
-      )
+      })
     } catch (failure) {
       throw translate(failure, config)
     } finally {
@@ -341,16 +320,15 @@ export function attachReauth(
     // else (its data): that is not ours to look at.
     if (!isAxiosResponse(response)) return response
     const config = response.config as Config
-    const sent = recoverable(config, response)
-    return sent === undefined ? response : replayAfter(config, sent)
+    if (config.reauth === false || config[ATTACHED] === undefined) return response
+    return respond(config, response).then((replayed) => replayed ?? response)
   }
 
   async function onResponseError(error: unknown): Promise<AxiosResponse> {
     if (!isAxiosError(error) || !error.config || !error.response) throw error
-    const config = error.config as Config
-    const sent = recoverable(config, error.response)
-    if (sent === undefined) throw error
-    return replayAfter(config, sent, error)
+    const replayed = await respond(error.config as Config, error.response, error)
+    if (replayed === undefined) throw error
+    return replayed
   }
 
   let warned = false
@@ -362,7 +340,7 @@ export function attachReauth(
     const handlers = instance.interceptors.response.handlers ?? []
     if (warned || !handlers.slice(responseId + 1).some(Boolean)) return
     warned = true
-    engine.log.warn(
+    reauth.log.warn(
       'Response interceptors registered after attachReauth() run twice on a replayed response: ' +
         'call attachReauth() after adding your own interceptors',
     )

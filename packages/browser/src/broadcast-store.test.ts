@@ -7,8 +7,10 @@ import {
   type TokenSet,
 } from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
+import { isTabSyncError } from './errors.js'
 import { createStampMarks } from './stamp.js'
 import { createWebLock } from './web-lock.js'
 
@@ -216,9 +218,12 @@ describe('catchUp: the lock holder learns of a newer set whose message is still 
     const marks = createStampMarks(locks, `reauth-store:${name}`)
     opened.push(marks)
     await marks.publish({ time: Date.now() + 60_000, writer: 'other' })
-    const waiting = expect(b.catchUp()).rejects.toThrow(/did not reach this tab within 1000 ms/)
+    const caught = b.catchUp().catch((error: unknown) => error)
     await vi.advanceTimersByTimeAsync(1_000)
-    await waiting
+    const error = await caught
+    expect(String((error as Error).message)).toMatch(/did not reach this tab within 1000 ms/)
+    expect(isTabSyncError(error)).toBe(true)
+    expect(error).toMatchObject({ code: 'CATCH_UP_TIMEOUT' })
   })
 
   it('the marks follow the newest set: one per tab, the older one released', async () => {
@@ -247,7 +252,7 @@ describe('with an engine', () => {
       lock: { run: (_key, fn) => locks.request('held-elsewhere', {}, fn) },
     })
     const release = await locks.hold('held-elsewhere')
-    const header = engine.recover('Bearer secret-at-1')
+    const header = steps(engine).recover('Bearer secret-at-1')
     await vi.waitFor(() => expect(locks.waiting('held-elsewhere')).toBe(1))
     const other = store({ channel: name, locks })
     await other.ready()
@@ -421,7 +426,7 @@ describe('the end of a session is shared like a set', () => {
     await told
     await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
     await expect(b.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
-    await expect(b.recover('Bearer secret-at-1')).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(steps(b).recover('Bearer secret-at-1')).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).toHaveBeenCalledTimes(1)
     expect(refresh).toHaveBeenCalledTimes(1)
     const reachesA = nextChange(storeA)

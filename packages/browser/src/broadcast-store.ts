@@ -1,5 +1,4 @@
 import {
-  createLogger,
   isSessionEnd,
   type Logger,
   ReauthOptionsError,
@@ -7,6 +6,7 @@ import {
   type TokenSet,
   type TokenStore,
 } from '@reauth/core'
+import { createLogger } from '@reauth/core/adapter'
 import { createCatchUp } from './catch-up.js'
 import {
   createStampMarks,

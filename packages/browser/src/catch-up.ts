@@ -1,3 +1,4 @@
+import { TabSyncError } from './errors.js'
 import { newer, type Stamp, type StampMarks, stampLimit } from './stamp.js'
 
 /**
@@ -25,7 +26,8 @@ export function createCatchUp(
         const timer = setTimeout(() => {
           waiters.delete(check)
           reject(
-            new Error(
+            new TabSyncError(
+              'CATCH_UP_TIMEOUT',
               `Another tab stored newer tokens that did not reach this tab within ${timeout} ms`,
             ),
           )

@@ -8,6 +8,7 @@ import {
   type TokenSet,
 } from '@reauth/core'
 import { describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createStampMarks } from './stamp.js'
 import { createStorageStore } from './storage-store.js'
@@ -103,7 +104,7 @@ describe('createStorageStore', () => {
       lock: { run: (_key, fn) => locks.request('elsewhere', {}, fn) },
     })
     const release = await locks.hold('elsewhere')
-    const header = engine.recover('Bearer secret-at-1')
+    const header = steps(engine).recover('Bearer secret-at-1')
     await vi.waitFor(() => expect(locks.waiting('elsewhere')).toBe(1))
     // Another tab refreshed: localStorage changes, and this tab hears of it.
     const value = JSON.stringify({ tokens: set(2), stamp: { time: Date.now() + 1, writer: 'b' } })

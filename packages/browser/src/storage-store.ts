@@ -1,10 +1,5 @@
-import {
-  createLogger,
-  type Logger,
-  ReauthOptionsError,
-  type StoredSession,
-  type TokenStore,
-} from '@reauth/core'
+import { type Logger, ReauthOptionsError, type StoredSession, type TokenStore } from '@reauth/core'
+import { createLogger } from '@reauth/core/adapter'
 import { createCatchUp } from './catch-up.js'
 import {
   createStampMarks,

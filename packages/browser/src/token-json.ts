@@ -4,7 +4,6 @@ import {
   type StoredSession,
   storedSessionProblem,
   type TokenSet,
-  tokenSetProblem,
 } from '@reauth/core'
 
 const OPTIONAL = ['refreshToken', 'expiresAt', 'issuedAt', 'scope', 'idToken'] as const
@@ -16,7 +15,8 @@ const END_OPTIONAL = ['error', 'errorDescription', 'status'] as const
  * anything there: it is checked and copied field by field, never trusted.
  */
 export function toTokenSet(value: unknown): TokenSet | undefined {
-  if (value === null || value === undefined || tokenSetProblem(value) !== undefined) {
+  if (value === null || value === undefined || isSessionEnd(value)) return undefined
+  if (storedSessionProblem(value) !== undefined) {
     return undefined
   }
   const source = value as TokenSet

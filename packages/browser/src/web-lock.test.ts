@@ -1,18 +1,10 @@
 import { createEngine, isRefreshError, ReauthOptionsError, type TokenSet } from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
+import { steps } from '../../../test/support/steps.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { createWebLock } from './web-lock.js'
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 const initial: TokenSet = { accessToken: 'at-0', tokenType: 'Bearer', refreshToken: 'rt-0' }
 
@@ -74,6 +66,7 @@ describe('createWebLock', () => {
     const outcome = expect(waiting).rejects.toThrow('Waited 1000 ms for the Web Lock')
     await vi.advanceTimersByTimeAsync(1_000)
     await outcome
+    await expect(waiting).rejects.toMatchObject({ name: 'TabSyncError', code: 'LOCK_TIMEOUT' })
     expect(fn).not.toHaveBeenCalled()
     expect(locks.waiting('reauth:k')).toBe(0)
     release()
@@ -134,7 +127,7 @@ describe('createWebLock without the Web Locks API', () => {
     const grant = deferred<TokenSet>()
     const refresh = vi.fn(() => grant.promise)
     const engine = createEngine({ refresh, tokens: initial, lock })
-    const waiters = [engine.refresh(), engine.refresh(), engine.recover('Bearer at-0')]
+    const waiters = [engine.refresh(), engine.refresh(), steps(engine).recover('Bearer at-0')]
     await vi.waitFor(() => expect(refresh).toHaveBeenCalledTimes(1))
     grant.resolve({ accessToken: 'at-1', tokenType: 'Bearer' })
     await Promise.all(waiters)
@@ -166,8 +159,8 @@ describe('one refresh across tabs (engines on one origin’s locks and channel)'
     await b.store.ready()
     const release = await locks.hold('reauth:reauth')
     // Both tabs saw a 401 for at-0 and wait for the lock, which a third party holds.
-    const fromA = a.engine.recover('Bearer at-0')
-    const fromB = b.engine.recover('Bearer at-0')
+    const fromA = steps(a.engine).recover('Bearer at-0')
+    const fromB = steps(b.engine).recover('Bearer at-0')
     await vi.waitFor(() => expect(locks.waiting('reauth:reauth')).toBe(2))
     release()
     const [headerA, headerB] = await Promise.all([fromA, fromB])
@@ -186,7 +179,7 @@ describe('one refresh across tabs (engines on one origin’s locks and channel)'
     const b = tab(locks, 'adopt-2')
     await b.store.ready()
     const release = await locks.hold('reauth:reauth')
-    const fromB = b.engine.recover('Bearer at-0')
+    const fromB = steps(b.engine).recover('Bearer at-0')
     await vi.waitFor(() => expect(locks.waiting('reauth:reauth')).toBe(1))
     // Tab A stores a newer set (it refreshed): B's waiter resolves while the lock is still held.
     await a.store.set({ accessToken: 'at-9', tokenType: 'Bearer', refreshToken: 'rt-9' })

@@ -1,10 +1,6 @@
-import {
-  createLocalLock,
-  createLogger,
-  type Logger,
-  ReauthOptionsError,
-  type RefreshLock,
-} from '@reauth/core'
+import { createLocalLock, type Logger, ReauthOptionsError, type RefreshLock } from '@reauth/core'
+import { createLogger } from '@reauth/core/adapter'
+import { TabSyncError } from './errors.js'
 
 /**
  * The part of the Web Locks API ({@link https://w3c.github.io/web-locks/ | LockManager})
@@ -130,7 +126,10 @@ export function createWebLock(options: WebLockOptions = {}): WebLock {
       // Only the wait is bounded: once granted, the engine's refreshTimeout bounds the grant.
       let granted = false
       const timer = setTimeout(() => {
-        if (!granted) controller.abort(new Error(`Waited ${acquireTimeout} ms for the Web Lock`))
+        if (!granted)
+          controller.abort(
+            new TabSyncError('LOCK_TIMEOUT', `Waited ${acquireTimeout} ms for the Web Lock`),
+          )
       }, acquireTimeout)
       try {
         return await locks.request(

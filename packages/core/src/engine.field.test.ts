@@ -1,5 +1,6 @@
 import { inspect } from 'node:util'
 import { describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine, type Engine } from './engine.js'
 import { isRefreshError, isSessionExpiredError, OAuthError, SessionExpiredError } from './errors.js'
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from './failure.js'
@@ -207,7 +208,7 @@ describe('every engine on a shared store learns that the session ended', () => {
 
   async function expectEnded(engine: Engine) {
     await expect(engine.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
-    await expect(engine.authorize({ url: `${API}/me` })).rejects.toMatchObject({
+    await expect(steps(engine).authorize({ url: `${API}/me` })).rejects.toMatchObject({
       error: 'invalid_grant',
     })
     await expect(engine.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
@@ -228,7 +229,7 @@ describe('every engine on a shared store learns that the session ended', () => {
     expect(b.stats().sessionsExpired).toBe(1)
     // setTokens on either ends it for both.
     await b.setTokens({ accessToken: 'at-9', tokenType: 'Bearer', refreshToken: 'rt-9' })
-    await expect(a.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-9')
+    await expect(steps(a).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-9')
   })
 
   it('a store without subscribe: B learns it on its next read', async () => {
@@ -243,7 +244,9 @@ describe('every engine on a shared store learns that the session ended', () => {
     b.on('sessionExpired', expired)
     await expect(a.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).not.toHaveBeenCalled()
-    await expect(b.authorize({ url: `${API}/me` })).rejects.toBeInstanceOf(SessionExpiredError)
+    await expect(steps(b).authorize({ url: `${API}/me` })).rejects.toBeInstanceOf(
+      SessionExpiredError,
+    )
     await expect(b.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
     expect(expired).toHaveBeenCalledTimes(1)
   })
@@ -252,7 +255,7 @@ describe('every engine on a shared store learns that the session ended', () => {
     const { a, b } = pair()
     await a.clear()
     await expect(b.getToken()).resolves.toBeUndefined()
-    await expect(b.authorize({ url: `${API}/me` })).resolves.toBeUndefined()
+    await expect(steps(b).authorize({ url: `${API}/me` })).resolves.toBeUndefined()
   })
 })
 
@@ -370,7 +373,7 @@ describe('what another engine wrote meanwhile wins (review findings)', () => {
     await a.setTokens({ accessToken: 'at-9', tokenType: 'Bearer', refreshToken: 'rt-9' })
     await a.clear()
     await expect(b.getToken()).resolves.toBeUndefined()
-    await expect(b.authorize({ url: `${API}/me` })).resolves.toBeUndefined()
+    await expect(steps(b).authorize({ url: `${API}/me` })).resolves.toBeUndefined()
   })
 
   it('a rotated refresh token of a failed response never overwrites a sign-in made meanwhile', async () => {
@@ -422,7 +425,7 @@ describe('what another engine wrote meanwhile wins (review findings)', () => {
     const refresh = vi.fn<RefreshFunction>(async () => cached)
     const engine = createEngine({ refresh, tokens: cached, origins: [API] })
     for (let i = 0; i < 50; i++) {
-      await engine.authorize({ url: `${API}/me` })
+      await steps(engine).authorize({ url: `${API}/me` })
       await new Promise((resolve) => setImmediate(resolve))
     }
     expect(refresh.mock.calls.length).toBeLessThanOrEqual(1)

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine } from './engine.js'
 import { RefreshError } from './errors.js'
 import type { RefreshFunction, TokenSet } from './types.js'
@@ -51,7 +52,7 @@ describe('refresh-ahead (default options)', () => {
     const events = vi.fn()
     engine.on('refresh', events)
     const headers = await Promise.all(
-      Array.from({ length: 100 }, () => engine.authorize({ url: `${API}/me` })),
+      Array.from({ length: 100 }, () => steps(engine).authorize({ url: `${API}/me` })),
     )
     // Every request went at once with the current token, while the grant is still out.
     expect(new Set(headers)).toEqual(new Set(['Bearer at-1']))
@@ -63,7 +64,7 @@ describe('refresh-ahead (default options)', () => {
     expect(events).toHaveBeenCalledWith(
       expect.objectContaining({ reason: 'background', adopted: false }),
     )
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-2')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-2')
     expect(refresh.fn).toHaveBeenCalledTimes(1)
   })
 
@@ -74,14 +75,16 @@ describe('refresh-ahead (default options)', () => {
       tokens: hourToken(1, 60_001),
       origins: [API],
     })
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
     expect(refresh.fn).not.toHaveBeenCalled()
     await vi.advanceTimersByTimeAsync(55_001) // 5 s left: inside the margin
     let settled = false
-    const waiting = engine.authorize({ url: `${API}/me` }).then((value) => {
-      settled = true
-      return value
-    })
+    const waiting = steps(engine)
+      .authorize({ url: `${API}/me` })
+      .then((value) => {
+        settled = true
+        return value
+      })
     await flush()
     expect(settled).toBe(false)
     expect(engine.stats()).toMatchObject({ proactive: 1, background: 0 })
@@ -98,31 +101,31 @@ describe('refresh-ahead (default options)', () => {
     })
     const errors = vi.fn()
     engine.on('refreshError', errors)
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
     refresh.gates[0]?.reject(new TypeError('fetch failed'))
     await flush()
     expect(errors).toHaveBeenCalledWith(
       expect.objectContaining({ reason: 'background', error: expect.any(RefreshError) }),
     )
     // Requests go on with the valid token; no new grant before the backoff (1 s) has passed.
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     await vi.advanceTimersByTimeAsync(1_000)
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(2)
     refresh.gates[1]?.reject(new TypeError('fetch failed'))
     await flush()
     await vi.advanceTimersByTimeAsync(1_999) // the second backoff is 2 s
-    await engine.authorize({ url: `${API}/me` })
+    await steps(engine).authorize({ url: `${API}/me` })
     expect(refresh.fn).toHaveBeenCalledTimes(2)
     await vi.advanceTimersByTimeAsync(1)
-    await engine.authorize({ url: `${API}/me` })
+    await steps(engine).authorize({ url: `${API}/me` })
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(3)
     refresh.gates[2]?.resolve(hourToken(2, HOUR))
     await flush()
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-2')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-2')
   })
 
   it('custom thresholds: refreshAhead and expiryMargin', async () => {
@@ -134,7 +137,7 @@ describe('refresh-ahead (default options)', () => {
       expiryMargin: 1_000,
       origins: [API],
     })
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe('Bearer at-1')
     expect(engine.stats().background).toBe(1)
     expect(() => createEngine({ refresh: refresh.fn, refreshAhead: -1 })).toThrow(/"refreshAhead"/)
     expect(() =>

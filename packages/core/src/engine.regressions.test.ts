@@ -1,19 +1,11 @@
 /** Named regression tests for engine bugs found in review. */
 import { describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine } from './engine.js'
 import { isRefreshError, isSessionExpiredError, OAuthError } from './errors.js'
 import { createMemoryStore } from './memory-store.js'
 import type { TokenSet } from './types.js'
-
-function deferred<T>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 const old: TokenSet = {
   accessToken: 'old-access',
@@ -75,7 +67,7 @@ describe('regressions', () => {
     await expect(a.refresh()).rejects.toSatisfy(isSessionExpiredError)
     await b.setTokens({ accessToken: 'signed-in', tokenType: 'Bearer', refreshToken: 'r-new' })
     fail = false
-    const result = await a.run({
+    const result = await steps(a).run({
       url: 'https://api.test/x',
       send: async (authorization) => (authorization === 'Bearer fresh' ? 200 : 401),
       response: (status: number) => ({ status, headers: { get: () => null } }),
@@ -148,7 +140,7 @@ describe('regressions', () => {
       origins: ['https://api.test'],
     })
     const request = () =>
-      engine
+      steps(engine)
         .run({
           url: 'https://api.test/x',
           send: async () => 401,

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { type Deferred, deferred } from '../../../test/support/deferred.js'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine, type Engine, type EngineEvents, type EngineOptions } from './engine.js'
 import {
   isReauthOptionsError,
@@ -25,22 +27,6 @@ import type {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-  reject: (reason: unknown) => void
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 /** Let every pending promise chain run (fake timers do not touch microtasks). */
 async function flush(times = 30): Promise<void> {
@@ -284,7 +270,7 @@ describe('the request path: attach', () => {
   it('is anonymous without tokens: getToken and authorize give undefined, no refresh', async () => {
     const { engine, refresh } = make({ store: createMemoryStore(), origins: [API] })
     await expect(engine.getToken()).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBeUndefined()
     expect(refresh.fn).not.toHaveBeenCalled()
     expect(engine.stats().grants).toBe(0)
   })
@@ -292,40 +278,46 @@ describe('the request path: attach', () => {
   it('gives the header to an allowed origin only, and does not even read the store otherwise', async () => {
     const { store, typed } = plainStore(tokenSet(1))
     const { engine } = make({ store: typed, origins: [API] })
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe(header(1))
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe(header(1))
     expect(store.get).toHaveBeenCalledTimes(1)
-    await expect(engine.authorize({ url: 'https://evil.example/me' })).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: 'http://api.example.com/me' })).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: new URL(`${API}/x`) })).resolves.toBe(header(1))
+    await expect(
+      steps(engine).authorize({ url: 'https://evil.example/me' }),
+    ).resolves.toBeUndefined()
+    await expect(
+      steps(engine).authorize({ url: 'http://api.example.com/me' }),
+    ).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: new URL(`${API}/x`) })).resolves.toBe(header(1))
     expect(store.get).toHaveBeenCalledTimes(2)
   })
 
   it('leaves skip, hasAuthorization and invalid URLs alone', async () => {
     const { engine } = make({ origins: [API] })
-    await expect(engine.authorize({ url: `${API}/me`, skip: true })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/me`, skip: true })).resolves.toBeUndefined()
     await expect(
-      engine.authorize({ url: `${API}/me`, hasAuthorization: true }),
+      steps(engine).authorize({ url: `${API}/me`, hasAuthorization: true }),
     ).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: 'not a url' })).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: '/relative' })).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBe(header(1))
+    await expect(steps(engine).authorize({ url: 'not a url' })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: '/relative' })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBe(header(1))
   })
 
   it('sends nothing when neither the engine nor the target allows an origin', async () => {
     const { engine } = make()
-    expect(engine.origins).toBeUndefined()
-    await expect(engine.authorize({ url: `${API}/me` })).resolves.toBeUndefined()
+    expect(steps(engine).origins).toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/me` })).resolves.toBeUndefined()
   })
 
   it("uses the engine's origins when the target has none, and the target's `allowed` over them", async () => {
     const { engine } = make({ origins: [API] })
-    expect(engine.origins?.(new URL(`${API}/a`))).toBe(true)
+    expect(steps(engine).origins?.(new URL(`${API}/a`))).toBe(true)
     const allowed = createOriginMatcher(['https://other.example'])
-    await expect(engine.authorize({ url: `${API}/me`, allowed })).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: 'https://other.example/me', allowed })).resolves.toBe(
-      header(1),
-    )
-    await expect(engine.authorize({ url: 'https://other.example/me' })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/me`, allowed })).resolves.toBeUndefined()
+    await expect(
+      steps(engine).authorize({ url: 'https://other.example/me', allowed }),
+    ).resolves.toBe(header(1))
+    await expect(
+      steps(engine).authorize({ url: 'https://other.example/me' }),
+    ).resolves.toBeUndefined()
   })
 })
 
@@ -458,7 +450,7 @@ describe('the request path: proactive refresh', () => {
     const { engine, refresh } = make({ tokens: tokenSet(1, { expiresAt: T0 + 1_000 }) })
     const a = engine.getToken()
     const b = engine.getToken()
-    const c = engine.authorize({ url: `${API}/x`, allowed: () => true })
+    const c = steps(engine).authorize({ url: `${API}/x`, allowed: () => true })
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
@@ -472,7 +464,7 @@ describe('the request path: proactive refresh', () => {
 describe('the request path: recover', () => {
   it('retries a stale token with the current one, with no grant', async () => {
     const { engine, refresh, events } = make({ tokens: tokenSet(2) })
-    await expect(engine.recover(header(1))).resolves.toBe(header(2))
+    await expect(steps(engine).recover(header(1))).resolves.toBe(header(2))
     expect(refresh.fn).not.toHaveBeenCalled()
     expect(engine.stats()).toMatchObject({ staleRetries: 1, authErrors: 1, grants: 0 })
     expect(events.all).toEqual([])
@@ -480,7 +472,7 @@ describe('the request path: recover', () => {
 
   it('refreshes when the current token is the one that failed', async () => {
     const { engine, refresh } = make()
-    const next = engine.recover(header(1))
+    const next = steps(engine).recover(header(1))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     expect(refresh.contexts[0]!.tokens).toEqual(tokenSet(1))
@@ -497,7 +489,7 @@ describe('the request path: recover', () => {
   it('makes one grant for N concurrent failures of the same token: N-1 joins, one header for all', async () => {
     const { engine, refresh, events } = make()
     const N = 25
-    const waiters = Array.from({ length: N }, () => engine.recover(header(1)))
+    const waiters = Array.from({ length: N }, () => steps(engine).recover(header(1)))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
@@ -514,7 +506,7 @@ describe('the request path: recover', () => {
       { reason: 'reactive', adopted: false, rotated: true, expiresAt: T0 + HOUR, durationMs: 0 },
     ])
     // The next failure of the new token makes a new grant.
-    const again = engine.recover(header(2))
+    const again = steps(engine).recover(header(2))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(2)
     refresh.pending[1]!.resolve(tokenSet(3))
@@ -523,7 +515,7 @@ describe('the request path: recover', () => {
 
   it('lets a manual refresh() join the refresh in flight', async () => {
     const { engine, refresh } = make()
-    const reactive = engine.recover(header(1))
+    const reactive = steps(engine).recover(header(1))
     await flush()
     const manual = engine.refresh()
     await flush()
@@ -562,8 +554,8 @@ describe('the request path: recover', () => {
     }
     const { engine, refresh } = make({ store })
     const waiters: Array<Promise<unknown>> = [
-      engine.recover(header(1)),
-      engine.recover(header(1)),
+      steps(engine).recover(header(1)),
+      steps(engine).recover(header(1)),
       engine.refresh(),
     ]
     const states = waiters.map((w) => track(w))
@@ -628,7 +620,7 @@ describe('the request path: run()', () => {
       }),
     )
     const discard = vi.fn((_: FakeResult) => {})
-    const run = engine.run<FakeResult>({
+    const run = steps(engine).run<FakeResult>({
       url: overrides.url ?? `${API}/me?q=1`,
       method: overrides.method ?? 'get',
       send,
@@ -715,8 +707,8 @@ describe('the request path: run()', () => {
       })
     const sendA = makeSend()
     const sendB = makeSend()
-    const a = engine.run({ url: `${API}/a`, send: sendA, response: toResponse })
-    const b = engine.run({ url: `${API}/b`, send: sendB, response: toResponse })
+    const a = steps(engine).run({ url: `${API}/a`, send: sendA, response: toResponse })
+    const b = steps(engine).run({ url: `${API}/b`, send: sendB, response: toResponse })
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
@@ -740,7 +732,7 @@ describe('the request path: run()', () => {
       origins: [API],
       tokens: tokenSet(1, { expiresAt: T0 + 1_000 }),
       refresh: async (context) => {
-        seen = await engine.authorize({ url: `${API}/token`, signal: context.signal })
+        seen = await steps(engine).authorize({ url: `${API}/token`, signal: context.signal })
         return tokenSet(2)
       },
     })
@@ -750,7 +742,7 @@ describe('the request path: run()', () => {
     expect(seen).toBeUndefined()
     // Any other signal still gets the token.
     await expect(
-      engine.authorize({ url: `${API}/x`, signal: new AbortController().signal }),
+      steps(engine).authorize({ url: `${API}/x`, signal: new AbortController().signal }),
     ).resolves.toBe(header(2))
   })
 
@@ -764,9 +756,9 @@ describe('the request path: run()', () => {
         return r.status === 419
       },
     })
-    expect(engine.isAuthError({ status: 419, headers: new Headers() })).toBe(true)
-    expect(engine.isAuthError({ status: 401, headers: new Headers() })).toBe(false)
-    expect(engine.isAuthError({ status: 500, headers: new Headers() })).toBe(false)
+    expect(steps(engine).isAuthError({ status: 419, headers: new Headers() })).toBe(true)
+    expect(steps(engine).isAuthError({ status: 401, headers: new Headers() })).toBe(false)
+    expect(steps(engine).isAuthError({ status: 500, headers: new Headers() })).toBe(false)
     expect(logger.error).toHaveBeenCalledTimes(1)
     const { run } = request(engine, { statusFor: () => 500 })
     await expect(run).resolves.toMatchObject({ status: 500 })
@@ -780,8 +772,8 @@ describe('abort', () => {
   it("aborts only that waiter, at once, with the signal's reason; the refresh goes on for the others", async () => {
     const { engine, refresh } = make()
     const controller = new AbortController()
-    const first = track(engine.recover(header(1)))
-    const aborted = track(engine.recover(header(1), { signal: controller.signal }))
+    const first = track(steps(engine).recover(header(1)))
+    const aborted = track(steps(engine).recover(header(1), { signal: controller.signal }))
     const last = track(engine.getToken({ signal: new AbortController().signal }))
     const manual = track(engine.refresh({ signal: new AbortController().signal }))
     await flush()
@@ -804,8 +796,8 @@ describe('abort', () => {
   it('aborts the waiter that started the refresh without stopping it', async () => {
     const { engine, refresh } = make()
     const controller = new AbortController()
-    const starter = track(engine.recover(header(1), { signal: controller.signal }))
-    const joiner = track(engine.recover(header(1)))
+    const starter = track(steps(engine).recover(header(1), { signal: controller.signal }))
+    const joiner = track(steps(engine).recover(header(1)))
     await flush()
     controller.abort()
     await flush()
@@ -823,10 +815,10 @@ describe('abort', () => {
     const signal = AbortSignal.abort(reason)
     await expect(engine.getToken({ signal })).rejects.toBe(reason)
     await expect(engine.refresh({ signal })).rejects.toBe(reason)
-    await expect(engine.recover(header(1), { signal })).rejects.toBe(reason)
-    await expect(engine.authorize({ url: `${API}/x`, signal })).rejects.toBe(reason)
-    await expect(engine.authorize({ url: `${API}/x` }, { signal })).rejects.toBe(reason)
-    await expect(engine.replay(async () => 1, { signal })).rejects.toBe(reason)
+    await expect(steps(engine).recover(header(1), { signal })).rejects.toBe(reason)
+    await expect(steps(engine).authorize({ url: `${API}/x`, signal })).rejects.toBe(reason)
+    await expect(steps(engine).authorize({ url: `${API}/x` }, { signal })).rejects.toBe(reason)
+    await expect(steps(engine).replay(async () => 1, { signal })).rejects.toBe(reason)
     expect(refresh.fn).not.toHaveBeenCalled()
   })
 
@@ -842,7 +834,7 @@ describe('abort', () => {
     )
     const discard = vi.fn()
     const run = track(
-      engine.run({
+      steps(engine).run({
         url: `${API}/x`,
         send,
         response: toResponse,
@@ -883,8 +875,8 @@ describe('when the refresh fails', () => {
         const { store, typed, peek } = plainStore(tokenSet(1))
         const { engine, refresh, events } = make({ origins: [API], store: typed })
         const waiters = [
-          track(engine.recover(header(1))),
-          track(engine.recover(header(1))),
+          track(steps(engine).recover(header(1))),
+          track(steps(engine).recover(header(1))),
           track(engine.refresh()),
         ]
         await flush()
@@ -925,8 +917,8 @@ describe('when the refresh fails', () => {
         // Later calls fail fast, without calling refresh.
         const later = [
           engine.getToken(),
-          engine.authorize({ url: `${API}/x` }),
-          engine.recover(header(1)),
+          steps(engine).authorize({ url: `${API}/x` }),
+          steps(engine).recover(header(1)),
           engine.refresh(),
         ]
         for (const call of later) {
@@ -941,7 +933,7 @@ describe('when the refresh fails', () => {
         // setTokens ends that state.
         await engine.setTokens(tokenSet(5))
         await expect(engine.getToken()).resolves.toEqual(tokenSet(5))
-        await expect(engine.authorize({ url: `${API}/x` })).resolves.toBe(header(5))
+        await expect(steps(engine).authorize({ url: `${API}/x` })).resolves.toBe(header(5))
       },
     )
   })
@@ -949,7 +941,7 @@ describe('when the refresh fails', () => {
   it('setTokens after an ended session starts a normal one: a later sign-out elsewhere is anonymous', async () => {
     const { store, typed } = plainStore(tokenSet(1))
     const { engine, refresh } = make({ store: typed })
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await flush()
@@ -963,7 +955,7 @@ describe('when the refresh fails', () => {
   it('removes the tokens from the store on a terminal failure, leaving the session end', async () => {
     const { typed, peek } = plainStore(tokenSet(1))
     const { engine, refresh } = make({ store: typed })
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await flush()
@@ -981,7 +973,7 @@ describe('when the refresh fails', () => {
     })
     const engine = createEngine({ refresh, store: typed })
     const events = record(engine)
-    const waiters = [engine.recover(header(1)), engine.recover(header(1))]
+    const waiters = [steps(engine).recover(header(1)), steps(engine).recover(header(1))]
     await expect(Promise.all(waiters)).resolves.toEqual([header(2), header(2)])
     expect(store.clear).not.toHaveBeenCalled()
     expect(peek()).toEqual(tokenSet(2))
@@ -995,7 +987,10 @@ describe('when the refresh fails', () => {
   it('keeps the tokens on a network error: retryable RefreshError with its cause, refreshError event', async () => {
     const { store, typed, peek } = plainStore(tokenSet(1))
     const { engine, refresh, events } = make({ store: typed })
-    const waiters = [track(engine.recover(header(1))), track(engine.recover(header(1)))]
+    const waiters = [
+      track(steps(engine).recover(header(1))),
+      track(steps(engine).recover(header(1))),
+    ]
     await flush()
     const cause = new TypeError('fetch failed')
     refresh.pending[0]!.reject(cause)
@@ -1012,7 +1007,7 @@ describe('when the refresh fails', () => {
     expect(events.of('refreshError')).toEqual([{ reason: 'reactive', error: waiters[0]!.reason }])
     expect(engine.stats()).toMatchObject({ failures: 1, sessionsExpired: 0 })
     // The next request may try again.
-    const retry = engine.recover(header(1))
+    const retry = steps(engine).recover(header(1))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(2)
     refresh.pending[1]!.resolve(tokenSet(2))
@@ -1025,7 +1020,7 @@ describe('when the refresh fails', () => {
     ['OAuth error with 503', new OAuthError({ error: 'temporarily_unavailable', status: 503 })],
   ])('treats 5xx (%s) as retryable and keeps the tokens', async (_, thrown) => {
     const { engine, refresh, events } = make()
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(thrown)
     await flush()
@@ -1057,7 +1052,7 @@ describe('when the refresh fails', () => {
     ],
   ])('respects 429 with %s: no grant until it passes', async (_, thrown) => {
     const { engine, refresh } = make()
-    const first = track(engine.recover(header(1)))
+    const first = track(steps(engine).recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(thrown())
     await flush()
@@ -1065,7 +1060,9 @@ describe('when the refresh fails', () => {
     expect(first.reason).toMatchObject({ retryable: true, status: 429, retryAfter: 2_000 })
 
     await vi.advanceTimersByTimeAsync(1_999)
-    const early = await engine.recover(header(1)).catch((e: unknown) => e)
+    const early = await steps(engine)
+      .recover(header(1))
+      .catch((e: unknown) => e)
     expect(early).toBeInstanceOf(RefreshError)
     expect(early).toMatchObject({ retryable: true, retryAfter: 1 })
     // A proactive refresh is deferred as well, and the still-valid token is used.
@@ -1074,7 +1071,7 @@ describe('when the refresh fails', () => {
     expect(engine.stats().grants).toBe(1)
 
     await vi.advanceTimersByTimeAsync(1)
-    const recovered = engine.recover(header(1))
+    const recovered = steps(engine).recover(header(1))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(2)
     refresh.pending[1]!.resolve(tokenSet(2))
@@ -1083,7 +1080,10 @@ describe('when the refresh fails', () => {
 
   it('gives up after refreshTimeout: retryable RefreshError, and the context signal is aborted', async () => {
     const { engine, refresh, events } = make({ refreshTimeout: 5_000 })
-    const waiters = [track(engine.recover(header(1))), track(engine.recover(header(1)))]
+    const waiters = [
+      track(steps(engine).recover(header(1))),
+      track(steps(engine).recover(header(1))),
+    ]
     await flush()
     const { signal } = refresh.contexts[0]!
     await vi.advanceTimersByTimeAsync(4_999)
@@ -1103,7 +1103,7 @@ describe('when the refresh fails', () => {
     expect(events.of('refreshError')).toHaveLength(1)
     // A late answer is ignored; a new request tries again.
     refresh.pending[0]!.resolve(tokenSet(9))
-    const retry = engine.recover(header(1))
+    const retry = steps(engine).recover(header(1))
     await flush()
     refresh.pending[1]!.resolve(tokenSet(2))
     await expect(retry).resolves.toBe(header(2))
@@ -1111,7 +1111,7 @@ describe('when the refresh fails', () => {
 
   it('uses the default refreshTimeout of 10 s', async () => {
     const { engine } = make()
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await vi.advanceTimersByTimeAsync(9_999)
     expect(waiter.status).toBe('pending')
     await vi.advanceTimersByTimeAsync(1)
@@ -1132,7 +1132,7 @@ describe('when the refresh fails', () => {
     'rejects a refresh returning %s with a RefreshError naming the field',
     async (_, value, field) => {
       const { engine, refresh, events } = make()
-      const waiter = track(engine.recover(header(1)))
+      const waiter = track(steps(engine).recover(header(1)))
       await flush()
       refresh.pending[0]!.resolve(value as TokenSet)
       await flush()
@@ -1153,7 +1153,9 @@ describe('when the refresh fails', () => {
           { sentAt: startedAt },
         ),
     })
-    const error = await engine.recover(header(1)).catch((e: unknown) => e)
+    const error = await steps(engine)
+      .recover(header(1))
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(RefreshError)
     expect(error).toMatchObject({ retryable: true, field: 'expires_in' })
     expect(events.of('refreshError')[0]?.error).toBe(error)
@@ -1171,8 +1173,8 @@ describe('store and lock', () => {
     const a = createEngine({ refresh: refresh.fn, store, lock })
     const b = createEngine({ refresh: refresh.fn, store, lock })
     const eventsB = record(b)
-    const fromA = a.recover(header(1))
-    const fromB = b.recover(header(1))
+    const fromA = steps(a).recover(header(1))
+    const fromB = steps(b).recover(header(1))
     await flush()
     expect(refresh.fn).toHaveBeenCalledTimes(1)
     refresh.pending[0]!.resolve(tokenSet(2))
@@ -1192,8 +1194,8 @@ describe('store and lock', () => {
     const refresh = controlledRefresh()
     const a = createEngine({ refresh: refresh.fn, store: typed, lock })
     const b = createEngine({ refresh: refresh.fn, store: typed, lock })
-    const fromA = a.recover(header(1))
-    const fromB = b.recover(header(1))
+    const fromA = steps(a).recover(header(1))
+    const fromB = steps(b).recover(header(1))
     await flush()
     refresh.pending[0]!.resolve(tokenSet(2))
     await expect(Promise.all([fromA, fromB])).resolves.toEqual([header(2), header(2)])
@@ -1239,8 +1241,8 @@ describe('store and lock', () => {
     const { gate, lock } = gatedLock()
     const { engine, refresh, events } = make({ store, lock })
     const waiters = [
-      track(engine.recover(header(1))),
-      track(engine.recover(header(1))),
+      track(steps(engine).recover(header(1))),
+      track(steps(engine).recover(header(1))),
       track(engine.refresh()),
     ]
     await flush()
@@ -1262,7 +1264,7 @@ describe('store and lock', () => {
     const store = createMemoryStore(tokenSet(1))
     const { gate, lock } = gatedLock()
     const { engine, refresh } = make({ store, lock })
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     store.set(tokenSet(1, { scope: 'same access token' }))
     store.set(tokenSet(3, { expiresAt: T0 + 1_000 }))
@@ -1281,7 +1283,7 @@ describe('store and lock', () => {
     const { gate, lock } = gatedLock()
     const { engine, refresh } = make({ store, lock })
     engine.dispose()
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     store.set(tokenSet(2))
     await flush()
@@ -1295,22 +1297,22 @@ describe('store and lock', () => {
   it('reads the store for every decision: no second copy', async () => {
     const { store, typed } = plainStore(tokenSet(1))
     const { engine } = make({ store: typed, origins: [API] })
-    await expect(engine.authorize({ url: `${API}/x` })).resolves.toBe(header(1))
+    await expect(steps(engine).authorize({ url: `${API}/x` })).resolves.toBe(header(1))
     store.set(tokenSet(7))
-    await expect(engine.authorize({ url: `${API}/x` })).resolves.toBe(header(7))
+    await expect(steps(engine).authorize({ url: `${API}/x` })).resolves.toBe(header(7))
   })
 
   it('clear() signs out: later requests go without a token', async () => {
     const { engine } = make({ origins: [API] })
     await engine.clear()
     await expect(engine.getToken()).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: `${API}/x` })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/x` })).resolves.toBeUndefined()
     await expect(engine.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
   })
 
   it('clear() after an expired session signs out too (regression: it kept failing fast)', async () => {
     const { engine, refresh } = make({ origins: [API] })
-    const waiter = track(engine.recover(header(1)))
+    const waiter = track(steps(engine).recover(header(1)))
     await flush()
     refresh.pending[0]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await flush()
@@ -1318,7 +1320,7 @@ describe('store and lock', () => {
     await expect(engine.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
     await engine.clear()
     await expect(engine.getToken()).resolves.toBeUndefined()
-    await expect(engine.authorize({ url: `${API}/x` })).resolves.toBeUndefined()
+    await expect(steps(engine).authorize({ url: `${API}/x` })).resolves.toBeUndefined()
   })
 })
 
@@ -1346,19 +1348,21 @@ describe('events and logging', () => {
       tokens: tokenSet(1, { idToken: 'id-1-SECRET' }),
     })
     // A success.
-    const ok = engine.recover(header(1))
+    const ok = steps(engine).recover(header(1))
     await flush()
     refresh.pending[0]!.resolve(tokenSet(2, { idToken: 'id-2-SECRET' }))
     await ok
     // A transient failure whose foreign message quotes the tokens.
-    const transient = engine.recover(header(2)).catch((e: unknown) => e)
+    const transient = steps(engine)
+      .recover(header(2))
+      .catch((e: unknown) => e)
     await flush()
     refresh.pending[1]!.reject(
       new TypeError('request with refresh-2-SECRET and access-2-SECRET failed'),
     )
     const transientError = await transient
     // An unreplayable request.
-    await engine.run({
+    await steps(engine).run({
       url: `${API}/upload?access_token=access-2-SECRET`,
       method: 'PUT',
       send: async (authorization) => ({ status: 401, authorization, id: 1 }),
@@ -1366,7 +1370,9 @@ describe('events and logging', () => {
       replayable: () => 'stream body',
     })
     // A terminal failure.
-    const terminal = engine.recover(header(2)).catch((e: unknown) => e)
+    const terminal = steps(engine)
+      .recover(header(2))
+      .catch((e: unknown) => e)
     await flush()
     refresh.pending[2]!.reject(new OAuthError({ error: 'invalid_grant' }))
     const terminalError = await terminal
@@ -1410,17 +1416,17 @@ describe('events and logging', () => {
       calls.push('sessionExpired')
       throw new Error('listener broken')
     })
-    const ok = engine.recover(header(1))
+    const ok = steps(engine).recover(header(1))
     await flush()
     refresh.pending[0]!.resolve(tokenSet(2))
     await expect(ok).resolves.toBe(header(2))
 
-    const transient = engine.recover(header(2))
+    const transient = steps(engine).recover(header(2))
     await flush()
     refresh.pending[1]!.reject(new TypeError('offline'))
     await expect(transient).rejects.toBeInstanceOf(RefreshError)
 
-    const terminal = engine.recover(header(2))
+    const terminal = steps(engine).recover(header(2))
     await flush()
     refresh.pending[2]!.reject(new OAuthError({ error: 'invalid_grant' }))
     await expect(terminal).rejects.toBeInstanceOf(SessionExpiredError)
@@ -1428,7 +1434,7 @@ describe('events and logging', () => {
 
     await engine.setTokens(tokenSet(3))
     await expect(
-      engine.run({
+      steps(engine).run({
         url: `${API}/x`,
         send: async (authorization) => ({ status: 401, authorization, id: 1 }),
         response: toResponse,

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { createEngine, type EngineEvents } from './engine.js'
 import { OAuthError } from './errors.js'
 import type { TokenSet } from './types.js'
@@ -52,8 +53,8 @@ describe('refreshStart and wait events', () => {
       },
     })
     const { seen, waits } = record(engine)
-    const a = engine.recover(auth('a0'))
-    const b = engine.recover(auth('a0'))
+    const a = steps(engine).recover(auth('a0'))
+    const b = steps(engine).recover(auth('a0'))
     // no vi.waitFor here: with a fake Date it would move the clock while it polls
     await refreshCalled
     expect(seen.map((e) => e.event)).toEqual(['refreshStart'])
@@ -79,7 +80,9 @@ describe('refreshStart and wait events', () => {
     const { waits } = record(engine)
     const controller = new AbortController()
     const aborted = engine.getToken({ signal: controller.signal }).catch((e: unknown) => e)
-    const failed = engine.recover(auth('a0')).catch((e: unknown) => e)
+    const failed = steps(engine)
+      .recover(auth('a0'))
+      .catch((e: unknown) => e)
     await vi.waitFor(() => expect(engine.stats().grants).toBe(1))
     controller.abort()
     expect(await aborted).toBe(controller.signal.reason)
@@ -98,7 +101,7 @@ describe('refreshStart and wait events', () => {
     })
     const { seen, waits } = record(engine)
     await engine.refresh()
-    expect(await engine.recover(auth('a0'))).toBe(auth('a1'))
+    expect(await steps(engine).recover(auth('a0'))).toBe(auth('a1'))
     expect(waits()).toEqual([])
     expect(seen.map((e) => e.event)).toEqual(['refreshStart', 'refresh'])
   })

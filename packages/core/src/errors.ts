@@ -1,14 +1,16 @@
 const BRAND = Symbol.for('reauth.error')
 
-/** Stable codes of every error reauth throws. */
+/**
+ * The stable codes of core's errors. Every package owns the codes of its own errors
+ * (`@reauth/oauth`: `DISCOVERY_FAILED`, …; `@reauth/redis`: `LOCK_TIMEOUT`, …); all of them are
+ * {@link ReauthError}s.
+ */
 export type ReauthErrorCode =
   | 'SESSION_EXPIRED'
   | 'REFRESH_FAILED'
   | 'OAUTH_ERROR'
   | 'INVALID_OPTION'
   | 'REPLAY_QUEUE_FULL'
-  | 'DISCOVERY_FAILED'
-  | 'SIGN_IN_FAILED'
 
 /** What every reauth error may carry. `request` and `response` are attached non-enumerable. */
 export interface ReauthErrorOptions {
@@ -32,16 +34,16 @@ function attach(target: object, name: string, value: unknown): void {
  *   if (isReauthError(error)) console.log(error.code)
  * }
  */
-export class ReauthError extends Error {
+export class ReauthError<Code extends string = string> extends Error {
   override name = 'ReauthError'
-  /** A stable, machine-readable code. */
-  readonly code: ReauthErrorCode
+  /** A stable, machine-readable code, owned by the package that throws the error. */
+  readonly code: Code
   /** The request that failed, when there is one (non-enumerable). */
   declare readonly request?: unknown
   /** The response that failed, when there is one (non-enumerable). */
   declare readonly response?: unknown
 
-  constructor(code: ReauthErrorCode, message: string, options: ReauthErrorOptions = {}) {
+  constructor(code: Code, message: string, options: ReauthErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     Object.defineProperty(this, BRAND, { value: true, enumerable: false })
@@ -71,7 +73,7 @@ export interface OAuthErrorFields {
  * @example
  * if (body.error) throw new OAuthError({ error: body.error, status: response.status })
  */
-export class OAuthError extends ReauthError {
+export class OAuthError extends ReauthError<'OAUTH_ERROR'> {
   override name = 'OAuthError'
   readonly error: string
   readonly errorDescription: string | undefined
@@ -102,7 +104,7 @@ export interface RefreshFailureFields {
  * @example
  * api.get('/me').catch((error) => { if (isSessionExpiredError(error)) router.push('/login') })
  */
-export class SessionExpiredError extends ReauthError {
+export class SessionExpiredError extends ReauthError<'SESSION_EXPIRED'> {
   override name = 'SessionExpiredError'
   readonly error: string | undefined
   readonly errorDescription: string | undefined
@@ -159,7 +161,7 @@ export function issuedRefreshToken(error: unknown): string | undefined {
  * @example
  * if (isRefreshError(error) && error.retryable) showOfflineBanner()
  */
-export class RefreshError extends ReauthError {
+export class RefreshError extends ReauthError<'REFRESH_FAILED'> {
   override name = 'RefreshError'
   readonly retryable: boolean
   readonly error: string | undefined
@@ -189,7 +191,7 @@ export class RefreshError extends ReauthError {
  * @example
  * createEngine({ refresh: 'nope' }) // throws: "refresh" must be a function
  */
-export class ReauthOptionsError extends ReauthError {
+export class ReauthOptionsError extends ReauthError<'INVALID_OPTION'> {
   override name = 'ReauthOptionsError'
   constructor(message: string) {
     super('INVALID_OPTION', message)
@@ -202,7 +204,7 @@ export class ReauthOptionsError extends ReauthError {
  * @example
  * createEngine({ refresh, replay: { maxQueued: 5_000 } })
  */
-export class ReplayQueueFullError extends ReauthError {
+export class ReplayQueueFullError extends ReauthError<'REPLAY_QUEUE_FULL'> {
   override name = 'ReplayQueueFullError'
   constructor(limit: number) {
     super('REPLAY_QUEUE_FULL', `The replay queue is full (${limit} requests waiting)`)

@@ -1,13 +1,9 @@
 export type { Challenge } from './auth-error.js'
-export { bearerError, defaultIsAuthError, parseChallenges } from './auth-error.js'
-export type { DeadlineSignal } from './deadline.js'
-export { deadlineSignal } from './deadline.js'
+export { defaultIsAuthError, parseChallenges } from './auth-error.js'
 export type {
-  AuthorizeTarget,
   Engine,
   EngineEvents,
   EngineOptions,
-  EngineRequest,
   EngineStats,
   RefreshReason,
 } from './engine.js'
@@ -21,7 +17,6 @@ export type {
   RefreshFailureFields,
 } from './errors.js'
 export {
-  errorForRequest,
   isOAuthError,
   isReauthError,
   isReauthOptionsError,
@@ -34,30 +29,15 @@ export {
   RefreshError,
   ReplayQueueFullError,
   SessionExpiredError,
-  unreplayableBody,
 } from './errors.js'
-export {
-  classifyRefreshFailure,
-  MAX_RETRY_AFTER_MS,
-  parseRetryAfter,
-  TERMINAL_OAUTH_ERRORS,
-} from './failure.js'
 export { createLocalLock } from './local-lock.js'
-export { createLogger, describeUrl } from './logger.js'
 export { createMemoryStore } from './memory-store.js'
-export type { OriginMatcher } from './origins.js'
-export { adapterOrigins, createOriginMatcher } from './origins.js'
-export type { ReplayQueueOptions } from './replay-queue.js'
-export { ReplayQueue } from './replay-queue.js'
+export type { ReplayOptions, ReplayQueueLike, ReplayQueueOptions } from './replay-queue.js'
 export type { ParseTokenResponseOptions } from './token-set.js'
-export {
-  authorizationHeader,
-  isSessionEnd,
-  parseTokenResponse,
-  storedSessionProblem,
-  tokenSetProblem,
-} from './token-set.js'
+export { isSessionEnd, parseTokenResponse, storedSessionProblem } from './token-set.js'
 export type {
+  AcquireContext,
+  AcquireFunction,
   AuthResponse,
   IsAuthError,
   Logger,
@@ -66,13 +46,10 @@ export type {
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  RevokeContext,
+  RevokeFunction,
   SessionEnd,
   StoredSession,
   TokenSet,
   TokenStore,
-  AcquireContext,
-  AcquireFunction,
-  RevokeContext,
-  RevokeFunction,
 } from './types.js'
-export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { createLocalLock } from './local-lock.js'
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 async function flush(times = 10) {
   for (let i = 0; i < times; i++) await Promise.resolve()

@@ -78,6 +78,53 @@ describe('parseTokenResponse', () => {
   })
 })
 
+describe('parseTokenResponse: a JWT access token without expires_in', () => {
+  const b64u = (value: unknown) =>
+    Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+  const jwt = (claims: unknown, header: unknown = { alg: 'RS256', typ: 'at+jwt' }) =>
+    `${b64u(header)}.${b64u(claims)}.c2lnbmF0dXJl`
+  const parse = (accessToken: string, extra: Record<string, unknown> = {}) =>
+    parseTokenResponse({ ...ok, access_token: accessToken, ...extra }, { sentAt: SENT })
+  const exp = SENT / 1000 + 300
+
+  it('takes expiresAt from exp (absolute) when the JWT has no iat', () => {
+    expect(parse(jwt({ sub: 'svc', exp })).expiresAt).toBe(exp * 1000)
+  })
+
+  it('counts the lifetime exp - iat from sentAt, as expires_in is (a skewed clock does not matter)', () => {
+    // The server's clock is an hour ahead of ours: exp alone would look an hour late.
+    const iat = SENT / 1000 + 3600
+    expect(parse(jwt({ iat, exp: iat + 120 })).expiresAt).toBe(SENT + 120_000)
+  })
+
+  it('expires_in always wins over exp', () => {
+    expect(parse(jwt({ exp }), { expires_in: 60 }).expiresAt).toBe(SENT + 60_000)
+  })
+
+  it.each<[string, string]>([
+    ['an opaque token', 'at-SECRET'],
+    ['two segments', `${b64u({ alg: 'none' })}.${b64u({ exp })}`],
+    ['a JWE (five segments)', `${b64u({ alg: 'dir' })}.a.b.c.d`],
+    ['a payload that is not base64url', `${b64u({ alg: 'RS256' })}.not*base64.sig`],
+    ['a payload that is not JSON', `${b64u({ alg: 'RS256' })}.${b64u('exp=1')}.sig`],
+    ['a payload that is an array', jwt([exp])],
+    ['a header that is not JSON', `${b64u('RS256')}.${b64u({ exp })}.sig`],
+    ['no exp', jwt({ sub: 'svc' })],
+    ['a string exp', jwt({ exp: String(exp) })],
+    ['a negative exp', jwt({ exp: -1 })],
+    ['an exp beyond ten years', jwt({ exp: SENT / 1000 + 11 * 365 * 24 * 3600 })],
+    ['a lifetime beyond ten years', jwt({ iat: 1, exp: 1 + 11 * 365 * 24 * 3600 })],
+  ])('%s has no expiry, and is no error', (_what, accessToken) => {
+    const tokens = parse(accessToken)
+    expect(tokens.accessToken).toBe(accessToken)
+    expect('expiresAt' in tokens).toBe(false)
+  })
+
+  it('an iat after exp is ignored: exp alone counts', () => {
+    expect(parse(jwt({ iat: exp + 10, exp })).expiresAt).toBe(exp * 1000)
+  })
+})
+
 describe('tokenSetProblem', () => {
   it('accepts a valid set', () => {
     expect(tokenSetProblem({ accessToken: 'a', tokenType: 'bearer' })).toBeUndefined()

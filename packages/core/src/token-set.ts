@@ -37,6 +37,47 @@ function knownTokenType(value: string): 'Bearer' | 'DPoP' | undefined {
   return type === 'bearer' ? 'Bearer' : type === 'dpop' ? 'DPoP' : undefined
 }
 
+/** A JSON object decoded from one base64url segment, or `undefined`. */
+function jsonSegment(segment: string): Record<string, unknown> | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(segment)) return undefined
+  try {
+    const binary = atob(segment.replace(/-/g, '+').replace(/_/g, '/'))
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(
+      Uint8Array.from(binary, (char) => char.charCodeAt(0)),
+    )
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * When a JWT access token (JWS compact: header, payload, signature) expires, read from its
+ * `exp` claim — a hint for refreshing ahead, nothing is verified. With a numeric `iat` the
+ * lifetime `exp - iat` is counted from `sentAt`, as `expires_in` is, so a skewed local clock
+ * cannot make every token look expired (or never expiring); without `iat` it is `exp` itself.
+ * `undefined` for an opaque token, a malformed JWT, or an `exp` that is not a number of seconds
+ * within ten years.
+ */
+function jwtExpiry(accessToken: string, sentAt: number): number | undefined {
+  const parts = accessToken.split('.')
+  if (parts.length !== 3) return undefined
+  const [header = '', payload = ''] = parts
+  if (jsonSegment(header) === undefined) return undefined
+  const claims = jsonSegment(payload)
+  const exp = claims?.exp
+  if (typeof exp !== 'number' || !Number.isFinite(exp) || exp <= 0) return undefined
+  const iat = claims?.iat
+  if (typeof iat === 'number' && Number.isFinite(iat) && iat <= exp) {
+    const lifetime = exp - iat
+    return lifetime > MAX_EXPIRES_IN_SECONDS ? undefined : sentAt + lifetime * 1000
+  }
+  return exp > sentAt / 1000 + MAX_EXPIRES_IN_SECONDS ? undefined : exp * 1000
+}
+
 /** Options of {@link parseTokenResponse}. */
 export interface ParseTokenResponseOptions {
   /** The local clock (ms) when the token request was sent; `expiresAt` is computed from it. */
@@ -45,6 +86,8 @@ export interface ParseTokenResponseOptions {
 
 /**
  * Validate an RFC 6749 §5.1 token response body and turn it into a {@link TokenSet}.
+ * `expiresAt` is `sentAt + expires_in`; without `expires_in`, a JWT access token's `exp`
+ * claim gives it (a hint for refreshing ahead: no signature is checked; see the README).
  * Throws a {@link RefreshError} (`retryable: true`) naming the malformed field, never its value.
  *
  * @example
@@ -87,6 +130,10 @@ export function parseTokenResponse(body: unknown, options: ParseTokenResponseOpt
       )
     }
     tokens.expiresAt = options.sentAt + value * 1000
+  } else {
+    // No expires_in (RFC 6749 makes it RECOMMENDED): a JWT access token says when it expires.
+    const expiresAt = jwtExpiry(accessToken, options.sentAt)
+    if (expiresAt !== undefined) tokens.expiresAt = expiresAt
   }
   const refreshToken = optionalString(record, 'refresh_token')
   if (refreshToken !== undefined) tokens.refreshToken = refreshToken

@@ -1,12 +1,12 @@
+import { type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
 import {
-  adapterOrigins,
-  type Engine,
-  type OriginPolicy,
+  type Credentials,
+  connect,
   pageOrigin,
-  ReauthOptionsError,
   resolveRequestUrl,
+  run,
   unreplayableBody,
-} from '@reauth/core'
+} from '@reauth/core/adapter'
 
 /** `RequestInit` plus reauth's per-request option. */
 export interface ReauthRequestInit extends RequestInit {
@@ -45,22 +45,20 @@ const noop = () => {}
  * const me = await (await api('https://api.example.com/me')).json()
  */
 export function createFetch(engine: Engine, options: CreateFetchOptions = {}): ReauthFetch {
-  if (typeof engine !== 'object' || engine === null || typeof engine.run !== 'function') {
-    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('"options" must be an object')
   }
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
     throw new ReauthOptionsError('"fetch" must be a function')
   }
-  const allowed = adapterOrigins(
-    engine,
-    options.origins,
-    pageOrigin(),
-    'a page origin (in a browser)',
-  )
+  const reauth = connect(engine, {
+    origins: options.origins,
+    base: pageOrigin(),
+    baseHint: 'a page origin (in a browser)',
+  })
 
   /** The fields every request shares; `send` and `url` differ between the two paths. */
   const common = {
-    allowed,
     response: (response: Response) => response,
     discard(response: Response) {
       response.body?.cancel().catch(noop)
@@ -69,25 +67,23 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
 
   return async function reauthFetch(input, init) {
     const send = options.fetch ?? globalThis.fetch
-    const { reauth, ...rest } = init ?? {}
-    const skip = reauth === false
+    const { reauth: optIn, ...rest } = init ?? {}
+    const skip = optIn === false
     const url = typeof input === 'string' || input instanceof URL ? absolute(input) : undefined
     if (url !== undefined && resendable(rest.body)) {
       // The common case (a URL and a body that can be passed again as is): no Request to
-      // build, the caller's init is sent again with the header set, byte for byte.
+      // build, the caller's init is sent again with the headers set, byte for byte.
       const headers = new Headers(rest.headers)
-      return engine.run<Response>({
+      return run<Response>(reauth, {
         ...common,
         url,
         method: rest.method ?? 'GET',
         skip,
         hasAuthorization: headers.has('authorization'),
         signal: rest.signal,
-        send(authorization) {
-          if (authorization === undefined) return send(input, rest)
-          const withToken = new Headers(headers)
-          withToken.set('authorization', authorization)
-          return send(input, { ...rest, headers: withToken })
+        send(sent) {
+          if (sent === undefined) return send(input, rest)
+          return send(input, { ...rest, headers: withCredentials(new Headers(headers), sent) })
         },
       })
     }
@@ -98,7 +94,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     const oneShot = unreplayableBody(rest.body)
     const spare = request.body && !oneShot ? request.clone() : undefined
     let sends = 0
-    return engine.run<Response>({
+    return run<Response>(reauth, {
       ...common,
       url: request.url,
       method: request.method,
@@ -107,15 +103,21 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       // The caller's own signal (Request derives a new one): it is how the engine recognises
       // its refresh function's own requests.
       signal: rest.signal ?? (input instanceof Request ? input.signal : request.signal),
-      send(authorization) {
+      send(sent) {
         const source = sends++ === 0 ? request : (spare ?? request)
         // Our own Request: its headers are ours to set (fetch copies the request when called).
-        if (authorization !== undefined) source.headers.set('authorization', authorization)
+        if (sent !== undefined) withCredentials(source.headers, sent)
         return send(source)
       },
       replayable: () => oneShot,
     })
   }
+}
+
+/** Set the headers reauth computed for this send. */
+function withCredentials(headers: Headers, sent: Credentials): Headers {
+  for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
+  return headers
 }
 
 /** Where a string or URL input really goes (relative ones as the page's fetch resolves them), or `undefined`. */

@@ -1,4 +1,4 @@
-import { baseOrigin } from '@reauth/core'
+import { baseOrigin } from '@reauth/core/adapter'
 
 /** The options of a ky call or instance that locate its API (ky 1: `prefixUrl`; ky 2: `prefix`, `baseUrl`). */
 export interface PrefixOptions {

@@ -14,6 +14,7 @@ import ky1, { isHTTPError as isHTTPError1, isTimeoutError as isTimeoutError1 } f
 // ky 2 is installed in test/ as the npm alias `ky2` (packages/ky's devDependency is ky 1).
 import ky2, { isHTTPError as isHTTPError2, isTimeoutError as isTimeoutError2 } from 'ky2'
 import { describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { reauthHooks, withReauth } from './index.js'
 
 const API = 'https://api.example.test'
@@ -109,16 +110,6 @@ function fakeServer(expired = 'Bearer old') {
 
 const oldTokens: TokenSet = { accessToken: 'old', tokenType: 'Bearer', refreshToken: 'r0' }
 const newTokens: TokenSet = { accessToken: 'new', tokenType: 'Bearer', refreshToken: 'r1' }
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 function engineWith(options: Partial<EngineOptions> = {}) {
   const refresh = vi.fn(async () => newTokens)

@@ -1,14 +1,23 @@
+import { type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
 import {
-  adapterOrigins,
+  type Connection,
+  type Credentials,
+  connect,
   type DeadlineSignal,
   deadlineSignal,
-  type Engine,
-  errorForRequest,
-  type OriginMatcher,
-  type OriginPolicy,
-  ReauthOptionsError,
   unreplayableBody,
-} from '@reauth/core'
+} from '@reauth/core/adapter'
+import {
+  CALLER,
+  type CallerOptions,
+  callerOf,
+  endLegacyRetries,
+  type HookOptions,
+  hookArgs,
+  rememberCaller,
+} from './ky-majors.js'
+
+export { CALLER, type CallerOptions }
 
 /**
  * A ky function or instance, ky 1 or ky 2. reauth calls its `create` (for replays) and its
@@ -72,35 +81,13 @@ export type KyFunction = ((input: Request, options?: object) => Promise<Response
   extend(options: object | ((parent: Record<string, unknown>) => object)): KyFunction
 }
 
-/** The parts of ky's options the hooks read; ky adds them to `context` or hands them over. */
-interface HookOptions {
-  context?: Record<PropertyKey, unknown>
-  signal?: AbortSignal | null
-  body?: unknown
-  timeout?: number | false
-  fetch?: unknown
-  retry?: unknown
-  prefixUrl?: unknown
-  prefix?: unknown
-  baseUrl?: unknown
-}
-
-/** What a call's caller gave, kept in `context` (ky derives new values before later hooks run). */
-export interface CallerOptions {
-  signal?: AbortSignal | null | undefined
-  timeout?: number | false | undefined
-  fetch?: unknown
-}
-
-/** `context` key of the caller's own options. A symbol: never sent, never in JSON. */
-export const CALLER = Symbol('reauth.caller')
 /** `context` key marking a replay: the hooks leave it alone, so it is never replayed again. */
 const REPLAY = Symbol('reauth.replay')
 
 /** One ky call, from its first attempt to its last ky retry. */
 interface CallState {
-  /** The `Authorization` value reauth set on the latest attempt; `undefined` when it set none. */
-  header: string | undefined
+  /** What reauth set on the latest attempt; `undefined` when it set nothing. */
+  sent: Credentials | undefined
   /** A clone of the request taken before the first send, for the replay. */
   spare: Request | undefined
   /** Why the request cannot be replayed. */
@@ -134,75 +121,10 @@ function waitSignal(
   return deadlineSignal(state.deadline, own, () => timeoutError(request))
 }
 
-const isObject = (value: unknown): value is Record<PropertyKey, unknown> =>
-  typeof value === 'object' && value !== null
-
-const isRequest = (value: unknown): value is Request =>
-  value instanceof Request || Object.prototype.toString.call(value) === '[object Request]'
-
-interface HookArgs {
-  request: Request
-  options: HookOptions
-  response: Response | undefined
-  /** ky 1 (positional arguments) rather than ky 2 (one state object). */
-  legacy: boolean
-}
-
-function hookArgs(first: unknown, second: unknown, third: unknown): HookArgs | undefined {
-  if (isRequest(first)) {
-    return {
-      request: first,
-      options: isObject(second) ? (second as HookOptions) : {},
-      response: third instanceof Response ? third : undefined,
-      legacy: true,
-    }
-  }
-  if (isObject(first) && isRequest(first.request)) {
-    return {
-      request: first.request,
-      options: isObject(first.options) ? (first.options as HookOptions) : {},
-      response: first.response instanceof Response ? first.response : undefined,
-      legacy: false,
-    }
-  }
-  return undefined
-}
-
-/**
- * ky 1 retries any error a hook throws (ky 2 treats them as final). A reauth failure is the
- * call's outcome, not a network blip: end ky's retries for this call (its retry options are
- * a fresh object per call) so the caller gets it at once, and no retry starts another grant.
- */
-function endLegacyRetries(args: HookArgs): void {
-  const retry = args.options.retry
-  if (args.legacy && isObject(retry) && !Object.isFrozen(retry)) retry.limit = 0
-}
-
-function callerOf(options: HookOptions): CallerOptions {
-  const caller = options.context?.[CALLER]
-  return isObject(caller) ? (caller as CallerOptions) : {}
-}
-
 /** Options of the internal factory shared by {@link reauthHooks} and {@link withReauth}. */
 export interface CreateHooksOptions {
   /** The bare ky function replays go through. */
   replayKy: KyFunction
-  /**
-   * The origin policy, fixed when the hooks are made: never taken from a call, whose own
-   * `prefixUrl` / `prefix` / `baseUrl` could name any origin.
-   */
-  allowed: OriginMatcher
-}
-
-export function validateEngine(engine: Engine): void {
-  if (
-    typeof engine !== 'object' ||
-    engine === null ||
-    typeof engine.authorize !== 'function' ||
-    typeof engine.recover !== 'function'
-  ) {
-    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
-  }
 }
 
 export function validateKy(ky: unknown): asserts ky is KyFunction {
@@ -215,25 +137,21 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
   }
 }
 
-export function createHooks(engine: Engine, options: CreateHooksOptions): ReauthHooks {
+/** Set the headers reauth computed for a send. */
+function setCredentials(headers: Headers, sent: Credentials): void {
+  for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
+}
+
+/**
+ * The hooks over a connection whose origin policy was fixed when it was made: never taken
+ * from a call, whose own `prefixUrl` / `prefix` / `baseUrl` could name any origin.
+ */
+export function createHooks(reauth: Connection, options: CreateHooksOptions): ReauthHooks {
   const { replayKy } = options
   const calls = new WeakMap<object, CallState>()
   /** The key of a call's state: its `context`, one fresh object per call in both majors. */
   function keyOf(call: HookOptions): object | undefined {
     return call.context ?? call.signal ?? undefined
-  }
-
-  function init(raw: unknown): void {
-    if (!isObject(raw)) return
-    const call = raw as HookOptions
-    // ky 2 merged the instance's options with the caller's; later hooks only see derived ones.
-    const caller: CallerOptions = {
-      ...callerOf(call),
-      ...(call.signal ? { signal: call.signal } : {}),
-      ...(call.timeout === undefined ? {} : { timeout: call.timeout }),
-      ...(call.fetch === undefined ? {} : { fetch: call.fetch }),
-    }
-    call.context = { ...call.context, [CALLER]: caller }
   }
 
   async function beforeRequest(first: unknown, second?: unknown): Promise<void> {
@@ -244,27 +162,26 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     const key = keyOf(call)
     let state = key && calls.get(key)
     if (!state) {
-      state = { header: undefined, spare: undefined, unreplayable: undefined, replayed: false }
+      state = { sent: undefined, spare: undefined, unreplayable: undefined, replayed: false }
       if (key) calls.set(key, state)
     }
-    // ky 1 runs beforeRequest again for its own retries, on a copy that carries our header.
-    if (state.header !== undefined && request.headers.get('authorization') === state.header) {
-      request.headers.delete('authorization')
+    // ky 1 runs beforeRequest again for its own retries, on a copy that carries our headers.
+    const previous = state.sent
+    if (previous && request.headers.get('authorization') === previous.headers.authorization) {
+      for (const name of Object.keys(previous.headers)) request.headers.delete(name)
     }
-    const skip = call.context?.reauth === false
-    const hasAuthorization = request.headers.has('authorization')
     // The caller's own signal (ky combines it with its own): it is how the engine
     // recognises its refresh function's own requests.
     const own = callerOf(call).signal ?? call.signal ?? request.signal
     const wait = waitSignal(state, callerOf(call).timeout ?? call.timeout, request, own)
-    let header: string | undefined
+    let sent: Credentials | undefined
     try {
-      header = await engine.authorize(
+      sent = await reauth.attach(
         {
           url: request.url,
-          skip,
-          hasAuthorization,
-          allowed: skip || hasAuthorization ? undefined : options.allowed,
+          method: request.method,
+          skip: call.context?.reauth === false,
+          hasAuthorization: request.headers.has('authorization'),
           signal: own,
         },
         { signal: wait.signal },
@@ -275,11 +192,11 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     } finally {
       wait.done()
     }
-    state.header = header
+    state.sent = sent
     state.spare = undefined
     state.unreplayable = undefined
-    if (header === undefined) return
-    request.headers.set('authorization', header)
+    if (sent === undefined) return
+    setCredentials(request.headers, sent)
     if (request.body) {
       // ky may hand afterResponse a request whose body the send consumed: keep a clone. A
       // stream the caller gave is read once, and teeing it would buffer an upload of any size.
@@ -299,43 +216,34 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
     if (call.context?.[REPLAY]) return undefined
     const key = keyOf(call)
     const state = key && calls.get(key)
-    if (!state || state.header === undefined || state.replayed) return undefined
-    if (!engine.isAuthError(response)) return undefined
-    if (state.unreplayable !== undefined) {
-      engine.notReplayable(request, state.unreplayable)
-      return undefined
-    }
-    state.replayed = true
+    if (!state || state.sent === undefined || state.replayed) return undefined
     const caller = callerOf(call)
     const own = caller.signal ?? call.signal ?? request.signal
     const wait = waitSignal(state, caller.timeout ?? call.timeout, request, own)
-    const { signal } = wait
-    let next: string
-    try {
-      next = await engine.recover(state.header, { signal })
-    } catch (error) {
-      wait.done()
-      endLegacyRetries(args)
-      // Waiters share one failure object: each caller gets its own copy, with its response.
-      throw errorForRequest(error, { request, response })
-    }
-    state.header = next
-    // ky's own retries of this call (after a 5xx replay, say) go with the new token.
-    request.headers.set('authorization', next)
-    const replay = state.spare ?? request.clone()
-    state.spare = undefined
-    replay.headers.set('authorization', next)
     const fetch = caller.fetch ?? call.fetch
-    // One more attempt of the same call: ky applies its timeout and fetch to it; this call's
-    // own throwHttpErrors, retry budget and later hooks then apply to the response we return.
-    return engine
-      .replay(
-        () => {
+    try {
+      return await reauth.respond<Response>(state.sent, {
+        response,
+        method: request.method,
+        url: request.url,
+        unreplayable: state.unreplayable,
+        signal: wait.signal,
+        errorContext: { request, response },
+        resend(next) {
+          state.replayed = true
+          state.sent = next
+          // ky's own retries of this call (after a 5xx replay, say) go with the new headers.
+          setCredentials(request.headers, next)
+          const replay = state.spare ?? request.clone()
+          state.spare = undefined
+          setCredentials(replay.headers, next)
           // One timeout for the whole call: the replay gets what is left when it starts.
           const timeout =
             state.deadline === undefined
               ? (caller.timeout ?? call.timeout)
               : Math.max(1, state.deadline - Date.now())
+          // One more attempt of the same call: ky applies its timeout and fetch to it; this
+          // call's own throwHttpErrors, retry budget and later hooks then apply to the response.
           return replayKy(replay, {
             // The headers again, as ky sets them one by one: MSW's interceptors (which record
             // headers as they are set) would otherwise drop those of a cloned request.
@@ -348,12 +256,20 @@ export function createHooks(engine: Engine, options: CreateHooksOptions): Reauth
             ...(caller.signal ? { signal: caller.signal } : {}),
           })
         },
-        { signal },
-      )
-      .finally(() => wait.done())
+      })
+    } catch (error) {
+      endLegacyRetries(args)
+      throw error
+    } finally {
+      wait.done()
+    }
   }
 
-  return { init: [init], beforeRequest: [beforeRequest], afterResponse: [afterResponse] }
+  return {
+    init: [rememberCaller],
+    beforeRequest: [beforeRequest],
+    afterResponse: [afterResponse],
+  }
 }
 
 /**
@@ -380,16 +296,12 @@ export function reauthHooks(
   options: ReauthKyOptions = {},
 ): ReauthHooks {
   validateKy(ky)
-  validateEngine(engine)
-  return createHooks(engine, {
-    replayKy: ky.create({}),
-    // The hooks cannot see the instance they are given to, and a call's own prefix may name
-    // any origin: the origins are the caller's or the engine's, never a call's.
-    allowed: adapterOrigins(
-      engine,
-      options.origins,
-      undefined,
+  // The hooks cannot see the instance they are given to, and a call's own prefix may name
+  // any origin: the origins are the caller's or the engine's, never a call's.
+  const reauth = connect(engine, {
+    origins: options.origins,
+    baseHint:
       'use withReauth(instance, engine), which defaults to the instance’s prefixUrl / prefix / baseUrl origin',
-    ),
   })
+  return createHooks(reauth, { replayKy: ky.create({}) })
 }

@@ -1,13 +1,12 @@
-import { adapterOrigins, type Engine, type OriginMatcher } from '@reauth/core'
+import type { Engine } from '@reauth/core'
+import { assertEngine, type Connection, connect } from '@reauth/core/adapter'
+import { CALLER, type CallerOptions } from './ky-majors.js'
 import { prefixOrigin } from './prefix-origin.js'
 import {
-  CALLER,
-  type CallerOptions,
   createHooks,
   type KyFunction,
   type KyLike,
   type ReauthKyOptions,
-  validateEngine,
   validateKy,
 } from './reauth-hooks.js'
 
@@ -80,17 +79,16 @@ export function withReauth<K extends KyLike>(
   options: ReauthKyOptions = {},
 ): K {
   validateKy(instance)
-  validateEngine(engine)
+  assertEngine(engine)
   const replayKy = instance.create({})
-  let allowed: OriginMatcher | undefined
+  let reauth: Connection | undefined
   const extended = instance.extend((parent: Record<string, unknown>) => {
-    allowed ??= adapterOrigins(
-      engine,
-      options.origins,
-      prefixOrigin(parent),
-      'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
-    )
-    return { hooks: createHooks(engine, { replayKy, allowed }) }
+    reauth ??= connect(engine, {
+      origins: options.origins,
+      base: prefixOrigin(parent),
+      baseHint: 'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
+    })
+    return { hooks: createHooks(reauth, { replayKy }) }
   })
   return capture(extended) as unknown as K
 }

@@ -34,6 +34,8 @@ interface Family {
   scope: string
   accessTokenTtl: number
   revoked: boolean
+  /** The resources the grant was authorized for (RFC 8707); `undefined`: any. */
+  resources: ReadonlySet<string> | undefined
   /** The DPoP key thumbprint the family's tokens are bound to (`cnf.jkt`). */
   jkt: string | undefined
 }
@@ -42,6 +44,9 @@ interface AccessRecord {
   familyId: string
   scope: string
   expiresAt: number
+  /** The resource the token was issued for: its audience (RFC 8707). */
+  audience: string | undefined
+  revoked: boolean
   /** The DPoP key this access token is bound to (its family's when it was minted). */
   jkt: string | undefined
 }
@@ -56,6 +61,7 @@ interface CodeRecord {
   challenge: string
   redirectUri: string
   scope: string
+  resources: ReadonlySet<string> | undefined
   expiresAt: number
   used: boolean
   familyId: string | undefined
@@ -175,6 +181,23 @@ function resolveDpop(value: AuthServerOptions['dpop']): DpopConfig | undefined {
 /** A JWK SHA-256 thumbprint: 43 base64url characters. */
 const JKT = /^[A-Za-z0-9_-]{43}$/
 
+/** RFC 8707 §2: an absolute URI without a fragment. */
+function isResourceIndicator(value: unknown): value is string {
+  if (typeof value !== 'string' || !URL.canParse(value)) return false
+  return !value.includes('#')
+}
+
+/** The `resources` option of `signIn` / `createAuthorizationCode`, checked. */
+function resourceSet(method: string, value: unknown): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isResourceIndicator)) {
+    throw new TypeError(
+      `${method}(): "resources" must be a non-empty array of absolute URIs without a fragment`,
+    )
+  }
+  return new Set(value)
+}
+
 function scopes(scope: string): string[] {
   return scope.split(' ').filter((s) => s !== '')
 }
@@ -230,6 +253,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
   const { issuer, realm } = config
   const tokenEndpoint = `${issuer}/oauth/token`
   const authorizationEndpoint = `${issuer}/oauth/authorize`
+  const revocationEndpoint = `${issuer}/oauth/revoke`
 
   const families = new Map<string, Family>()
   const accessTokens = new Map<string, AccessRecord>()
@@ -243,6 +267,9 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     tokenRequests: 0,
     grants: 0,
     codeGrants: 0,
+    clientCredentialsGrants: 0,
+    resourceGrants: {},
+    revocations: 0,
     failures: 0,
     reuseDetected: 0,
     routes: {},
@@ -251,18 +278,34 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
   const dpopCounters: DpopCounters = counters.dpop
   const verifier: DpopVerifier | undefined = config.dpop && createDpopVerifier(config.dpop)
 
-  function newFamily(scope: string, accessTokenTtl: number, jkt?: string): Family {
-    const family: Family = { id: crypto.randomUUID(), scope, accessTokenTtl, revoked: false, jkt }
+  function newFamily(
+    scope: string,
+    accessTokenTtl: number,
+    resources?: ReadonlySet<string>,
+    jkt?: string,
+  ): Family {
+    const family: Family = {
+      id: crypto.randomUUID(),
+      scope,
+      accessTokenTtl,
+      revoked: false,
+      resources,
+      jkt,
+    }
     families.set(family.id, family)
     return family
   }
 
-  /** An access token, bound to `jkt` (the request's proof key; default the family's). */
+  /**
+   * An access token for `audience` (RFC 8707), bound to `jkt` (the request's proof key;
+   * default the family's).
+   */
   function mintAccess(
     family: Family,
     scope: string,
     ttl: number,
     now: number,
+    audience?: string,
     jkt = family.jkt,
   ): string {
     const token = `at_${randomToken()}`
@@ -270,9 +313,35 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       familyId: family.id,
       scope,
       expiresAt: now + ttl * 1000,
+      audience,
+      revoked: false,
       jkt,
     })
+    if (audience !== undefined) {
+      counters.resourceGrants[audience] = (counters.resourceGrants[audience] ?? 0) + 1
+    }
     return token
+  }
+
+  /**
+   * The `resource` of a token request (RFC 8707 §2): absent, or one absolute URI without a
+   * fragment that the grant was authorized for. Answers `invalid_target` otherwise.
+   */
+  function requestedResource(
+    params: URLSearchParams,
+    family: Family | undefined,
+  ): { resource: string | undefined } | Response {
+    const values = params.getAll('resource')
+    if (values.length === 0) return { resource: undefined }
+    if (values.length > 1) return error('invalid_target', 'Only one resource per token request')
+    const resource = values[0] as string
+    if (!isResourceIndicator(resource)) {
+      return error('invalid_target', 'The resource must be an absolute URI without a fragment')
+    }
+    if (family?.resources && !family.resources.has(resource)) {
+      return error('invalid_target', 'The grant was not authorized for this resource')
+    }
+    return { resource }
   }
 
   function mintRefresh(family: Family, now: number): string {
@@ -335,6 +404,8 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (record.expiresAt !== undefined && now >= record.expiresAt) {
       return error('invalid_grant', 'The refresh token expired')
     }
+    const target = requestedResource(params, family)
+    if (target instanceof Response) return target
     let scope = family.scope
     const requested = params.get('scope')
     if (requested) {
@@ -346,7 +417,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       scope = normaliseScope(requested)
     }
     const ttl = grant?.expiresIn ?? family.accessTokenTtl
-    const accessToken = mintAccess(family, scope, ttl, now, jkt)
+    const accessToken = mintAccess(family, scope, ttl, now, target.resource, jkt)
     let refreshToken: string | undefined
     if (grant?.rotate ?? config.rotateRefreshTokens) {
       record.used = true
@@ -394,16 +465,49 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         'The authorization code is bound to another DPoP key (dpop_jkt)',
       )
     }
+    const target = requestedResource(params, undefined)
+    if (target instanceof Response) return target
+    if (
+      target.resource !== undefined &&
+      record.resources &&
+      !record.resources.has(target.resource)
+    ) {
+      return error('invalid_target', 'The grant was not authorized for this resource')
+    }
     record.used = true
-    const family = newFamily(record.scope, config.accessTokenTtl, jkt)
+    const family = newFamily(record.scope, config.accessTokenTtl, record.resources, jkt)
     record.familyId = family.id
     const ttl = grant?.expiresIn ?? family.accessTokenTtl
-    const accessToken = mintAccess(family, record.scope, ttl, now)
+    const accessToken = mintAccess(family, record.scope, ttl, now, target.resource)
     const refreshToken = scopes(record.scope).includes('offline_access')
       ? mintRefresh(family, now)
       : undefined
     counters.codeGrants++
     return tokenResponse(accessToken, ttl, refreshToken, record.scope)
+  }
+
+  /** RFC 6749 §4.4: a token for the client itself; no refresh token. */
+  function clientCredentialsGrant(
+    params: URLSearchParams,
+    grant: Grant,
+    jkt: string | undefined,
+  ): Response {
+    if (config.clientSecret === undefined) {
+      return error(
+        'unauthorized_client',
+        'The client credentials grant is for confidential clients (the client has no secret)',
+      )
+    }
+    const target = requestedResource(params, undefined)
+    if (target instanceof Response) return target
+    const scope = normaliseScope(params.get('scope') ?? '')
+    const now = Date.now()
+    // A proof at the token endpoint binds the token to its key (RFC 9449 §5), as for the others.
+    const family = newFamily(scope, config.accessTokenTtl, undefined, jkt)
+    const ttl = grant?.expiresIn ?? config.accessTokenTtl
+    const accessToken = mintAccess(family, scope, ttl, now, target.resource)
+    counters.clientCredentialsGrants++
+    return tokenResponse(accessToken, ttl, undefined, scope)
   }
 
   async function tokenRequest(
@@ -416,7 +520,8 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       return error('invalid_request', 'The token request must be application/x-www-form-urlencoded')
     }
     for (const name of new Set(params.keys())) {
-      if (params.getAll(name).length > 1) {
+      // Several resources are answered by the grant, with invalid_target (RFC 8707 §2).
+      if (name !== 'resource' && params.getAll(name).length > 1) {
         return error('invalid_request', `The ${name} parameter is repeated`)
       }
     }
@@ -426,6 +531,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (!grantType) return error('invalid_request', 'The grant_type parameter is required')
     if (grantType === 'refresh_token') return refreshGrant(params, grant, jkt)
     if (grantType === 'authorization_code') return codeGrant(params, grant, jkt)
+    if (grantType === 'client_credentials') return clientCredentialsGrant(params, grant, jkt)
     return error('unsupported_grant_type', `The grant_type ${grantType} is not supported`)
   }
 
@@ -434,7 +540,13 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     authorization_endpoint: authorizationEndpoint,
     token_endpoint: tokenEndpoint,
     response_types_supported: ['code'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported:
+      config.clientSecret === undefined
+        ? ['authorization_code', 'refresh_token']
+        : ['authorization_code', 'refresh_token', 'client_credentials'],
+    revocation_endpoint: revocationEndpoint,
+    revocation_endpoint_auth_methods_supported:
+      config.clientSecret === undefined ? ['none'] : ['client_secret_basic', 'client_secret_post'],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported:
       config.clientSecret === undefined ? ['none'] : ['client_secret_basic', 'client_secret_post'],
@@ -503,7 +615,39 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       for (const [key, value] of Object.entries(body)) if (value === null) delete body[key]
       return withNonce(HttpResponse.json(body, { headers: NO_STORE }))
     }),
+    http.post(revocationEndpoint, async ({ request }) => revocationRequest(request)),
   ]
+
+  /**
+   * RFC 7009: a refresh token revokes its whole family (its access tokens too, §2.1); an access
+   * token only itself. An unknown, spent or already revoked token is answered 200 all the same
+   * (§2.2: the client cannot tell, nor learn which tokens exist).
+   */
+  async function revocationRequest(request: Request): Promise<Response> {
+    const params = await readForm(request)
+    if (!params) {
+      return error(
+        'invalid_request',
+        'The revocation request must be application/x-www-form-urlencoded',
+      )
+    }
+    for (const name of new Set(params.keys())) {
+      if (params.getAll(name).length > 1) {
+        return error('invalid_request', `The ${name} parameter is repeated`)
+      }
+    }
+    const failure = authenticateClient(request.headers.get('authorization'), params, config)
+    if (failure) return error(failure.error, failure.description)
+    const token = params.get('token')
+    if (!token) return error('invalid_request', 'The token parameter is required')
+    const refresh = refreshTokens.get(token)
+    const family = refresh && families.get(refresh.familyId)
+    if (family) family.revoked = true
+    const access = accessTokens.get(token)
+    if (access) access.revoked = true
+    counters.revocations++
+    return new HttpResponse(null, { status: 200, headers: NO_STORE })
+  }
 
   /** Auto-consent: a valid request is answered with a redirect carrying a fresh code. */
   function authorize(query: URLSearchParams): Response {
@@ -528,6 +672,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     } else {
       const scope = query.get('scope')
       const dpopJkt = query.get('dpop_jkt')
+      const resources = query.getAll('resource')
       if (dpopJkt !== null && !JKT.test(dpopJkt)) {
         back.searchParams.set('error', 'invalid_request')
         back.searchParams.set('error_description', 'dpop_jkt must be a JWK SHA-256 thumbprint')
@@ -539,6 +684,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
             redirectUri,
             ...(scope === null ? {} : { scope }),
             ...(dpopJkt === null ? {} : { dpopJkt }),
+            ...(resources.length === 0 ? {} : { resources }),
           }),
         )
       }
@@ -558,7 +704,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     )
     const jkt = optionalJkt('signIn', signInOptions.dpopJkt)
     const now = Date.now()
-    const family = newFamily(scope, ttl, jkt)
+    const family = newFamily(scope, ttl, resourceSet('signIn', signInOptions.resources), jkt)
     const tokens: TokenSet = {
       accessToken: mintAccess(family, scope, ttl, now),
       tokenType: jkt === undefined ? 'Bearer' : 'DPoP',
@@ -595,6 +741,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       throw new TypeError('protect(): "resolver" must be a function')
     }
     const required = scopes(protectOptions.scope ?? '')
+    const resource = protectOptions.resource
+    if (resource !== undefined && !isResourceIndicator(resource)) {
+      throw new TypeError('protect(): "resource" must be an absolute URI without a fragment')
+    }
     const key = `${method} ${path}`
     const zero = (): RouteCounters => ({ hits: 0, unauthorized: 0, forbidden: 0 })
     counters.routes[key] ??= zero()
@@ -671,7 +821,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       const record = accessTokens.get(accessToken)
       const family = record && families.get(record.familyId)
       if (!record || !family) return deny(scheme, 'The access token is not recognised')
-      if (family.revoked) return deny(scheme, 'The access token was revoked')
+      if (family.revoked || record.revoked) return deny(scheme, 'The access token was revoked')
       if (Date.now() >= record.expiresAt) return deny(scheme, 'The access token expired')
       if (record.jkt !== undefined && scheme !== 'dpop') {
         // RFC 9449 §7.2: a bound token sent as Bearer is refused.
@@ -687,6 +837,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
             ? 'The access token is not DPoP-bound'
             : 'The access token is bound to another DPoP key',
         )
+      }
+      // RFC 8707 / RFC 9068 §4: a resource server accepts only tokens of its own audience.
+      if (resource !== undefined && record.audience !== resource) {
+        return deny(scheme, 'The access token is not for this resource (audience)')
       }
 
       const granted = new Set(scopes(record.scope))
@@ -711,6 +865,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         accessToken,
         scope: record.scope,
         familyId: family.id,
+        audience: record.audience,
         ...(record.jkt === undefined ? {} : { jkt: record.jkt }),
       }
       if (resolver) return resolver({ ...info, token })
@@ -756,7 +911,13 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (typeof codeOptions !== 'object' || codeOptions === null) {
       throw new TypeError('createAuthorizationCode(): options must be an object')
     }
-    const { codeChallenge, redirectUri, scope, codeChallengeMethod = 'S256' } = codeOptions
+    const {
+      codeChallenge,
+      redirectUri,
+      scope,
+      resources,
+      codeChallengeMethod = 'S256',
+    } = codeOptions
     if (codeChallengeMethod !== 'S256') {
       throw new TypeError('createAuthorizationCode(): "codeChallengeMethod" must be "S256"')
     }
@@ -774,6 +935,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       challenge: codeChallenge,
       redirectUri,
       scope: normaliseScope(scope ?? config.defaultScope),
+      resources: resourceSet('createAuthorizationCode', resources),
       expiresAt: Date.now() + CODE_TTL_SECONDS * 1000,
       used: false,
       familyId: undefined,
@@ -796,6 +958,9 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     counters.tokenRequests = 0
     counters.grants = 0
     counters.codeGrants = 0
+    counters.clientCredentialsGrants = 0
+    for (const key of Object.keys(counters.resourceGrants)) delete counters.resourceGrants[key]
+    counters.revocations = 0
     counters.failures = 0
     counters.reuseDetected = 0
     dpopCounters.proofsAccepted = 0
@@ -820,6 +985,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     issuer,
     tokenEndpoint,
     authorizationEndpoint,
+    revocationEndpoint,
     handlers,
     signIn,
     protect,

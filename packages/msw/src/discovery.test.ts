@@ -35,6 +35,8 @@ describe('discovery', () => {
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['none'],
       scopes_supported: ['openid', 'offline_access'],
+      revocation_endpoint: 'https://auth.reauth.test/oauth/revoke',
+      revocation_endpoint_auth_methods_supported: ['none'],
     })
   })
 
@@ -42,6 +44,7 @@ describe('discovery', () => {
     expect(auth.issuer).toBe('https://auth.reauth.test')
     expect(auth.tokenEndpoint).toBe('https://auth.reauth.test/oauth/token')
     expect(auth.authorizationEndpoint).toBe('https://auth.reauth.test/oauth/authorize')
+    expect(auth.revocationEndpoint).toBe('https://auth.reauth.test/oauth/revoke')
   })
 
   it('puts the well-known segment where OIDC and RFC 8414 say for an issuer with a path', async () => {

@@ -14,9 +14,26 @@ const nonced = createAuthServer({
   dpop: { requireNonce: true },
 })
 const strict = createAuthServer({ issuer: 'https://strict.reauth.test', dpop: { required: true } })
-const servers = [plain, auth, nonced, strict]
+/** A confidential client's server: client credentials, revocation and resources, with DPoP. */
+const service = createAuthServer({
+  issuer: 'https://service.reauth.test',
+  clientId: 'job',
+  clientSecret: 'job-secret',
+  dpop: true,
+})
+const ORDERS = 'https://orders.example.test'
+const servers = [plain, auth, nonced, strict, service]
 const server = setupServer(
   ...servers.flatMap((s) => s.handlers),
+  service.protect(
+    'GET',
+    `${ORDERS}/orders`,
+    ({ token }) => HttpResponse.json({ jkt: token.jkt ?? null, audience: token.audience ?? null }),
+    { resource: ORDERS },
+  ),
+  service.protect('GET', 'https://billing.example.test/invoices', undefined, {
+    resource: 'https://billing.example.test',
+  }),
   auth.protect('GET', API, ({ token }) => HttpResponse.json({ jkt: token.jkt ?? null })),
   nonced.protect('GET', 'https://nonce-api.example.test/me'),
   plain.protect('GET', 'https://plain-api.example.test/me'),
@@ -476,5 +493,95 @@ describe('authorization code bound with dpop_jkt', () => {
       (await exchange(await code(), await proof(keyB, auth.tokenEndpoint))).body.token_type,
     ).toBe('DPoP')
     expect((await exchange(await code())).body.token_type).toBe('Bearer')
+  })
+})
+
+describe('DPoP with client credentials, resource indicators and revocation', () => {
+  const basic = `Basic ${btoa('job:job-secret')}`
+  const ordersUrl = `${ORDERS}/orders`
+
+  async function grant(params: Record<string, string>, dpop?: string) {
+    const response = await fetch(service.tokenEndpoint, {
+      method: 'POST',
+      headers: { authorization: basic, ...(dpop === undefined ? {} : { DPoP: dpop }) },
+      body: new URLSearchParams(params),
+    })
+    return { status: response.status, body: (await response.json()) as TokenBody }
+  }
+
+  async function call(accessToken: string, key: CryptoKeyPair | undefined, url = ordersUrl) {
+    const headers: Record<string, string> = key
+      ? {
+          Authorization: `DPoP ${accessToken}`,
+          DPoP: await proof(key, url, { htm: 'GET', accessToken }),
+        }
+      : { Authorization: `Bearer ${accessToken}` }
+    return fetch(url, { headers })
+  }
+
+  it('a client credentials grant with a proof and a resource: a bound token for that audience only', async () => {
+    const issued = await grant(
+      { grant_type: 'client_credentials', resource: ORDERS },
+      await proof(keyA, service.tokenEndpoint),
+    )
+    expect(issued).toMatchObject({ status: 200, body: { token_type: 'DPoP' } })
+    const accessToken = issued.body.access_token
+    const ok = await call(accessToken, keyA)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toEqual({ jkt: jktA, audience: ORDERS })
+    expect((await call(accessToken, undefined)).status).toBe(401) // bound: not as Bearer
+    expect((await call(accessToken, keyB)).status).toBe(401) // another key
+    // With its key, at another resource server: not its audience.
+    const elsewhere = await call(accessToken, keyA, 'https://billing.example.test/invoices')
+    expect(elsewhere.status).toBe(401)
+    expect(elsewhere.headers.get('www-authenticate')).toContain('DPoP')
+    expect(service.counters).toMatchObject({
+      clientCredentialsGrants: 1,
+      resourceGrants: { [ORDERS]: 1 },
+    })
+    // Without a proof: a Bearer token, as before.
+    const bearer = await grant({ grant_type: 'client_credentials', resource: ORDERS })
+    expect(bearer).toMatchObject({ status: 200, body: { token_type: 'Bearer' } })
+    expect((await call(bearer.body.access_token, undefined)).status).toBe(200)
+  })
+
+  it('a bound family refreshed per resource; revoking its refresh token ends it', async () => {
+    const tokens = service.signIn({ dpopJkt: jktA, resources: [ORDERS] })
+    const refreshToken = tokens.refreshToken as string
+    const params = { grant_type: 'refresh_token', refresh_token: refreshToken }
+    // A resource the sign-in was not granted, with the right key: invalid_target.
+    const other = await grant(
+      { ...params, resource: 'https://billing.example.test' },
+      await proof(keyA, service.tokenEndpoint),
+    )
+    expect(other).toMatchObject({ status: 400, body: { error: 'invalid_target' } })
+    // The granted resource without the key: invalid_grant.
+    const stolen = await grant(
+      { ...params, resource: ORDERS },
+      await proof(keyB, service.tokenEndpoint),
+    )
+    expect(stolen).toMatchObject({ status: 400, body: { error: 'invalid_grant' } })
+    const fresh = await grant(
+      { ...params, resource: ORDERS },
+      await proof(keyA, service.tokenEndpoint),
+    )
+    expect(fresh).toMatchObject({ status: 200, body: { token_type: 'DPoP' } })
+    expect((await call(fresh.body.access_token, keyA)).status).toBe(200)
+    const revoked = await fetch(service.revocationEndpoint, {
+      method: 'POST',
+      headers: { authorization: basic },
+      body: new URLSearchParams({
+        token: fresh.body.refresh_token as string,
+        token_type_hint: 'refresh_token',
+      }),
+    })
+    expect(revoked.status).toBe(200)
+    expect(service.counters.revocations).toBe(1)
+    expect((await call(fresh.body.access_token, keyA)).status).toBe(401)
+    const after = await grant(
+      { ...params, refresh_token: fresh.body.refresh_token as string, resource: ORDERS },
+      await proof(keyA, service.tokenEndpoint),
+    )
+    expect(after).toMatchObject({ status: 400, body: { error: 'invalid_grant' } })
   })
 })

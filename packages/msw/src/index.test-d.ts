@@ -38,6 +38,19 @@ describe('public types', () => {
     createAuthServer().protect('HEAD', '/x')
   })
 
+  it('client credentials, revocation and resources', () => {
+    expectTypeOf<AuthServer['revocationEndpoint']>().toEqualTypeOf<string>()
+    expectTypeOf<ProtectedToken['audience']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<AuthServerCounters['clientCredentialsGrants']>().toEqualTypeOf<number>()
+    expectTypeOf<AuthServerCounters['revocations']>().toEqualTypeOf<number>()
+    expectTypeOf<AuthServerCounters['resourceGrants']>().toEqualTypeOf<Record<string, number>>()
+    expectTypeOf(createAuthServer().protect)
+      .parameter(3)
+      .toEqualTypeOf<import('./index.js').ProtectOptions | undefined>()
+    createAuthServer().protect('GET', '/x', undefined, { resource: 'https://api.example.test' })
+    createAuthServer().signIn({ resources: ['https://api.example.test'] })
+  })
+
   it('outcomes are a closed union', () => {
     expectTypeOf<{ type: 'network-error' }>().toExtend<TokenOutcome>()
     expectTypeOf<{ type: 'status'; status: 503; retryAfter: 2 }>().toExtend<TokenOutcome>()

@@ -265,7 +265,8 @@ describe('revoke', () => {
 describe('token endpoint errors', () => {
   it.each([
     [{ grant_type: 'password', username: 'u', password: 'p' }, 'unsupported_grant_type'],
-    [{ grant_type: 'client_credentials' }, 'unsupported_grant_type'],
+    // a public client (no secret): RFC 6749 §4.4 is for confidential clients
+    [{ grant_type: 'client_credentials' }, 'unauthorized_client'],
     [{}, 'invalid_request'],
     [{ grant_type: 'refresh_token' }, 'invalid_request'],
     [{ grant_type: 'refresh_token', refresh_token: 'rt_unknown' }, 'invalid_grant'],
@@ -323,6 +324,9 @@ describe('reset', () => {
       tokenRequests: 0,
       grants: 0,
       codeGrants: 0,
+      clientCredentialsGrants: 0,
+      resourceGrants: {},
+      revocations: 0,
       failures: 0,
       reuseDetected: 0,
       routes: { [`GET ${API}`]: { hits: 0, unauthorized: 0, forbidden: 0 } },

@@ -96,10 +96,15 @@ export interface ProtectedToken {
   accessToken: string
   /** The scope granted to that access token, space separated (may be empty). */
   scope: string
-  /** The token family (one sign-in or code exchange and all its refreshes). */
+  /**
+   * The token family (one sign-in or code exchange and all its refreshes; a client
+   * credentials grant is a family of its own).
+   */
   familyId: string
   /** The thumbprint of the DPoP key the token is bound to (`cnf.jkt`); absent for Bearer. */
   jkt?: string
+  /** The resource (RFC 8707) the token was issued for, its audience; `undefined` for none. */
+  audience: string | undefined
 }
 
 /**
@@ -141,6 +146,11 @@ export type ProtectedMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'all
 export interface ProtectOptions {
   /** Scopes (space separated) the access token must all carry, else `403 insufficient_scope`. */
   scope?: string
+  /**
+   * This API's resource indicator (RFC 8707): only a token issued for it (its audience) is
+   * accepted; any other, or one without an audience, gets `401 invalid_token`.
+   */
+  resource?: string
 }
 
 /**
@@ -162,6 +172,11 @@ export interface SignInOptions {
    * set is `tokenType: 'DPoP'`, and the server must have `dpop` on.
    */
   dpopJkt?: string
+  /**
+   * The resources (RFC 8707) the sign-in was authorized for: a refresh naming another one
+   * gets `invalid_target`. Default: any resource.
+   */
+  resources?: string[]
 }
 
 /**
@@ -185,6 +200,11 @@ export interface AuthorizationCodeOptions {
   codeChallengeMethod?: 'S256'
   /** The authorization request's `dpop_jkt` (RFC 9449 §10): only a proof from that key may exchange the code. */
   dpopJkt?: string
+  /**
+   * The resources (RFC 8707) of the authorization request; the family's grants may name only
+   * these. Default: any resource.
+   */
+  resources?: string[]
 }
 
 /**
@@ -217,6 +237,15 @@ export interface AuthServerCounters {
   grants: number
   /** Successful `authorization_code` grants. */
   codeGrants: number
+  /** Successful `client_credentials` grants. */
+  clientCredentialsGrants: number
+  /**
+   * Successful grants (of any type) per resource (RFC 8707), keyed by the `resource` parameter.
+   * Grants without one are not counted here.
+   */
+  resourceGrants: Record<string, number>
+  /** Revocation requests (RFC 7009) answered 200, an unknown token's included. */
+  revocations: number
   /**
    * Token requests answered with an error status or an injected fault (any outcome but `ok`);
    * a `use_dpop_nonce` answer is no failure (see `dpop.nonceChallenges`).
@@ -311,9 +340,16 @@ export interface AuthServer {
   /** `${issuer}/oauth/authorize`: answers a valid authorization request with a redirect carrying a code (no login page). */
   readonly authorizationEndpoint: string
   /**
+   * `${issuer}/oauth/revoke` (RFC 7009), in the metadata as `revocation_endpoint`: a refresh
+   * token revokes its family (later refreshes get `invalid_grant`, its access tokens `401`), an
+   * access token only itself; an unknown token is answered 200. Clients authenticate as at the
+   * token endpoint.
+   */
+  readonly revocationEndpoint: string
+  /**
    * Discovery (`GET /.well-known/openid-configuration` and
-   * `/.well-known/oauth-authorization-server`), the authorization endpoint and the token
-   * endpoint (`POST`).
+   * `/.well-known/oauth-authorization-server`), the authorization endpoint, the token
+   * endpoint and the revocation endpoint (`POST`).
    */
   readonly handlers: RequestHandler[]
   /**

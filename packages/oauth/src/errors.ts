@@ -22,7 +22,7 @@ export interface DiscoveryErrorFields {
  *   if (isDiscoveryError(error) && !error.retryable) console.error('fix the issuer:', error.message)
  * }
  */
-export class DiscoveryError extends ReauthError {
+export class DiscoveryError extends ReauthError<'DISCOVERY_FAILED'> {
   override name = 'DiscoveryError'
   readonly retryable: boolean
   readonly status: number | undefined
@@ -53,7 +53,7 @@ export interface SignInErrorFields {
  *   if (isSignInError(error) && error.error === 'access_denied') showCancelled()
  * }
  */
-export class SignInError extends ReauthError {
+export class SignInError extends ReauthError<'SIGN_IN_FAILED'> {
   override name = 'SignInError'
   readonly error: string | undefined
   readonly errorDescription: string | undefined
@@ -89,5 +89,76 @@ export function withoutCause(error: unknown): Error {
   const copy = new Error(typeof like.message === 'string' ? like.message : String(error))
   if (typeof like.name === 'string') copy.name = like.name
   if (typeof like.code === 'string') Object.assign(copy, { code: like.code })
+  return copy
+}
+
+/** Fields of a {@link RevocationError}. */
+export interface RevocationErrorFields {
+  /**
+   * True when trying again later may work: a network error, a timeout, a 5xx, 408 or 429.
+   * False when it cannot succeed as configured (no `revocation_endpoint`, a 4xx).
+   */
+  retryable: boolean
+  /** The HTTP status of the revocation response, when there was one. */
+  status?: number | undefined
+  /** The RFC 6749 §5.2 / RFC 7009 §2.2.1 `error` of the response, e.g. `invalid_client`. */
+  error?: string | undefined
+  /** Its `error_description`, when the server gave one (tokens redacted). */
+  errorDescription?: string | undefined
+  /** Which token was being revoked when it failed. */
+  tokenTypeHint?: 'refresh_token' | 'access_token' | undefined
+}
+
+/**
+ * Revoking tokens at the authorization server (RFC 7009) failed: the server has no
+ * `revocation_endpoint`, it answered an error, or it could not be reached. Thrown by the
+ * function `revokeTokens` returns; the engine's sign-out logs and reports it and clears the
+ * local session regardless. Its message and `cause` never hold a token.
+ *
+ * @example
+ * try { await revoke({ tokens, signal }) } catch (error) {
+ *   if (isRevocationError(error) && error.retryable) queueForLater(error)
+ * }
+ */
+export class RevocationError extends ReauthError<'REVOCATION_FAILED'> {
+  override name = 'RevocationError'
+  readonly retryable: boolean
+  readonly status: number | undefined
+  readonly error: string | undefined
+  readonly errorDescription: string | undefined
+  readonly tokenTypeHint: 'refresh_token' | 'access_token' | undefined
+
+  constructor(message: string, fields: RevocationErrorFields, options: ReauthErrorOptions = {}) {
+    super('REVOCATION_FAILED', message, options)
+    this.retryable = fields.retryable
+    this.status = fields.status
+    this.error = fields.error
+    this.errorDescription = fields.errorDescription
+    this.tokenTypeHint = fields.tokenTypeHint
+  }
+}
+
+/** True for a {@link RevocationError}, also across realms. @example isRevocationError(error) */
+export function isRevocationError(value: unknown): value is RevocationError {
+  return isReauthError(value) && value.name === 'RevocationError'
+}
+
+/** Replace every secret (of four characters or more) in a text. */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let result = text
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) result = result.split(secret).join('[redacted]')
+  }
+  return result
+}
+
+/**
+ * {@link withoutCause}, with the given secrets redacted from the message (a custom `fetch` or a
+ * server may echo what it was sent).
+ */
+export function scrubbed(error: unknown, secrets: ReadonlyArray<string | undefined>): Error {
+  const copy = withoutCause(error)
+  copy.message = redact(copy.message, secrets)
+  copy.stack = `${copy.name}: ${copy.message}`
   return copy
 }

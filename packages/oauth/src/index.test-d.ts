@@ -1,13 +1,19 @@
-import type { RefreshFunction, TokenSet } from '@reauth/core'
+import type { AcquireFunction, RefreshFunction, RevokeFunction, TokenSet } from '@reauth/core'
 import { expectTypeOf, test } from 'vitest'
 import {
   beginSignIn,
+  type ClientCredentialsOptions,
+  clientCredentials,
   completeSignIn,
   createRefreshGrant,
   type DiscoveryError,
   discover,
   isDiscoveryError,
+  isRevocationError,
   isSignInError,
+  type RevocationError,
+  type RevokeTokensOptions,
+  revokeTokens,
   type SignInCallback,
   type SignInError,
   type SignInOptions,
@@ -48,4 +54,22 @@ test('discovery and the error guards', () => {
   expectTypeOf(isSignInError).guards.toEqualTypeOf<SignInError>()
   expectTypeOf<DiscoveryError['retryable']>().toEqualTypeOf<boolean>()
   expectTypeOf<SignInError['error']>().toEqualTypeOf<string | undefined>()
+})
+
+test('clientCredentials is an acquire function, revokeTokens a revoke function', () => {
+  expectTypeOf(clientCredentials).returns.toEqualTypeOf<AcquireFunction>()
+  expectTypeOf(clientCredentials).toBeCallableWith(
+    { issuer: 'https://auth.example.test', clientId: 'svc', clientSecret: 's' },
+    { scope: 'read', resource: 'https://api.example.test' },
+  )
+  expectTypeOf<ClientCredentialsOptions['resource']>().toEqualTypeOf<
+    string | string[] | undefined
+  >()
+  expectTypeOf(revokeTokens).returns.toEqualTypeOf<RevokeFunction>()
+  expectTypeOf<RevokeTokensOptions['accessToken']>().toEqualTypeOf<boolean | undefined>()
+  expectTypeOf(isRevocationError).guards.toEqualTypeOf<RevocationError>()
+  expectTypeOf<RevocationError['retryable']>().toEqualTypeOf<boolean>()
+  expectTypeOf<RevocationError['tokenTypeHint']>().toEqualTypeOf<
+    'refresh_token' | 'access_token' | undefined
+  >()
 })

@@ -3,13 +3,17 @@ import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
 import { dpopOption, withDpopNonceRetry } from './dpop.js'
 import { toRefreshFailure } from './failure.js'
+import { resourceList } from './resources.js'
 import { readTokenResponse } from './token-response.js'
 
 /** Options of {@link createRefreshGrant}. */
 export interface RefreshGrantOptions extends OAuthClientOptions {
   /** Ask for this (narrower) scope on refresh. */
   scope?: string
-  /** RFC 8707 resource indicator(s). */
+  /**
+   * RFC 8707 resource indicator(s) sent with each refresh. When the engine asks for a token
+   * for one resource (`context.resource`, per-resource tokens), that one is sent instead.
+   */
   resource?: string | string[]
 }
 
@@ -41,19 +45,17 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
   if (options.scope !== undefined && typeof options.scope !== 'string') {
     throw new ReauthOptionsError('"scope" must be a string')
   }
-  const resources =
-    options.resource === undefined
-      ? []
-      : Array.isArray(options.resource)
-        ? options.resource
-        : [options.resource]
-  return async ({ tokens, signal, dpop }) => {
+  const resources = resourceList(options.resource)
+  return async ({ tokens, signal, resource, dpop }) => {
     if (!tokens.refreshToken) {
       throw new OAuthError({ error: 'invalid_grant', errorDescription: 'no refresh token' })
     }
     const parameters = new URLSearchParams()
     if (options.scope) parameters.set('scope', options.scope)
-    for (const resource of resources) parameters.append('resource', resource)
+    // Per-resource tokens: the engine names the one resource this grant is for.
+    for (const indicator of resource === undefined ? resources : [resource]) {
+      parameters.append('resource', indicator)
+    }
     const refreshToken = tokens.refreshToken
     try {
       const server = await resolved.server(signal)

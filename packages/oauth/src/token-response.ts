@@ -8,8 +8,11 @@ export interface ReadTokenResponseOptions {
   client: oauth.Client
   /** The local clock when the request was sent (`expiresAt` counts from it). */
   sentAt: number
-  /** The grant the response answers: the ID token rules differ. */
-  grant: 'refresh_token' | 'authorization_code'
+  /**
+   * The grant the response answers: the ID token rules differ, and a `client_credentials`
+   * response keeps neither a refresh token nor an ID token.
+   */
+  grant: 'refresh_token' | 'authorization_code' | 'client_credentials'
   /** The sign-in asked for `openid`: an ID token is required, with this nonce. */
   expectedNonce?: string | undefined
   /** The ID token of the session being refreshed: a new one must name the same `sub`. */
@@ -46,6 +49,24 @@ function malformed(field: string, what: string, refreshToken: string | undefined
 }
 
 /**
+ * A client credentials response (RFC 6749 §4.4.3): "a refresh token SHOULD NOT be included",
+ * and one that is, is not kept — not in the set, not with an error about the response (the
+ * engine would store it). An ID token has no meaning here either.
+ */
+function withoutRefreshToken(body: unknown, sentAt: number): TokenSet {
+  let tokens: TokenSet
+  try {
+    tokens = parseTokenResponse(body, { sentAt })
+  } catch (error) {
+    if (!(error instanceof RefreshError)) throw error
+    const { retryable, field, status, retryAfter } = error
+    throw new RefreshError(error.message, { retryable, field, status, retryAfter })
+  }
+  const { refreshToken: _refreshToken, idToken: _idToken, ...kept } = tokens
+  return kept
+}
+
+/**
  * Read a token response. An error status goes through oauth4webapi (RFC 6749 §5.2 bodies,
  * `WWW-Authenticate` challenges), whose errors the caller maps. A 2xx is read by reauth
  * first, leniently where servers are (a numeric string `expires_in`, any case of
@@ -62,7 +83,11 @@ export async function readTokenResponse(
   if (!response.ok) {
     // Throws ResponseBodyError, WWWAuthenticateChallengeError or an OperationProcessingError
     // holding the response: none of them carries tokens.
-    await oauth.processRefreshTokenResponse(server, client, response)
+    if (options.grant === 'client_credentials') {
+      await oauth.processClientCredentialsResponse(server, client, response)
+    } else {
+      await oauth.processRefreshTokenResponse(server, client, response)
+    }
     throw new RefreshError('Malformed token response: unexpected HTTP status', {
       retryable: true,
       status: response.status,
@@ -76,6 +101,7 @@ export async function readTokenResponse(
   } catch {
     throw malformed('body', 'is not JSON', undefined)
   }
+  if (options.grant === 'client_credentials') return withoutRefreshToken(body, options.sentAt)
   const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
   const issued =
     typeof record.refresh_token === 'string' && record.refresh_token !== ''

@@ -22,6 +22,7 @@ import {
   type TokenSet,
 } from '@reauth/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { steps } from '../../../test/support/steps.js'
 import { instrumentEngine } from './instrument-engine.js'
 
 const contextManager = new AsyncLocalStorageContextManager()
@@ -104,7 +105,7 @@ function server() {
     },
     /** A request through the engine's whole path, answered 200 with the current token, else 401. */
     request(engine: Engine, signal?: AbortSignal) {
-      return engine.run({
+      return steps(engine).run({
         url: 'https://api.example/me',
         signal,
         send: async (authorization) => ({ status: authorization === current ? 200 : 401 }),
@@ -207,7 +208,7 @@ describe('instrumentEngine', () => {
     instrumentEngine(engine, { meterProvider, tracerProvider })
     await engine.refresh()
     const old = `Bearer ${api.first.accessToken}`
-    expect(await engine.recover(old)).not.toBe(old)
+    expect(await steps(engine).recover(old)).not.toBe(old)
     const metrics = await collect()
     expect(sum(metrics.get('reauth.stale_retries'))).toBe(1)
     expect(

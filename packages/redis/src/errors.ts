@@ -1,4 +1,4 @@
-const BRAND = Symbol.for('reauth.redis.lock-error')
+import { isReauthError, ReauthError } from '@reauth/core'
 
 /** Why a {@link RedisLockError} was thrown. */
 export type RedisLockErrorCode = 'LOCK_TIMEOUT' | 'LOCK_UNAVAILABLE'
@@ -16,10 +16,8 @@ export type RedisLockErrorCode = 'LOCK_TIMEOUT' | 'LOCK_UNAVAILABLE'
  *   if (isRefreshError(error) && isRedisLockError(error.cause)) console.log(error.cause.code)
  * }
  */
-export class RedisLockError extends Error {
+export class RedisLockError extends ReauthError<RedisLockErrorCode> {
   override name = 'RedisLockError' as const
-  /** A stable, machine-readable code. */
-  readonly code: RedisLockErrorCode
   /** The Redis key of the lock. */
   readonly key: string
 
@@ -29,10 +27,8 @@ export class RedisLockError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+    super(code, message, options?.cause === undefined ? {} : { cause: options.cause })
     this.key = key
-    Object.defineProperty(this, BRAND, { value: true, enumerable: false })
   }
 }
 
@@ -43,9 +39,5 @@ export class RedisLockError extends Error {
  * if (isRefreshError(error) && isRedisLockError(error.cause)) retryLater()
  */
 export function isRedisLockError(value: unknown): value is RedisLockError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value instanceof RedisLockError || (value as Record<symbol, unknown>)[BRAND] === true)
-  )
+  return isReauthError(value) && value.name === 'RedisLockError'
 }

@@ -2,6 +2,7 @@ import { isReauthOptionsError } from '@reauth/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisClients } from '../../../test/redis/support/clients.js'
 import { type RunningRedis, startRedis } from '../../../test/redis/support/redis-server.js'
+import { deferred } from '../../../test/support/deferred.js'
 import { isRedisLockError, RedisLockError } from './errors.js'
 import { createRedisLock } from './redis-lock.js'
 
@@ -10,14 +11,6 @@ const clients: Array<{ isOpen: boolean; destroy(): void }> = []
 
 let n = 0
 const prefix = () => `test:lock:${++n}:`
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
 
 beforeAll(async () => {
   redis = await startRedis()

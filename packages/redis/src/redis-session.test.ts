@@ -11,6 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisClients } from '../../../test/redis/support/clients.js'
 import { type RunningRedis, startRedis } from '../../../test/redis/support/redis-server.js'
+import { steps } from '../../../test/support/steps.js'
 import { isRedisLockError } from './errors.js'
 import { createRedisSession } from './redis-session.js'
 
@@ -211,7 +212,7 @@ describe.each(redisClients)('on $major', ({ createClient }) => {
           await bTold
           const failsFast = async (engine: Engine) => {
             await expect(engine.getToken()).rejects.toBeInstanceOf(SessionExpiredError)
-            await expect(engine.authorize({ url: `${api}/me` })).rejects.toMatchObject({
+            await expect(steps(engine).authorize({ url: `${api}/me` })).rejects.toMatchObject({
               error: 'invalid_grant',
             })
             await expect(engine.refresh()).rejects.toBeInstanceOf(SessionExpiredError)
@@ -222,7 +223,7 @@ describe.each(redisClients)('on $major', ({ createClient }) => {
           expect(grants).toBe(1)
           // a new sign-in in B ends it for A too
           await b.setTokens({ ...expired('9'), expiresAt: Date.now() + 60_000 })
-          await expect(a.authorize({ url: `${api}/me` })).resolves.toBe('Bearer at-9')
+          await expect(steps(a).authorize({ url: `${api}/me` })).resolves.toBe('Bearer at-9')
         } finally {
           a.dispose()
           b.dispose()

@@ -9,6 +9,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisClients } from '../../../test/redis/support/clients.js'
 import { type RunningRedis, startRedis } from '../../../test/redis/support/redis-server.js'
+import { deferred } from '../../../test/support/deferred.js'
 import { createRedisLock } from './redis-lock.js'
 import { createRedisStore } from './redis-store.js'
 
@@ -33,14 +34,6 @@ const end: StoredSession = {
     status: 400,
     at: 1_800_000_000_000,
   },
-}
-
-function deferred<T>() {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
 }
 
 beforeAll(async () => {

@@ -1,0 +1,92 @@
+import cluster, { type Worker } from 'node:cluster'
+import { SERVICE_CLIENT, startApi, startProvider } from '@reauth/testbed'
+import { type ServiceConfig, toEnv, type WorkerReport } from './config.js'
+import { exampleRedis, freePort } from './redis-server.js'
+
+const WORKERS = 4
+const BURSTS = 3
+const BURST_SIZE = 50
+const TOKEN_TTL = 4
+
+function once<T>(worker: Worker, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { type?: string }) => {
+      if (message.type !== type) return
+      worker.off('message', onMessage)
+      worker.off('exit', onExit)
+      resolve(message as T)
+    }
+    const onExit = (code: number) =>
+      reject(new Error(`worker ${worker.process.pid} exited (${code})`))
+    worker.on('message', onMessage)
+    worker.once('exit', onExit)
+  })
+}
+
+/**
+ * Start Redis, the provider and its API; fork the workers; send the bursts through the service;
+ * print what happened. Returns the exit code: 0 when every request was served.
+ */
+export async function primary(): Promise<number> {
+  const redis = await exampleRedis()
+  const provider = await startProvider({ accessTokenTtl: TOKEN_TTL })
+  const api = await startApi({ issuer: provider.issuer })
+  const config: ServiceConfig = {
+    issuer: provider.issuer,
+    clientId: SERVICE_CLIENT.id,
+    clientSecret: SERVICE_CLIENT.secret,
+    api: api.origin,
+    redisUrl: redis.url,
+    port: await freePort(),
+  }
+  console.log(`redis: ${redis.describe}`)
+  console.log(
+    `provider: embedded oidc-provider at ${provider.issuer}, access tokens live ${TOKEN_TTL} s`,
+  )
+
+  const workers = Array.from({ length: WORKERS }, () => cluster.fork(toEnv(config)))
+  await Promise.all(workers.map((worker) => once(worker, 'ready')))
+  console.log(`service: ${WORKERS} workers on http://127.0.0.1:${config.port}`)
+
+  let failed = 0
+  for (let burst = 1; burst <= BURSTS; burst++) {
+    const results = await Promise.allSettled(
+      Array.from({ length: BURST_SIZE }, async () => {
+        const response = await fetch(`http://127.0.0.1:${config.port}/orders`)
+        await response.arrayBuffer()
+        return response.status
+      }),
+    )
+    const ok = results.filter((r) => r.status === 'fulfilled' && r.value === 200).length
+    failed += BURST_SIZE - ok
+    console.log(
+      `burst ${burst}: ${ok}/${BURST_SIZE} ok, token requests so far ${provider.counters.clientCredentialsGrants}`,
+    )
+    // Let the access token expire: the next burst needs a new one (one, for all the workers).
+    if (burst < BURSTS)
+      await new Promise((resolve) => setTimeout(resolve, (TOKEN_TTL + 0.5) * 1000))
+  }
+
+  const reports = await Promise.all(
+    workers.map((worker) => {
+      const report = once<WorkerReport>(worker, 'report')
+      worker.send({ type: 'stop' })
+      return report
+    }),
+  )
+  console.table(
+    reports.map(({ pid, handled, failed: workerFailed, grants }) => ({
+      worker: pid,
+      handled,
+      failed: workerFailed,
+      grants,
+    })),
+  )
+  const grants = provider.counters.clientCredentialsGrants
+  console.log(`token requests: ${grants} for ${BURSTS} token lifetimes across ${WORKERS} workers`)
+  console.log(`api: ${api.counters.ok} ok, ${api.counters.unauthorized} unauthorized`)
+  await api.stop()
+  await provider.stop()
+  await redis.stop()
+  return failed === 0 ? 0 : 1
+}

@@ -1,0 +1,137 @@
+/**
+ * `@reauth/core/adapter`: what an adapter author needs to put an engine in front of an HTTP
+ * client — attach credentials to a send, and one response-side step. Users never need it.
+ * See docs/request-flow.md for how a request goes through it.
+ */
+import { type Engine, type EngineInternals, internalsOf } from './engine.js'
+import { ReauthOptionsError } from './errors.js'
+import { createOriginMatcher, type OriginMatcher } from './origins.js'
+import type { AuthFailure, Credentials, OutgoingRequest } from './request-path.js'
+import type { AuthResponse, Logger, OriginPolicy } from './types.js'
+
+export type { DeadlineSignal } from './deadline.js'
+export { deadlineSignal } from './deadline.js'
+export { unreplayableBody } from './errors.js'
+export { createLogger, describeUrl } from './logger.js'
+export type { OriginMatcher } from './origins.js'
+export { createOriginMatcher } from './origins.js'
+export type { AuthFailure, Credentials, OutgoingRequest } from './request-path.js'
+export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'
+
+/** Where an adapter may send the token (see {@link connect}). */
+export interface ConnectOptions {
+  /** The user's `origins` for this adapter: wins over everything else. */
+  origins?: OriginPolicy | undefined
+  /**
+   * The origin of the client's configured base URL (axios `baseURL`, ky `prefixUrl`, the page
+   * for fetch; `baseOrigin()` resolves one), used when neither the adapter nor the engine
+   * names origins.
+   */
+  base?: string | undefined
+  /** How a user gives a base, for the error when there is no origin at all. */
+  baseHint: string
+}
+
+/** An engine as one adapter sees it: its origin policy fixed, its request path at hand. */
+export interface Connection {
+  /** The engine's logger (never give it token values). */
+  readonly log: Required<Logger>
+  /** The origins this adapter sends the token to. */
+  readonly allowed: OriginMatcher
+  /**
+   * The credentials for a send (headers to set), or `undefined` when the request goes
+   * untouched (opted out, has its own `Authorization`, another origin, no tokens). Waits
+   * for a refresh only inside the expiry margin. Rejects with this request's own copy of a
+   * refresh failure, or with `options.signal`'s reason.
+   */
+  attach(
+    request: OutgoingRequest,
+    options?: { signal?: AbortSignal | null | undefined },
+  ): Promise<Credentials | undefined>
+  /**
+   * The one response-side step, for every response to a send made with `sent`: `undefined`
+   * means hand the response to the caller as it is; otherwise the outcome of the replay
+   * (refreshed once for all concurrent callers, or the current token when `sent` was stale).
+   * Rejects with this request's own copy of a refresh failure.
+   */
+  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T | undefined>
+}
+
+/** Is this an engine from `createEngine` (of any copy of core)? */
+export function isEngine(value: unknown): value is Engine {
+  return internalsOf(value) !== undefined
+}
+
+/** Throw the `ReauthOptionsError` every adapter throws for something that is not an engine. */
+export function assertEngine(value: unknown): asserts value is Engine {
+  if (!isEngine(value)) {
+    throw new ReauthOptionsError('"engine" must be an engine from createEngine()')
+  }
+}
+
+/**
+ * Connect an adapter to an engine. The token goes to the adapter's own `origins`, else the
+ * engine's, else the client's base origin; with none of them this throws a
+ * `ReauthOptionsError` — reauth never guesses where a token may go.
+ *
+ * @example
+ * const reauth = connect(engine, { origins: options.origins, base: baseOrigin(baseURL), baseHint: 'a baseURL' })
+ * const sent = await reauth.attach({ url, method: 'GET' })
+ */
+export function connect(engine: Engine, options: ConnectOptions): Connection {
+  assertEngine(engine)
+  const internals = internalsOf(engine) as EngineInternals
+  const allowed = originsFor(internals, options)
+  const { path } = internals
+  return {
+    log: internals.log,
+    allowed,
+    attach: (request, opts) => path.attach(request, allowed, opts),
+    respond: (sent, failure) => path.respond(sent, failure),
+  }
+}
+
+function originsFor(internals: EngineInternals, options: ConnectOptions): OriginMatcher {
+  if (options.origins !== undefined) return createOriginMatcher(options.origins)
+  if (internals.origins) return internals.origins
+  if (options.base === undefined) {
+    throw new ReauthOptionsError(
+      `"origins" is required: name the origins that may receive the token, set it on the engine, or give ${options.baseHint}`,
+    )
+  }
+  return createOriginMatcher([options.base])
+}
+
+/** A request for {@link run}: how to send it, and how to read its result. */
+export interface RunRequest<R> extends OutgoingRequest {
+  /** Send it with these credentials (or none). Called once, or twice for a replay. */
+  send(credentials: Credentials | undefined): Promise<R>
+  /** The status and headers of a result. */
+  response(result: R): AuthResponse
+  /** Why the request cannot be sent again, or `undefined` when it can. */
+  replayable?(): string | undefined
+  /** Release a result that will not reach the caller (e.g. cancel its body). */
+  discard?(result: R): void
+}
+
+/**
+ * The whole path for a wrapper like fetch: attach, send, and the response-side step.
+ *
+ * @example
+ * const response = await run(reauth, { url, method, send: (sent) => fetch(url, withHeaders(sent)), response: (r) => r })
+ */
+export async function run<R>(connection: Connection, request: RunRequest<R>): Promise<R> {
+  const sent = await connection.attach(request)
+  const first = await request.send(sent)
+  if (sent === undefined) return first
+  const replayed = await connection.respond<R>(sent, {
+    response: request.response(first),
+    method: request.method,
+    url: request.url,
+    unreplayable: request.replayable?.(),
+    signal: request.signal,
+    release: () => request.discard?.(first),
+    resend: (next) => request.send(next),
+  })
+  return replayed === undefined ? first : replayed
+}

@@ -1,0 +1,155 @@
+import { defaultIsAuthError } from './auth-error.js'
+import { ReauthOptionsError } from './errors.js'
+import { createLocalLock } from './local-lock.js'
+import { createLogger } from './logger.js'
+import { createMemoryStore } from './memory-store.js'
+import { createOriginMatcher, type OriginMatcher } from './origins.js'
+import { createReplayQueue, type ReplayOptions, type ReplayQueue } from './replay-queue.js'
+import { tokenSetProblem } from './token-set.js'
+import type {
+  IsAuthError,
+  Logger,
+  OriginPolicy,
+  RefreshFunction,
+  RefreshLock,
+  TokenSet,
+  TokenStore,
+} from './types.js'
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** Exchange the current tokens for new ones (see `@reauth/oauth`, or write your own). */
+  refresh: RefreshFunction
+  /** Initial tokens for the default in-memory store. Not allowed together with `store`. */
+  tokens?: TokenSet
+  /** Where tokens live. Default: in memory. */
+  store?: TokenStore
+  /** Mutual exclusion around the grant. Default: in-process. */
+  lock?: RefreshLock
+  /** The lock's key: engines that share a store and lock must share the key. Default `'reauth'`. */
+  lockKey?: string
+  /**
+   * The refresh-ahead window, in ms before expiry: a request in it is sent at once with the
+   * current, still-valid token while one grant runs in the background. Bounded by half the
+   * token's lifetime (when `issuedAt` is known). Default 60 000.
+   */
+  refreshAhead?: number
+  /**
+   * The expiry margin, in ms (clock skew and transit): a token this close to its expiry counts
+   * as expired, and a request waits for the refresh. Bounded by a quarter of the token's
+   * lifetime (when `issuedAt` is known). Default 5 000.
+   */
+  expiryMargin?: number
+  /** @deprecated The former name of {@link EngineOptions.expiryMargin}. */
+  leeway?: number
+  /** Give up on a grant after this many ms (a retryable `RefreshError`). Default 10 000. */
+  refreshTimeout?: number
+  /** Which responses are auth failures. Default: {@link defaultIsAuthError}. */
+  isAuthError?: IsAuthError
+  /** Origins allowed to receive the token, for every adapter on this engine (an adapter's own `origins` wins). */
+  origins?: OriginPolicy
+  /**
+   * The queue that replays requests after a refresh: its limits (`concurrency`, `maxQueued`),
+   * or `queue`, the application's own p-queue, so replays keep its rate limit.
+   */
+  replay?: ReplayOptions
+  /** Log sink; lines never contain token values. */
+  logger?: Logger
+}
+
+/** The options with their defaults, checked once: what the engine's parts read. */
+export interface EngineConfig {
+  refresh: RefreshFunction
+  store: TokenStore
+  lock: RefreshLock
+  lockKey: string
+  expiryMargin: number
+  refreshAhead: number
+  refreshTimeout: number
+  isAuthError: IsAuthError
+  origins: OriginMatcher | undefined
+  queue: ReplayQueue
+  log: Required<Logger>
+}
+
+/** The largest delay `setTimeout` honours. */
+const MAX_TIMEOUT = 2_147_483_647
+
+function requireFunction(value: unknown, name: string): void {
+  if (typeof value !== 'function') throw new ReauthOptionsError(`"${name}" must be a function`)
+}
+
+function requireNumber(value: unknown, name: string, min: number, integer = false): void {
+  if (value === undefined) return
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < min ||
+    (integer && value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))
+  ) {
+    throw new ReauthOptionsError(
+      `"${name}" must be ${integer ? 'an integer' : 'a number'} ≥ ${min}`,
+    )
+  }
+}
+
+function validate(options: EngineOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ReauthOptionsError('createEngine() needs an options object')
+  }
+  requireFunction(options.refresh, 'refresh')
+  if (options.store !== undefined) {
+    for (const method of ['get', 'set', 'clear'] as const) {
+      requireFunction(options.store?.[method], `store.${method}`)
+    }
+    if (options.tokens !== undefined) {
+      throw new ReauthOptionsError(
+        '"tokens" cannot be combined with "store": put them in the store',
+      )
+    }
+  }
+  if (options.lock !== undefined) requireFunction(options.lock?.run, 'lock.run')
+  if (options.lockKey !== undefined && (typeof options.lockKey !== 'string' || !options.lockKey)) {
+    throw new ReauthOptionsError('"lockKey" must be a non-empty string')
+  }
+  for (const name of ['leeway', 'expiryMargin', 'refreshAhead'] as const) {
+    requireNumber(options[name], name, 0)
+    if (options[name] === Number.POSITIVE_INFINITY) {
+      throw new ReauthOptionsError(`"${name}" must be finite`)
+    }
+  }
+  requireNumber(options.refreshTimeout, 'refreshTimeout', 1)
+  // setTimeout turns a delay above 2^31-1 ms (or Infinity) into 1 ms: every grant would time out.
+  if (options.refreshTimeout !== undefined && options.refreshTimeout > MAX_TIMEOUT) {
+    throw new ReauthOptionsError(`"refreshTimeout" must be at most ${MAX_TIMEOUT} ms`)
+  }
+  if (options.isAuthError !== undefined) requireFunction(options.isAuthError, 'isAuthError')
+  requireNumber(options.replay?.concurrency, 'replay.concurrency', 1, true)
+  requireNumber(options.replay?.maxQueued, 'replay.maxQueued', 0, true)
+  if (options.tokens !== undefined) {
+    const problem = tokenSetProblem(options.tokens)
+    if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
+  }
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || !options.logger)) {
+    throw new ReauthOptionsError('"logger" must be an object with debug/info/warn/error methods')
+  }
+}
+
+/** Check the options (a typed `ReauthOptionsError` naming the option) and fill in the defaults. */
+export function resolveOptions(options: EngineOptions): EngineConfig {
+  validate(options)
+  const expiryMargin = options.expiryMargin ?? options.leeway ?? 5_000
+  return {
+    refresh: options.refresh,
+    store: options.store ?? createMemoryStore(options.tokens),
+    lock: options.lock ?? createLocalLock(),
+    lockKey: options.lockKey ?? 'reauth',
+    expiryMargin,
+    refreshAhead: Math.max(options.refreshAhead ?? 60_000, expiryMargin),
+    refreshTimeout: options.refreshTimeout ?? 10_000,
+    isAuthError: options.isAuthError ?? defaultIsAuthError,
+    origins: options.origins && createOriginMatcher(options.origins),
+    queue: createReplayQueue(options.replay),
+    log: createLogger(options.logger),
+  }
+}

@@ -1,0 +1,189 @@
+import { RefreshError, SessionExpiredError } from './errors.js'
+import type { Events, RefreshReason } from './events.js'
+import type { EngineConfig } from './options.js'
+import { isSessionEnd } from './token-set.js'
+import type { SessionEnd, StoredSession, TokenSet } from './types.js'
+
+/**
+ * What the store says about the session, and the engine's memory of how it ended: every part
+ * of the engine reads tokens through here, so a store shared with other engines, tabs and
+ * processes is always the truth.
+ */
+export interface Session {
+  /** The token set, or `undefined` (signed out, or ended: see {@link Session.ended}). */
+  read(): Promise<TokenSet | undefined>
+  /** The token set, or the reason there is none: the ended session's error, or "no tokens". */
+  require(what?: string): Promise<TokenSet>
+  /** Take in a value the store reported (its `subscribe`): a set, an end, or nothing. */
+  observe(value: StoredSession | undefined): TokenSet | undefined
+  /** The store still holds `tokens` (nobody signed in, out, or rotated meanwhile). */
+  stillHolds(tokens: TokenSet): Promise<boolean>
+  /** Inside the expiry margin (or expired): a request waits for the refresh. */
+  expiresSoon(tokens: TokenSet, now?: number): boolean
+  /** Inside the refresh-ahead window: a background grant may start. */
+  inRefreshAhead(tokens: TokenSet, now?: number): boolean
+  /** The error a request gets while the session is ended. */
+  endedError(): SessionExpiredError
+  /** The session is ended (a terminal failure here or on the store), until tokens are set or cleared. */
+  readonly isEnded: boolean
+  /** This engine's grant failed for good: write the end to the store, tell the listeners once. */
+  end(failure: SessionExpiredError, reason: RefreshReason): Promise<void>
+  /** Another engine on the store ended the session: fail fast too, and tell this engine's listeners once. */
+  adoptEnd(value: SessionEnd): void
+  /** Newer tokens found (in the store, or by the lock's holder): counted and reported, no grant. */
+  adopted(tokens: TokenSet, reason: RefreshReason, durationMs: number): TokenSet
+  /** `setTokens` / `clear`: a grant started before must not overwrite the new session. */
+  restart(): void
+  /** Bumped by {@link Session.restart}: a grant compares it to tell a superseded outcome. */
+  readonly generation: number
+  /** No grant before this time (ms), after a `Retry-After`. */
+  retryNotBefore: number
+  /** A retryable error for a refresh deferred by `Retry-After` (`ms` still to wait). */
+  deferred(ms: number): RefreshError
+}
+
+export function createSession(config: EngineConfig, events: Events): Session {
+  const { store, log } = config
+  /** The ended session, while the store holds no tokens after a terminal failure. */
+  let ended: SessionExpiredError | undefined
+  /** The `at` of the last session end this engine reported: its own, or one read from the store. */
+  let endedAt: number | undefined
+  /** The store has given back a session end: it keeps them, so it is the truth about the end. */
+  let storeKeepsEnds = false
+  let generation = 0
+
+  function endError(value: SessionEnd): SessionExpiredError {
+    const { error, errorDescription, status } = value.ended
+    return new SessionExpiredError(
+      `The session has expired${error ? `: the token endpoint answered "${error}"` : ''}`,
+      { error, errorDescription, status },
+    )
+  }
+
+  /** `ms` before expiry, bounded by a `fraction` of the token's lifetime when it is known. */
+  function within(tokens: TokenSet, ms: number, fraction: number, now: number): boolean {
+    if (tokens.expiresAt === undefined) return false
+    let bound = ms
+    if (tokens.issuedAt !== undefined) {
+      bound = Math.min(bound, Math.max(0, (tokens.expiresAt - tokens.issuedAt) * fraction))
+    }
+    return tokens.expiresAt - now <= bound
+  }
+
+  const session: Session = {
+    retryNotBefore: 0,
+    get generation() {
+      return generation
+    },
+    get isEnded() {
+      return ended !== undefined
+    },
+
+    async read() {
+      return session.observe((await store.get()) ?? undefined)
+    },
+
+    async require(what = 'No tokens to refresh') {
+      const tokens = await session.read()
+      if (tokens) return tokens
+      throw ended ? session.endedError() : new SessionExpiredError(what)
+    },
+
+    observe(value) {
+      if (isSessionEnd(value)) {
+        session.adoptEnd(value)
+        return undefined
+      }
+      // A store that keeps ends is the truth: a set, or nothing at all, means no ended state.
+      if (value !== undefined || storeKeepsEnds) ended = undefined
+      return value
+    },
+
+    async stillHolds(tokens) {
+      const value = (await store.get()) ?? undefined
+      return (
+        value !== undefined &&
+        !isSessionEnd(value) &&
+        value.accessToken === tokens.accessToken &&
+        value.refreshToken === tokens.refreshToken
+      )
+    },
+
+    expiresSoon: (tokens, now = Date.now()) => within(tokens, config.expiryMargin, 1 / 4, now),
+    inRefreshAhead: (tokens, now = Date.now()) => within(tokens, config.refreshAhead, 1 / 2, now),
+
+    endedError() {
+      return new SessionExpiredError(
+        'The session has expired: sign in again',
+        { error: ended?.error, errorDescription: ended?.errorDescription, status: ended?.status },
+        { cause: ended },
+      )
+    },
+
+    async end(failure, reason) {
+      // The store keeps the end (no tokens): every engine on it fails fast and is told once.
+      const value: SessionEnd = {
+        ended: {
+          error: failure.error,
+          errorDescription: failure.errorDescription,
+          status: failure.status,
+          at: Date.now(),
+        },
+      }
+      // An overlapping grant elsewhere may have ended the same session meanwhile: tell once.
+      const told = ended !== undefined
+      ended = failure
+      endedAt = value.ended.at
+      await store.set(value)
+      if (told) return
+      events.counts.sessionsExpired++
+      log.warn('Session expired; tokens cleared', { reason, error: failure.error })
+      events.emit('sessionExpired', { error: failure })
+    },
+
+    adoptEnd(value) {
+      storeKeepsEnds = true
+      if (endedAt === value.ended.at || ended !== undefined) {
+        // Already reported (this engine's own end, one seen before, or an end written by an
+        // overlapping grant of the same session): stay ended, tell no one twice.
+        endedAt = value.ended.at
+        ended ??= endError(value)
+        return
+      }
+      endedAt = value.ended.at
+      ended = endError(value)
+      events.counts.sessionsExpired++
+      log.warn('Session expired elsewhere; the store holds no tokens', {
+        error: value.ended.error,
+      })
+      events.emit('sessionExpired', { error: ended })
+    },
+
+    adopted(tokens, reason, durationMs) {
+      events.counts.adopted++
+      log.info('Adopted newer tokens from the store; no grant', { reason })
+      events.emit('refresh', {
+        reason,
+        adopted: true,
+        rotated: false,
+        expiresAt: tokens.expiresAt,
+        durationMs,
+      })
+      return tokens
+    },
+
+    restart() {
+      ended = undefined
+      session.retryNotBefore = 0
+      generation++
+    },
+
+    deferred(ms) {
+      return new RefreshError('The refresh is deferred: the token endpoint asked to retry later', {
+        retryable: true,
+        retryAfter: ms,
+      })
+    },
+  }
+  return session
+}
