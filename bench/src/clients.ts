@@ -83,8 +83,8 @@ function engineFor(context: ClientContext): Engine {
   const tokens: TokenSet = parseTokenResponse(context.tokens, { sentAt: context.sentAt })
   return createEngine({
     tokens,
-    refresh: fetchRefresh(context.server.tokenUrl),
     ...context.engine,
+    refresh: context.engine?.refresh ?? fetchRefresh(context.server.tokenUrl),
   })
 }
 

@@ -1,6 +1,7 @@
-import { ReauthOptionsError } from './errors.js'
+import { isReauthError, ReauthOptionsError, RefreshError, SessionExpiredError } from './errors.js'
 import type { EngineEvents, EngineStats } from './events.js'
 import { createEvents } from './events.js'
+import { scrubError } from './failure.js'
 import { createGrants } from './grant.js'
 import { type EngineOptions, resolveOptions } from './options.js'
 import type { OriginMatcher } from './origins.js'
@@ -22,7 +23,11 @@ export interface Engine {
   getToken(options?: { signal?: AbortSignal | null | undefined }): Promise<TokenSet | undefined>
   /** Store a new token set (after sign-in); ends a `SessionExpiredError` state. */
   setTokens(tokens: TokenSet): Promise<void>
-  /** Sign out: clear the store. Later requests go without a token. */
+  /**
+   * Sign out: clear the store (a refresh in flight is cancelled and cannot store tokens
+   * afterwards); later requests go without a token. With `revoke`, the tokens are then revoked
+   * at the server; a failed revocation is logged and reported (`signOut` event), never thrown.
+   */
   clear(): Promise<void>
   /** Refresh now (joins a refresh in flight). */
   refresh(options?: { signal?: AbortSignal | null | undefined }): Promise<TokenSet>
@@ -80,6 +85,31 @@ export function createEngine(options: EngineOptions): Engine {
     if (tokens) refresher.adopt(tokens)
   })
 
+  /** RFC 7009 at sign-out, bounded by `refreshTimeout`: the outcome, never a throw. */
+  async function revoke(tokens: TokenSet | undefined): Promise<EngineEvents['signOut']> {
+    if (!config.revoke || !tokens) return { revoked: false }
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () => controller.abort(new RefreshError('The revocation timed out', { retryable: true })),
+      config.refreshTimeout,
+    )
+    try {
+      await config.revoke({ tokens, signal: controller.signal })
+      log.info('Signed out; the tokens were revoked')
+      return { revoked: true }
+    } catch (thrown) {
+      const secrets = [tokens.accessToken, tokens.refreshToken, tokens.idToken]
+      const error = isReauthError(thrown) ? thrown : scrubError(thrown, secrets)
+      log.warn('Signed out locally; revoking the tokens at the server failed', {
+        error: error.name,
+        code: (error as { code?: unknown }).code,
+      })
+      return { revoked: false, error }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   const internals: EngineInternals = { path, log, origins: config.origins }
   const engine: Engine & { [INTERNALS]: EngineInternals } = {
     getToken: (opts = {}) => refresher.tokens(opts.signal),
@@ -92,9 +122,12 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     async clear() {
+      const signedIn = config.revoke ? await session.read().catch(() => undefined) : undefined
       // An explicit sign-out ends the expired-session state too: later requests go anonymous.
       session.restart()
+      grants.cancel(new SessionExpiredError('Signed out during the refresh'))
       await store.clear()
+      events.emit('signOut', await revoke(signedIn))
     },
 
     async refresh(opts = {}) {

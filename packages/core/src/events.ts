@@ -20,6 +20,12 @@ export interface EngineEvents {
   sessionExpired: { error: SessionExpiredError }
   /** A grant started: the refresh function is being called. Ends with `refresh`, `refreshError` or `sessionExpired`. */
   refreshStart: { reason: RefreshReason }
+  /**
+   * `clear()` signed out: the store is cleared. With `revoke`, `revoked` tells whether the
+   * server revoked the tokens; `error` is why not (typed, no token in it). The local sign-out
+   * completes either way.
+   */
+  signOut: { revoked: boolean; error?: unknown }
   /** A request stopped waiting for a refresh: it got new tokens, the refresh failed, or its signal aborted the wait. */
   wait: { reason: RefreshReason; outcome: 'refreshed' | 'failed' | 'aborted'; durationMs: number }
 }
@@ -82,6 +88,7 @@ export function createEvents(log: Required<Logger>): Events {
     sessionExpired: new Set(),
     refreshStart: new Set(),
     wait: new Set(),
+    signOut: new Set(),
   }
   return {
     counts,

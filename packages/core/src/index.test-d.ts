@@ -24,6 +24,7 @@ import {
   type RefreshLock,
   type RefreshReason,
   type ReplayQueueFullError,
+  type ResourceToken,
   type SessionExpiredError,
   type TokenSet,
   type TokenStore,
@@ -35,9 +36,8 @@ describe('public types', () => {
   it('createEngine takes EngineOptions with a required refresh and returns an Engine', () => {
     expectTypeOf(createEngine).parameter(0).toEqualTypeOf<EngineOptions>()
     expectTypeOf(createEngine).returns.toEqualTypeOf<Engine>()
-    expectTypeOf<EngineOptions['refresh']>().toEqualTypeOf<RefreshFunction>()
-    // @ts-expect-error: refresh is required
-    createEngine({})
+    expectTypeOf<EngineOptions['refresh']>().toEqualTypeOf<RefreshFunction | undefined>()
+    // refresh (or acquire) is required at run time: a ReauthOptionsError names it
     // @ts-expect-error: refresh must be a function
     createEngine({ refresh: 'nope' })
     // @ts-expect-error: exactOptionalPropertyTypes: no explicit undefined for leeway
@@ -70,6 +70,7 @@ describe('public types', () => {
       issuedAt?: number
       scope?: string
       idToken?: string
+      resources?: Record<string, ResourceToken>
     }>()
   })
 

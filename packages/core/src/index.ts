@@ -32,7 +32,7 @@ export {
 } from './errors.js'
 export { createLocalLock } from './local-lock.js'
 export { createMemoryStore } from './memory-store.js'
-export type { ReplayOptions, ReplayQueueLike, ReplayQueueOptions } from './replay-queue.js'
+export type { ReplayQueueLike, ReplayQueueOptions } from './replay-queue.js'
 export type { ParseTokenResponseOptions } from './token-set.js'
 export { isSessionEnd, parseTokenResponse, storedSessionProblem } from './token-set.js'
 export type {
@@ -46,6 +46,7 @@ export type {
   RefreshContext,
   RefreshFunction,
   RefreshLock,
+  ResourceToken,
   RevokeContext,
   RevokeFunction,
   SessionEnd,

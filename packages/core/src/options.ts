@@ -4,22 +4,45 @@ import { createLocalLock } from './local-lock.js'
 import { createLogger } from './logger.js'
 import { createMemoryStore } from './memory-store.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
-import { createReplayQueue, type ReplayOptions, type ReplayQueue } from './replay-queue.js'
+import { createReplayQueue, type ReplayQueue, type ReplayQueueOptions } from './replay-queue.js'
 import { tokenSetProblem } from './token-set.js'
 import type {
+  AcquireFunction,
   IsAuthError,
   Logger,
   OriginPolicy,
   RefreshFunction,
   RefreshLock,
+  RevokeFunction,
   TokenSet,
   TokenStore,
 } from './types.js'
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
-  /** Exchange the current tokens for new ones (see `@reauth/oauth`, or write your own). */
-  refresh: RefreshFunction
+  /**
+   * Exchange the current tokens for new ones (see `@reauth/oauth`, or write your own).
+   * Required unless `acquire` is given.
+   */
+  refresh?: RefreshFunction | undefined
+  /**
+   * Get tokens without a refresh token — client credentials (`@reauth/oauth`'s
+   * `clientCredentials`): called on first use (concurrent first requests wait for one call)
+   * and whenever the token must be renewed, when there is no `refresh`.
+   */
+  acquire?: AcquireFunction | undefined
+  /**
+   * Revoke the tokens at the server when `clear()` signs out (RFC 7009; `@reauth/oauth`'s
+   * `revokeTokens`). The local sign-out happens first and always completes.
+   */
+  revoke?: RevokeFunction | undefined
+  /**
+   * Per-resource access tokens (RFC 8707): a map from an API's origin to its resource
+   * indicator. A request to that origin carries a token for that resource, got with the one
+   * refresh token; grants for different resources run one at a time, so a rotating refresh
+   * token is never presented twice. Its origins receive tokens (they extend `origins`).
+   */
+  resources?: Record<string, string> | undefined
   /** Initial tokens for the default in-memory store. Not allowed together with `store`. */
   tokens?: TokenSet
   /** Where tokens live. Default: in memory. */
@@ -52,7 +75,7 @@ export interface EngineOptions {
    * The queue that replays requests after a refresh: its limits (`concurrency`, `maxQueued`),
    * or `queue`, the application's own p-queue, so replays keep its rate limit.
    */
-  replay?: ReplayOptions
+  replay?: ReplayQueueOptions
   /** Log sink; lines never contain token values. */
   logger?: Logger
 }
@@ -60,6 +83,10 @@ export interface EngineOptions {
 /** The options with their defaults, checked once: what the engine's parts read. */
 export interface EngineConfig {
   refresh: RefreshFunction
+  acquire: AcquireFunction | undefined
+  revoke: RevokeFunction | undefined
+  /** The resource indicator a URL's tokens are for, when the engine has `resources`. */
+  resourceFor(url: URL): string | undefined
   store: TokenStore
   lock: RefreshLock
   lockKey: string
@@ -97,7 +124,12 @@ function validate(options: EngineOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new ReauthOptionsError('createEngine() needs an options object')
   }
-  requireFunction(options.refresh, 'refresh')
+  if (options.acquire !== undefined) requireFunction(options.acquire, 'acquire')
+  if (options.refresh !== undefined || options.acquire === undefined) {
+    requireFunction(options.refresh, 'refresh')
+  }
+  if (options.revoke !== undefined) requireFunction(options.revoke, 'revoke')
+  if (options.resources !== undefined) resourceMap(options.resources)
   if (options.store !== undefined) {
     for (const method of ['get', 'set', 'clear'] as const) {
       requireFunction(options.store?.[method], `store.${method}`)
@@ -135,12 +167,59 @@ function validate(options: EngineOptions): void {
   }
 }
 
+/** `resources` checked: exact origins mapped to absolute resource indicators without a fragment. */
+function resourceMap(resources: Record<string, string>): Map<string, string> {
+  if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) {
+    throw new ReauthOptionsError('"resources" must map origins to resource indicators')
+  }
+  const map = new Map<string, string>()
+  for (const [origin, resource] of Object.entries(resources)) {
+    let parsed: URL
+    try {
+      parsed = new URL(origin)
+    } catch {
+      throw new ReauthOptionsError(`"resources" key "${origin}" is not an absolute URL`)
+    }
+    if (parsed.origin === 'null') {
+      throw new ReauthOptionsError(`"resources" key "${origin}" has no origin`)
+    }
+    let indicator: URL | undefined
+    try {
+      indicator = typeof resource === 'string' ? new URL(resource) : undefined
+    } catch {
+      indicator = undefined
+    }
+    if (!indicator || indicator.hash !== '') {
+      throw new ReauthOptionsError(
+        `"resources" value for "${origin}" must be an absolute URI without a fragment`,
+      )
+    }
+    map.set(parsed.origin, resource)
+  }
+  return map
+}
+
 /** Check the options (a typed `ReauthOptionsError` naming the option) and fill in the defaults. */
 export function resolveOptions(options: EngineOptions): EngineConfig {
   validate(options)
   const expiryMargin = options.expiryMargin ?? options.leeway ?? 5_000
+  const { acquire } = options
+  const resources = options.resources && resourceMap(options.resources)
+  const listed = options.origins && createOriginMatcher(options.origins)
+  // A resource's origin receives that resource's token: it extends the engine's origins.
+  const origins: OriginMatcher | undefined =
+    resources && resources.size > 0
+      ? (url) => resources.has(url.origin) || listed?.(url) === true
+      : listed
   return {
-    refresh: options.refresh,
+    // Without `refresh`, renewing a token is acquiring a new one.
+    refresh:
+      options.refresh ??
+      (({ signal, startedAt, resource, dpop }) =>
+        (acquire as AcquireFunction)({ signal, startedAt, resource, dpop })),
+    acquire,
+    revoke: options.revoke,
+    resourceFor: (url) => resources?.get(url.origin),
     store: options.store ?? createMemoryStore(options.tokens),
     lock: options.lock ?? createLocalLock(),
     lockKey: options.lockKey ?? 'reauth',
@@ -148,7 +227,7 @@ export function resolveOptions(options: EngineOptions): EngineConfig {
     refreshAhead: Math.max(options.refreshAhead ?? 60_000, expiryMargin),
     refreshTimeout: options.refreshTimeout ?? 10_000,
     isAuthError: options.isAuthError ?? defaultIsAuthError,
-    origins: options.origins && createOriginMatcher(options.origins),
+    origins,
     queue: createReplayQueue(options.replay),
     log: createLogger(options.logger),
   }

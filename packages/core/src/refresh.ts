@@ -10,12 +10,29 @@ type Signal = AbortSignal | null | undefined
 
 /** The single-flight refresh: one grant at a time per engine (and per lock), joined by every caller. */
 export interface Refresher {
-  /** The current set, refreshed first (requests wait) inside the expiry margin; `undefined` when signed out. */
-  tokens(signal: Signal): Promise<TokenSet | undefined>
-  /** Start or join the refresh of `basis`; a request waiting on it is reported as a `wait` event. */
-  wait(basis: TokenSet, reason: RefreshReason, signal: Signal): Promise<TokenSet>
+  /**
+   * The current set (as `resource` sees it), refreshed first (requests wait) inside the expiry
+   * margin; acquired first when the store is empty and the engine has `acquire`; `undefined`
+   * when signed out.
+   */
+  tokens(signal: Signal, resource?: string): Promise<TokenSet | undefined>
+  /**
+   * Start or join the refresh of `basis` (`undefined`: acquire); a request waiting on it is
+   * reported as a `wait` event.
+   */
+  wait(
+    basis: TokenSet | undefined,
+    reason: RefreshReason,
+    signal: Signal,
+    resource?: string,
+  ): Promise<TokenSet>
   /** Start or join a refresh, unreported (a manual `engine.refresh()`). */
-  shared(basis: TokenSet, reason: RefreshReason, signal: Signal): Promise<TokenSet>
+  shared(
+    basis: TokenSet | undefined,
+    reason: RefreshReason,
+    signal: Signal,
+    resource?: string,
+  ): Promise<TokenSet>
   /** The store learnt of newer tokens elsewhere: a refresh in flight for older ones ends with them. */
   adopt(tokens: TokenSet): void
 }
@@ -49,26 +66,36 @@ export function createRefresher(
 ): Refresher {
   const { lock, lockKey, log, store } = config
   const { counts, emit } = events
-  let inflight: Promise<TokenSet> | undefined
-  /** Resolves the refresh in flight early when the store learns of newer tokens elsewhere. */
-  let adoptInflight: ((tokens: TokenSet) => void) | undefined
+  /** The refresh in flight per resource (`''`: the set's own token), with its early adoption. */
+  const inflight = new Map<
+    string,
+    { promise: Promise<TokenSet>; adopt: ((tokens: TokenSet) => void) | undefined }
+  >()
   /** No background grant before this time, after a failed one (backoff). */
   let backgroundNotBefore = 0
   let backgroundFailures = 0
 
-  function shared(basis: TokenSet, reason: RefreshReason, signal: Signal): Promise<TokenSet> {
-    if (inflight) {
+  function shared(
+    basis: TokenSet | undefined,
+    reason: RefreshReason,
+    signal: Signal,
+    resource?: string,
+  ): Promise<TokenSet> {
+    const key = resource ?? ''
+    const running = inflight.get(key)
+    if (running) {
       counts.joins++
-      return abortable(inflight, signal)
+      return abortable(running.promise, signal)
     }
     const deferredFor = session.retryNotBefore - Date.now()
     if (deferredFor > 0) {
       // Retry-After is still running: fail fast, without taking a (possibly distributed) lock.
       return Promise.reject(session.deferred(deferredFor))
     }
-    const basisHeader = authorizationHeader(basis)
+    const basisHeader = basis && authorizationHeader(basis)
+    // One lock for every resource: grants on the one refresh token run one at a time.
     const locked = lock
-      .run(lockKey, () => grants.run(basisHeader, reason))
+      .run(lockKey, () => grants.run(basisHeader, reason, resource))
       .catch((error: unknown) => {
         // A failing lock or store is an outage, not an ended session: typed, retryable.
         if (isRefreshError(error) || isSessionExpiredError(error)) throw error
@@ -82,34 +109,40 @@ export function createRefresher(
         emit('refreshError', { reason, error: failure })
         throw failure
       })
-    let current: Promise<TokenSet> = locked
+    const entry: { promise: Promise<TokenSet>; adopt: ((tokens: TokenSet) => void) | undefined } = {
+      promise: locked,
+      adopt: undefined,
+    }
     if (store.subscribe) {
-      current = new Promise<TokenSet>((resolve, reject) => {
-        adoptInflight = (tokens) => {
-          if (authorizationHeader(tokens) !== basisHeader && !session.expiresSoon(tokens)) {
-            resolve(tokens)
+      entry.promise = new Promise<TokenSet>((resolve, reject) => {
+        entry.adopt = (tokens) => {
+          const view = session.view(tokens, resource)
+          if (authorizationHeader(view) !== basisHeader && !session.expiresSoon(view)) {
+            resolve(view)
           }
         }
         locked.then(resolve, reject)
       })
     }
-    inflight = current
+    inflight.set(key, entry)
     const settle = () => {
-      if (inflight === current) {
-        inflight = undefined
-        adoptInflight = undefined
-      }
+      if (inflight.get(key) === entry) inflight.delete(key)
     }
-    current.then(settle, settle)
+    entry.promise.then(settle, settle)
     locked.catch(noop)
-    return abortable(current, signal)
+    return abortable(entry.promise, signal)
   }
 
-  async function wait(basis: TokenSet, reason: RefreshReason, signal: Signal): Promise<TokenSet> {
+  async function wait(
+    basis: TokenSet | undefined,
+    reason: RefreshReason,
+    signal: Signal,
+    resource?: string,
+  ): Promise<TokenSet> {
     const started = Date.now()
     let outcome: EngineEvents['wait']['outcome'] = 'failed'
     try {
-      const tokens = await shared(basis, reason, signal)
+      const tokens = await shared(basis, reason, signal, resource)
       outcome = 'refreshed'
       return tokens
     } catch (error) {
@@ -121,11 +154,11 @@ export function createRefresher(
   }
 
   /** Inside the refresh-ahead window: start one grant in the background, unless one runs. */
-  function refreshAhead(tokens: TokenSet): void {
+  function refreshAhead(tokens: TokenSet, resource: string | undefined): void {
     const now = Date.now()
-    if (inflight || now < backgroundNotBefore || now < session.retryNotBefore) return
+    if (inflight.size > 0 || now < backgroundNotBefore || now < session.retryNotBefore) return
     if (!session.inRefreshAhead(tokens, now)) return
-    shared(tokens, 'background', undefined).then(
+    shared(tokens, 'background', undefined, resource).then(
       (fresh) => {
         backgroundFailures = 0
         // A grant that brought back a set still inside the window (a caching refresh
@@ -141,19 +174,21 @@ export function createRefresher(
     )
   }
 
-  async function tokens(signal: Signal): Promise<TokenSet | undefined> {
+  async function tokens(signal: Signal, resource?: string): Promise<TokenSet | undefined> {
     if (signal?.aborted) throw signal.reason
-    const current = await session.read()
-    if (!current) {
+    const stored = await session.read()
+    if (!stored) {
       if (session.isEnded) throw session.endedError()
-      return undefined
+      // A service's first request (client credentials): acquire, every caller waits for one.
+      return config.acquire ? wait(undefined, 'proactive', signal, resource) : undefined
     }
+    const current = session.view(stored, resource)
     if (!session.expiresSoon(current)) {
-      refreshAhead(current)
+      refreshAhead(current, resource)
       return current
     }
     try {
-      return await wait(current, 'proactive', signal)
+      return await wait(current, 'proactive', signal, resource)
     } catch (error) {
       // A transient failure before expiry: the current token still works, use it.
       if (
@@ -172,7 +207,7 @@ export function createRefresher(
     wait,
     shared,
     adopt(fresh) {
-      adoptInflight?.(fresh)
+      for (const entry of inflight.values()) entry.adopt?.(fresh)
     },
   }
 }

@@ -23,8 +23,8 @@ export interface ReplayQueueLike {
   readonly isPaused: boolean
 }
 
-/** Options of the queue that replays requests after a refresh. */
-export interface ReplayOptions {
+/** Options of the queue that replays requests after a refresh (`replay`). */
+export interface ReplayQueueOptions {
   /** Replays running at once (the default queue). Default 64. Not with `queue`. */
   concurrency?: number
   /**
@@ -35,9 +35,6 @@ export interface ReplayOptions {
   /** Your own p-queue (v9): replays wait in it with the rest of your traffic and its rate limit. */
   queue?: ReplayQueueLike
 }
-
-/** @deprecated The former name of {@link ReplayOptions}. */
-export type ReplayQueueOptions = ReplayOptions
 
 /** Runs replays through a p-queue, bounded by `maxQueued`; a waiting replay leaves it when its signal aborts. */
 export interface ReplayQueue {
@@ -64,7 +61,7 @@ function isQueue(value: unknown): value is ReplayQueueLike {
  * const queue = createReplayQueue({ queue: new PQueue({ intervalCap: 10, interval: 1_000 }) })
  * await queue.run(() => fetch(url), signal)
  */
-export function createReplayQueue(options: ReplayOptions = {}): ReplayQueue {
+export function createReplayQueue(options: ReplayQueueOptions = {}): ReplayQueue {
   if (options.queue !== undefined) {
     if (!isQueue(options.queue)) {
       throw new ReauthOptionsError('"replay.queue" must be a p-queue (new PQueue(…))')

@@ -7,7 +7,7 @@ import type { OriginMatcher } from './origins.js'
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
 import { authorizationHeader } from './token-set.js'
-import type { AuthResponse } from './types.js'
+import type { AuthResponse, TokenSet } from './types.js'
 import { resolveRequestUrl } from './url.js'
 
 type Signal = AbortSignal | null | undefined
@@ -77,16 +77,28 @@ export interface RequestPath {
     allowed: OriginMatcher | undefined,
     options?: { signal?: Signal },
   ): Promise<string | undefined>
-  /** After an auth failure of a send made with `sent`: the `Authorization` value to retry with. */
-  recover(sent: string | undefined, options?: { signal?: Signal }): Promise<string>
+  /**
+   * After an auth failure of a send made with `sent` (a token for `resource`, when the engine
+   * has `resources`): the `Authorization` value to retry with.
+   */
+  recover(
+    sent: string | undefined,
+    options?: { signal?: Signal },
+    resource?: string,
+  ): Promise<string>
   /** Run a replay through the queue; it fails when the session ended while it waited. */
   replay<T>(send: () => Promise<T>, options?: { signal?: Signal }): Promise<T>
   /** Is this response an auth failure? (`isAuthError` that throws counts as no.) */
   isAuthError(response: AuthResponse): boolean
 }
 
-function credentials(authorization: string): Credentials {
-  return { headers: { authorization } }
+/** The resource (RFC 8707) whose token a send's credentials carry. */
+const resources = new WeakMap<Credentials, string>()
+
+function credentials(authorization: string, resource: string | undefined): Credentials {
+  const sent = { headers: { authorization } }
+  if (resource !== undefined) resources.set(sent, resource)
+  return sent
 }
 
 export function createRequestPath(
@@ -99,28 +111,37 @@ export function createRequestPath(
   const { log, queue } = config
   const { counts } = events
 
+  /** The resource a request's token is for, or `null` when the request goes untouched. */
+  function target(request: OutgoingRequest, allowed: OriginMatcher | undefined) {
+    if (request.skip || request.hasAuthorization) return null
+    // The refresh function's own request (it passed the context signal on): never wait on
+    // the refresh it belongs to, or it would wait on itself.
+    if (request.signal && grants.signals.has(request.signal)) return null
+    const policy = allowed ?? config.origins
+    const url = resolveRequestUrl(request.url)
+    if (!url || !policy?.(url)) return null
+    return { resource: config.resourceFor(url) }
+  }
+
   const path: RequestPath = {
     async authorize(request, allowed, options = {}) {
-      if (request.skip || request.hasAuthorization) return undefined
-      // The refresh function's own request (it passed the context signal on): never wait on
-      // the refresh it belongs to, or it would wait on itself.
-      if (request.signal && grants.signals.has(request.signal)) return undefined
-      const policy = allowed ?? config.origins
-      const url = resolveRequestUrl(request.url)
-      if (!url || !policy?.(url)) return undefined
-      const tokens = await refresher.tokens(options.signal ?? request.signal)
+      const to = target(request, allowed)
+      if (to === null) return undefined
+      const tokens = await refresher.tokens(options.signal ?? request.signal, to.resource)
       return tokens && authorizationHeader(tokens)
     },
 
-    async attach(request, allowed, options) {
-      let authorization: string | undefined
+    async attach(request, allowed, options = {}) {
+      const to = target(request, allowed)
+      if (to === null) return undefined
+      let tokens: TokenSet | undefined
       try {
-        authorization = await path.authorize(request, allowed, options)
+        tokens = await refresher.tokens(options.signal ?? request.signal, to.resource)
       } catch (error) {
         // Waiters share one failure object: each caller gets its own copy.
         throw errorForRequest(error, {})
       }
-      return authorization === undefined ? undefined : credentials(authorization)
+      return tokens && credentials(authorizationHeader(tokens), to.resource)
     },
 
     isAuthError(response) {
@@ -134,17 +155,22 @@ export function createRequestPath(
       }
     },
 
-    async recover(sent, options = {}) {
+    async recover(sent, options = {}, resource = undefined) {
       counts.authErrors++
       const { signal } = options
       if (signal?.aborted) throw signal.reason
-      const current = await session.require()
+      const stored = config.acquire ? await session.read() : await session.require()
+      if (!stored) {
+        if (session.isEnded) throw session.endedError()
+        return authorizationHeader(await refresher.wait(undefined, 'reactive', signal, resource))
+      }
+      const current = session.view(stored, resource)
       const header = authorizationHeader(current)
       if (header !== sent && !session.expiresSoon(current)) {
         counts.staleRetries++
         return header
       }
-      return authorizationHeader(await refresher.wait(current, 'reactive', signal))
+      return authorizationHeader(await refresher.wait(current, 'reactive', signal, resource))
     },
 
     replay(send, options = {}) {
@@ -173,15 +199,16 @@ export function createRequestPath(
       }
       const { signal } = failure
       failure.release?.()
+      const resource = sent && resources.get(sent)
       let next: string
       try {
-        next = await path.recover(authorization, { signal })
+        next = await path.recover(authorization, { signal }, resource)
       } catch (error) {
         // Waiters share one failure object: each caller gets its own copy.
         throw errorForRequest(error, failure.errorContext ?? {})
       }
       log.debug(`Replaying ${describeUrl(failure.method, failure.url)}`)
-      return path.replay(() => failure.resend(credentials(next)), { signal })
+      return path.replay(() => failure.resend(credentials(next, resource)), { signal })
     },
   }
   return path

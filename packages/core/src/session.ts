@@ -16,8 +16,16 @@ export interface Session {
   require(what?: string): Promise<TokenSet>
   /** Take in a value the store reported (its `subscribe`): a set, an end, or nothing. */
   observe(value: StoredSession | undefined): TokenSet | undefined
-  /** The store still holds `tokens` (nobody signed in, out, or rotated meanwhile). */
-  stillHolds(tokens: TokenSet): Promise<boolean>
+  /**
+   * The store still holds `tokens` — or, for `undefined`, still holds nothing (nobody signed
+   * in, out, acquired or rotated meanwhile).
+   */
+  stillHolds(tokens: TokenSet | undefined): Promise<boolean>
+  /**
+   * The set as a request to `resource` uses it: its access token for that resource (RFC 8707),
+   * with the set's refresh token. A resource without a token yet counts as expired.
+   */
+  view(tokens: TokenSet, resource: string | undefined): TokenSet
   /** Inside the expiry margin (or expired): a request waits for the refresh. */
   expiresSoon(tokens: TokenSet, now?: number): boolean
   /** Inside the refresh-ahead window: a background grant may start. */
@@ -101,12 +109,30 @@ export function createSession(config: EngineConfig, events: Events): Session {
 
     async stillHolds(tokens) {
       const value = (await store.get()) ?? undefined
+      if (tokens === undefined) return value === undefined
       return (
         value !== undefined &&
         !isSessionEnd(value) &&
         value.accessToken === tokens.accessToken &&
         value.refreshToken === tokens.refreshToken
       )
+    },
+
+    view(tokens, resource) {
+      if (resource === undefined) return tokens
+      const token = tokens.resources?.[resource]
+      const view: TokenSet = { accessToken: '', tokenType: 'Bearer', expiresAt: 0 }
+      if (token) {
+        view.accessToken = token.accessToken
+        view.tokenType = token.tokenType
+        if (token.expiresAt === undefined) delete view.expiresAt
+        else view.expiresAt = token.expiresAt
+        if (token.issuedAt !== undefined) view.issuedAt = token.issuedAt
+        if (token.scope !== undefined) view.scope = token.scope
+      }
+      if (tokens.refreshToken !== undefined) view.refreshToken = tokens.refreshToken
+      if (tokens.idToken !== undefined) view.idToken = tokens.idToken
+      return view
     },
 
     expiresSoon: (tokens, now = Date.now()) => within(tokens, config.expiryMargin, 1 / 4, now),

@@ -168,6 +168,15 @@ export function tokenSetProblem(value: unknown): string | undefined {
       return `"${field}" must be a finite number (ms since the epoch)`
     }
   }
+  if (tokens.resources !== undefined) {
+    if (typeof tokens.resources !== 'object' || tokens.resources === null) {
+      return '"resources" must be an object'
+    }
+    for (const [resource, token] of Object.entries(tokens.resources)) {
+      const problem = tokenSetProblem(token)
+      if (problem) return `"resources" entry "${resource}": ${problem}`
+    }
+  }
   return undefined
 }
 

@@ -28,7 +28,18 @@ export interface TokenSet {
   scope?: string
   /** The OpenID Connect ID token, when the server returned one. */
   idToken?: string
+  /**
+   * Access tokens per RFC 8707 resource indicator, when the engine has `resources`: all got
+   * with the one `refreshToken` of this set.
+   */
+  resources?: Record<string, ResourceToken>
 }
+
+/** An access token for one resource (RFC 8707), kept in {@link TokenSet.resources}. */
+export type ResourceToken = Pick<
+  TokenSet,
+  'accessToken' | 'tokenType' | 'expiresAt' | 'issuedAt' | 'scope'
+>
 
 /**
  * What a store holds after a terminal refresh failure (`invalid_grant`, …): no tokens, and the
