@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type JsonWebKey, verify } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { DpopProofError, verifyDpopProof } from './dpop-proof.js'
 import { API_CLIENT } from './provider.js'
 
 export interface ApiCounters {
@@ -14,6 +15,10 @@ export interface ApiCounters {
   unavailable: number
   /** Requests answered 401 because the token was for another audience (or none). */
   wrongAudience: number
+  /** DPoP proofs accepted (signature, htm, htu, iat, jti, ath and the token's `cnf.jkt`). */
+  dpopAccepted: number
+  /** DPoP requests refused for their proof or binding (401 `invalid_dpop_proof` / `invalid_token`). */
+  dpopRejected: number
 }
 
 /** Options of {@link startApi}. */
@@ -43,6 +48,13 @@ function audiences(aud: unknown): string[] {
   return Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : []
 }
 
+/** The `cnf.jkt` (RFC 9449 §6) of a JWT's claims or an introspection answer, if any. */
+function confirmationJkt(cnf: unknown): string | undefined {
+  if (typeof cnf !== 'object' || cnf === null) return undefined
+  const jkt = (cnf as { jkt?: unknown }).jkt
+  return typeof jkt === 'string' ? jkt : undefined
+}
+
 export interface RunningApi {
   readonly origin: string
   readonly counters: ApiCounters
@@ -50,12 +62,17 @@ export interface RunningApi {
 }
 
 /**
- * A protected API on 127.0.0.1. An opaque Bearer token is checked with the provider's
+ * A protected API on 127.0.0.1. An opaque token is checked with the provider's
  * introspection endpoint (RFC 7662); a JWT access token (RFC 9068) locally, against the
  * provider's JWKS (RS256 signature, `iss`, `exp`). With `audience` it is one resource server
  * (RFC 8707): a token for another audience, or none, is answered 401 `invalid_token`.
  * `GET /orders` answers JSON; `POST /echo` answers the SHA-256 of the body it received, so
  * replays can be checked byte for byte.
+ *
+ * DPoP (RFC 9449 §7): `Authorization: DPoP <token>` needs a `DPoP` proof for this method and
+ * URL with the token's `ath`, signed by the key of the token's `cnf.jkt` (a JWT's claim, or
+ * from introspection for an opaque token), with a `jti` not seen before; a DPoP-bound token
+ * sent as `Bearer` is refused.
  */
 export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const counters: ApiCounters = {
@@ -64,12 +81,20 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     unauthorized: 0,
     unavailable: 0,
     wrongAudience: 0,
+    dpopAccepted: 0,
+    dpopRejected: 0,
   }
+  /** `jti`s of accepted proofs, with when they may be forgotten (ms). */
+  const seenJti = new Map<string, number>()
+  let origin = ''
   const basic = `Basic ${Buffer.from(`${API_CLIENT.id}:${API_CLIENT.secret}`).toString('base64')}`
   let keys: Promise<Array<JsonWebKey & { kid?: string }>> | undefined
 
-  /** What the token says about itself once checked: `undefined` when it is not valid. */
-  type Checked = { aud: string[] } | undefined
+  /**
+   * What the token says about itself once checked: its audiences and the DPoP key it is bound
+   * to (`cnf.jkt`); `undefined` when it is not valid.
+   */
+  type Checked = { aud: string[]; jkt: string | undefined } | undefined
 
   async function introspect(token: string): Promise<Checked> {
     const response = await fetch(`${options.issuer}/token/introspection`, {
@@ -78,8 +103,10 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
     })
     if (!response.ok) throw new Error(`introspection answered ${response.status}`)
-    const body = (await response.json()) as { active?: boolean; aud?: unknown }
-    return body.active === true ? { aud: audiences(body.aud) } : undefined
+    const body = (await response.json()) as { active?: boolean; aud?: unknown; cnf?: unknown }
+    return body.active === true
+      ? { aud: audiences(body.aud), jkt: confirmationJkt(body.cnf) }
+      : undefined
   }
 
   async function verifyJwt(token: string): Promise<Checked> {
@@ -109,7 +136,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     )
     if (!valid || claims.iss !== options.issuer) return undefined
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) return undefined
-    return { aud: audiences(claims.aud) }
+    return { aud: audiences(claims.aud), jkt: confirmationJkt(claims.cnf) }
   }
 
   function check(token: string): Promise<Checked> {
@@ -126,10 +153,55 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const header = req.headers.authorization
-    const token = /^Bearer (.+)$/i.exec(header ?? '')?.[1]
+    const match = /^(Bearer|DPoP) (.+)$/i.exec(header ?? '')
+    const token = match?.[2]
+    const dpop = match?.[1]?.toLowerCase() === 'dpop'
     if (!token) {
       counters.unauthorized++
-      return send(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="api"' })
+      return send(
+        res,
+        401,
+        { error: 'unauthorized' },
+        { 'www-authenticate': 'Bearer realm="api", DPoP algs="ES256"' },
+      )
+    }
+    /** A 401 with the challenge of the scheme the request used. */
+    const deny = (error: string, description: string) => {
+      counters.unauthorized++
+      const challenge = dpop
+        ? `DPoP algs="ES256", error="${error}", error_description="${description}"`
+        : `Bearer realm="api", error="${error}", error_description="${description}"`
+      return send(
+        res,
+        401,
+        { error, error_description: description },
+        { 'www-authenticate': challenge },
+      )
+    }
+    /** A 401 for the token or its proof; counted as a DPoP rejection when DPoP was used. */
+    const refuse = (error: string, description: string) => {
+      if (dpop) counters.dpopRejected++
+      return deny(error, description)
+    }
+    let proof: { jkt: string; jti: string } | undefined
+    if (dpop) {
+      try {
+        proof = verifyDpopProof({
+          proof: typeof req.headers.dpop === 'string' ? req.headers.dpop : undefined,
+          method: req.method ?? 'GET',
+          url: `${origin}${req.url ?? '/'}`,
+          accessToken: token,
+        })
+      } catch (error) {
+        if (error instanceof DpopProofError) return refuse('invalid_dpop_proof', error.message)
+        throw error
+      }
+      const now = Date.now()
+      for (const [jti, until] of seenJti) if (until < now) seenJti.delete(jti)
+      if (seenJti.has(`${proof.jkt} ${proof.jti}`)) {
+        return refuse('invalid_dpop_proof', 'The DPoP proof jti was already used')
+      }
+      seenJti.set(`${proof.jkt} ${proof.jti}`, now + 120_000)
     }
     let checked: Checked
     try {
@@ -138,27 +210,19 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       counters.unavailable++
       return send(res, 503, { error: 'temporarily_unavailable' })
     }
-    if (checked && options.audience !== undefined && !checked.aud.includes(options.audience)) {
-      counters.unauthorized++
+    if (!checked) return refuse('invalid_token', 'The access token is not active')
+    if (checked.jkt !== undefined && !dpop) {
+      return refuse('invalid_token', 'The access token is DPoP-bound: use the DPoP scheme')
+    }
+    if (dpop && checked.jkt !== proof?.jkt) {
+      return refuse('invalid_token', 'The access token is not bound to the proof key')
+    }
+    if (options.audience !== undefined && !checked.aud.includes(options.audience)) {
+      // A valid token, well presented, for another resource server: not a DPoP failure.
       counters.wrongAudience++
-      return send(
-        res,
-        401,
-        { error: 'invalid_token', error_description: 'the token is for another audience' },
-        { 'www-authenticate': 'Bearer realm="api", error="invalid_token"' },
-      )
+      return deny('invalid_token', 'The access token is for another audience')
     }
-    if (!checked) {
-      counters.unauthorized++
-      return send(
-        res,
-        401,
-        { error: 'invalid_token' },
-        {
-          'www-authenticate': 'Bearer realm="api", error="invalid_token"',
-        },
-      )
-    }
+    if (dpop) counters.dpopAccepted++
     counters.ok++
     if (req.method === 'POST' && req.url === '/echo') {
       const body = Buffer.concat(chunks)
@@ -175,8 +239,9 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
+  origin = `http://127.0.0.1:${port}`
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin,
     counters,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -35,6 +35,12 @@ export interface ProviderOptions {
   accessTokenTtl?: number
   /** Port on 127.0.0.1; default a free one. */
   port?: number
+  /**
+   * DPoP (RFC 9449, `features.dPoP`) is always on: a token request with a proof gets DPoP-bound
+   * tokens (`cnf.jkt`; the public client's refresh tokens bound too). `requireNonce: true`
+   * demands the provider's nonce in every proof (`use_dpop_nonce` with `DPoP-Nonce` first).
+   */
+  dpop?: { requireNonce?: boolean }
 }
 
 export interface ProviderCounters {
@@ -46,6 +52,8 @@ export interface ProviderCounters {
   grantErrors: Record<string, number>
   /** Grants revoked (a reused rotated refresh token revokes its grant). */
   grantsRevoked: number
+  /** Token requests with a DPoP proof that were granted (any grant type). */
+  dpopGrants: number
   /** Successful client_credentials grants. */
   clientCredentialsGrants: number
   /** Successful grants (any type) per `resource` parameter. */
@@ -135,6 +143,12 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: false },
+      dPoP: {
+        enabled: true,
+        // Nonces are derived from this secret and rotate with time (oidc-provider's ServerChallenge).
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.requireNonce === true,
+      },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -175,6 +189,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     codeGrants: 0,
     grantErrors: {},
     grantsRevoked: 0,
+    dpopGrants: 0,
     clientCredentialsGrants: 0,
     resourceGrants: {},
   }
@@ -182,6 +197,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Runn
     const grantType = ctx.oidc.params?.grant_type
     if (grantType === 'refresh_token') counters.refreshGrants++
     if (grantType === 'authorization_code') counters.codeGrants++
+    if (ctx.get('dpop')) counters.dpopGrants++
     if (grantType === 'client_credentials') counters.clientCredentialsGrants++
     const resource = ctx.oidc.params?.resource
     if (typeof resource === 'string') {

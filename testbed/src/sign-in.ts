@@ -16,14 +16,15 @@ export function clientOptions(issuer: string): SignInOptions {
 /**
  * Sign in with authorization code + PKCE + offline_access, driving the provider's
  * redirects and its auto-consenting interaction over HTTP as a browser would (cookies
- * included). Returns the first token set, with a real refresh token. `extra` asks for another
- * scope or for resources (RFC 8707): the refresh token then serves each of them.
+ * included). Returns the first token set, with a real refresh token. `more` adds sign-in
+ * options: another scope, resources (RFC 8707: the refresh token then serves each of them),
+ * or `{ dpop: keyPair }` for DPoP-bound tokens (`dpop_jkt` and a proof).
  */
 export async function signInOverHttp(
   issuer: string,
-  extra: Partial<Pick<SignInOptions, 'scope' | 'resource'>> = {},
+  more: Partial<SignInOptions> = {},
 ): Promise<TokenSet> {
-  const options = { ...clientOptions(issuer), ...extra }
+  const options = { ...clientOptions(issuer), ...more }
   const request = await beginSignIn(options)
   const jar = new Map<string, string>()
   let url = request.url

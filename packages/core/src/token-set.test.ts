@@ -191,3 +191,27 @@ describe('authorizationHeader', () => {
     },
   )
 })
+
+describe('DPoP token sets (RFC 9449 §5)', () => {
+  it.each(['DPoP', 'dpop', 'DPOP'])(
+    'parseTokenResponse accepts token_type %s as "DPoP"',
+    (type) => {
+      const tokens = parseTokenResponse({ ...ok, token_type: type }, { sentAt: 0 })
+      expect(tokens.tokenType).toBe('DPoP')
+      expect(authorizationHeader(tokens)).toBe('DPoP at-SECRET')
+    },
+  )
+
+  it('tokenSetProblem accepts a DPoP set in any case, and still names other types', () => {
+    expect(tokenSetProblem({ accessToken: 'a', tokenType: 'DPoP' })).toBeUndefined()
+    expect(tokenSetProblem({ accessToken: 'a', tokenType: 'dpop' })).toBeUndefined()
+    expect(tokenSetProblem({ accessToken: 'a', tokenType: 'PoP' })).toBe(
+      '"tokenType" must be "Bearer" or "DPoP"',
+    )
+  })
+
+  it('authorizationHeader is "DPoP <token>" for a DPoP set of any case, "Bearer <token>" otherwise', () => {
+    expect(authorizationHeader({ accessToken: 'abc', tokenType: 'dpop' })).toBe('DPoP abc')
+    expect(authorizationHeader({ accessToken: 'abc', tokenType: 'Bearer' })).toBe('Bearer abc')
+  })
+})

@@ -31,6 +31,12 @@ function optionalString(body: Record<string, unknown>, field: string): string | 
   return value
 }
 
+/** `Bearer` or `DPoP` (RFC 9449 §5) in their canonical case, from any case; else `undefined`. */
+function knownTokenType(value: string): 'Bearer' | 'DPoP' | undefined {
+  const type = value.toLowerCase()
+  return type === 'bearer' ? 'Bearer' : type === 'dpop' ? 'DPoP' : undefined
+}
+
 /** A JSON object decoded from one base64url segment, or `undefined`. */
 function jsonSegment(segment: string): Record<string, unknown> | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(segment)) return undefined
@@ -103,14 +109,15 @@ export function parseTokenResponse(body: unknown, options: ParseTokenResponseOpt
   if (typeof tokenType !== 'string') {
     throw malformed('token_type', 'is missing or not a string', issued)
   }
-  if (tokenType.toLowerCase() !== 'bearer') {
+  const type = knownTokenType(tokenType)
+  if (type === undefined) {
     throw malformed(
       'token_type',
-      `is "${tokenType.slice(0, 32)}", only "Bearer" is supported`,
+      `is "${tokenType.slice(0, 32)}", only "Bearer" and "DPoP" are supported`,
       issued,
     )
   }
-  const tokens: TokenSet = { accessToken, tokenType: 'Bearer', issuedAt: options.sentAt }
+  const tokens: TokenSet = { accessToken, tokenType: type, issuedAt: options.sentAt }
   const expiresIn = record.expires_in
   if (expiresIn !== undefined && expiresIn !== null) {
     const value = seconds(expiresIn)
@@ -147,8 +154,8 @@ export function tokenSetProblem(value: unknown): string | undefined {
   if (typeof tokens.accessToken !== 'string' || tokens.accessToken === '') {
     return '"accessToken" must be a non-empty string'
   }
-  if (typeof tokens.tokenType !== 'string' || tokens.tokenType.toLowerCase() !== 'bearer') {
-    return '"tokenType" must be "Bearer"'
+  if (typeof tokens.tokenType !== 'string' || knownTokenType(tokens.tokenType) === undefined) {
+    return '"tokenType" must be "Bearer" or "DPoP"'
   }
   for (const field of ['refreshToken', 'scope', 'idToken'] as const) {
     if (tokens[field] !== undefined && typeof tokens[field] !== 'string') {
@@ -207,7 +214,11 @@ export function storedSessionProblem(value: unknown): string | undefined {
   return tokenSetProblem(value)
 }
 
-/** The `Authorization` header value for a token set. */
+/**
+ * The `Authorization` header value for a token set: `DPoP <token>` for a DPoP-bound set
+ * (RFC 9449 §7.1, which then also needs a proof), `Bearer <token>` otherwise.
+ */
 export function authorizationHeader(tokens: TokenSet): string {
-  return `Bearer ${tokens.accessToken}`
+  const scheme = knownTokenType(String(tokens.tokenType)) === 'DPoP' ? 'DPoP' : 'Bearer'
+  return `${scheme} ${tokens.accessToken}`
 }

@@ -3,6 +3,12 @@ import type { RequestHandler } from 'msw'
 import { HttpResponse, http } from 'msw'
 import { bearerChallenge } from './bearer-challenge.js'
 import { authenticateClient } from './client-auth.js'
+import {
+  createDpopVerifier,
+  type DpopConfig,
+  type DpopVerifier,
+  dpopChallengeHeader,
+} from './dpop.js'
 import { CODE_VERIFIER, pkceChallenge, randomToken } from './pkce.js'
 import { NO_STORE, oauthError, renderFault, validateOutcome } from './responses.js'
 import type {
@@ -10,6 +16,7 @@ import type {
   AuthServer,
   AuthServerCounters,
   AuthServerOptions,
+  DpopCounters,
   ProtectedMethod,
   ProtectedResolver,
   ProtectOptions,
@@ -29,6 +36,8 @@ interface Family {
   revoked: boolean
   /** The resources the grant was authorized for (RFC 8707); `undefined`: any. */
   resources: ReadonlySet<string> | undefined
+  /** The DPoP key thumbprint the family's tokens are bound to (`cnf.jkt`). */
+  jkt: string | undefined
 }
 
 interface AccessRecord {
@@ -38,6 +47,8 @@ interface AccessRecord {
   /** The resource the token was issued for: its audience (RFC 8707). */
   audience: string | undefined
   revoked: boolean
+  /** The DPoP key this access token is bound to (its family's when it was minted). */
+  jkt: string | undefined
 }
 
 interface RefreshRecord {
@@ -54,6 +65,7 @@ interface CodeRecord {
   expiresAt: number
   used: boolean
   familyId: string | undefined
+  dpopJkt: string | undefined
 }
 
 interface PendingHold {
@@ -72,6 +84,7 @@ interface Config {
   reuseDetection: boolean
   realm: string
   defaultScope: string
+  dpop: DpopConfig | undefined
 }
 
 type Grant = { type: 'ok'; expiresIn?: number; rotate?: boolean } | undefined
@@ -148,8 +161,25 @@ function resolveOptions(options: AuthServerOptions): Config {
     reuseDetection: optionalBoolean('reuseDetection', options.reuseDetection, true),
     realm: optionalString('realm', options.realm, 'reauth-test'),
     defaultScope: optionalString('defaultScope', options.defaultScope, 'openid offline_access'),
+    dpop: resolveDpop(options.dpop),
   }
 }
+
+function resolveDpop(value: AuthServerOptions['dpop']): DpopConfig | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return { requireNonce: false, required: false, iatWindow: 60 }
+  if (typeof value !== 'object' || value === null) {
+    invalid('"dpop" must be a boolean or an object')
+  }
+  return {
+    requireNonce: optionalBoolean('dpop.requireNonce', value.requireNonce, false),
+    required: optionalBoolean('dpop.required', value.required, false),
+    iatWindow: optionalSeconds('dpop.iatWindow', value.iatWindow, 60),
+  }
+}
+
+/** A JWK SHA-256 thumbprint: 43 base64url characters. */
+const JKT = /^[A-Za-z0-9_-]{43}$/
 
 /** RFC 8707 §2: an absolute URI without a fragment. */
 function isResourceIndicator(value: unknown): value is string {
@@ -243,12 +273,16 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     failures: 0,
     reuseDetected: 0,
     routes: {},
+    dpop: { proofsAccepted: 0, proofsRejected: 0, nonceChallenges: 0 },
   }
+  const dpopCounters: DpopCounters = counters.dpop
+  const verifier: DpopVerifier | undefined = config.dpop && createDpopVerifier(config.dpop)
 
   function newFamily(
     scope: string,
     accessTokenTtl: number,
     resources?: ReadonlySet<string>,
+    jkt?: string,
   ): Family {
     const family: Family = {
       id: crypto.randomUUID(),
@@ -256,17 +290,23 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       accessTokenTtl,
       revoked: false,
       resources,
+      jkt,
     }
     families.set(family.id, family)
     return family
   }
 
+  /**
+   * An access token for `audience` (RFC 8707), bound to `jkt` (the request's proof key;
+   * default the family's).
+   */
   function mintAccess(
     family: Family,
     scope: string,
     ttl: number,
     now: number,
     audience?: string,
+    jkt = family.jkt,
   ): string {
     const token = `at_${randomToken()}`
     accessTokens.set(token, {
@@ -275,6 +315,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       expiresAt: now + ttl * 1000,
       audience,
       revoked: false,
+      jkt,
     })
     if (audience !== undefined) {
       counters.resourceGrants[audience] = (counters.resourceGrants[audience] ?? 0) + 1
@@ -322,7 +363,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
   ): Response {
     const body: Record<string, string | number> = {
       access_token: accessToken,
-      token_type: 'Bearer',
+      token_type: accessTokens.get(accessToken)?.jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: expiresIn,
     }
     if (refreshToken !== undefined) body.refresh_token = refreshToken
@@ -332,12 +373,21 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
 
   const error = (code: string, description: string) => oauthError(code, description, realm)
 
-  function refreshGrant(params: URLSearchParams, grant: Grant): Response {
+  function refreshGrant(params: URLSearchParams, grant: Grant, jkt: string | undefined): Response {
     const presented = params.get('refresh_token')
     if (!presented) return error('invalid_request', 'The refresh_token parameter is required')
     const record = refreshTokens.get(presented)
     const family = record && families.get(record.familyId)
     if (!record || !family) return error('invalid_grant', 'The refresh token is not recognised')
+    // RFC 9449 §5: a bound refresh token is useless without its key; nothing else happens.
+    if (family.jkt !== undefined && family.jkt !== jkt) {
+      return error(
+        'invalid_grant',
+        jkt === undefined
+          ? 'The refresh token is DPoP-bound: a DPoP proof is required'
+          : 'The refresh token is bound to another DPoP key',
+      )
+    }
     if (record.used) {
       counters.reuseDetected++
       if (config.reuseDetection) {
@@ -367,7 +417,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       scope = normaliseScope(requested)
     }
     const ttl = grant?.expiresIn ?? family.accessTokenTtl
-    const accessToken = mintAccess(family, scope, ttl, now, target.resource)
+    const accessToken = mintAccess(family, scope, ttl, now, target.resource, jkt)
     let refreshToken: string | undefined
     if (grant?.rotate ?? config.rotateRefreshTokens) {
       record.used = true
@@ -377,7 +427,11 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     return tokenResponse(accessToken, ttl, refreshToken, scope)
   }
 
-  async function codeGrant(params: URLSearchParams, grant: Grant): Promise<Response> {
+  async function codeGrant(
+    params: URLSearchParams,
+    grant: Grant,
+    jkt: string | undefined,
+  ): Promise<Response> {
     const code = params.get('code')
     const redirectUri = params.get('redirect_uri')
     const verifier = params.get('code_verifier')
@@ -405,6 +459,12 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (challenge !== record.challenge) {
       return error('invalid_grant', 'PKCE verification failed: code_verifier does not match')
     }
+    if (record.dpopJkt !== undefined && record.dpopJkt !== jkt) {
+      return error(
+        'invalid_grant',
+        'The authorization code is bound to another DPoP key (dpop_jkt)',
+      )
+    }
     const target = requestedResource(params, undefined)
     if (target instanceof Response) return target
     if (
@@ -415,7 +475,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       return error('invalid_target', 'The grant was not authorized for this resource')
     }
     record.used = true
-    const family = newFamily(record.scope, config.accessTokenTtl, record.resources)
+    const family = newFamily(record.scope, config.accessTokenTtl, record.resources, jkt)
     record.familyId = family.id
     const ttl = grant?.expiresIn ?? family.accessTokenTtl
     const accessToken = mintAccess(family, record.scope, ttl, now, target.resource)
@@ -427,7 +487,11 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
   }
 
   /** RFC 6749 §4.4: a token for the client itself; no refresh token. */
-  function clientCredentialsGrant(params: URLSearchParams, grant: Grant): Response {
+  function clientCredentialsGrant(
+    params: URLSearchParams,
+    grant: Grant,
+    jkt: string | undefined,
+  ): Response {
     if (config.clientSecret === undefined) {
       return error(
         'unauthorized_client',
@@ -438,7 +502,8 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (target instanceof Response) return target
     const scope = normaliseScope(params.get('scope') ?? '')
     const now = Date.now()
-    const family = newFamily(scope, config.accessTokenTtl)
+    // A proof at the token endpoint binds the token to its key (RFC 9449 §5), as for the others.
+    const family = newFamily(scope, config.accessTokenTtl, undefined, jkt)
     const ttl = grant?.expiresIn ?? config.accessTokenTtl
     const accessToken = mintAccess(family, scope, ttl, now, target.resource)
     counters.clientCredentialsGrants++
@@ -449,6 +514,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     request: Request,
     params: URLSearchParams | undefined,
     grant: Grant,
+    jkt: string | undefined,
   ): Promise<Response> {
     if (!params) {
       return error('invalid_request', 'The token request must be application/x-www-form-urlencoded')
@@ -463,9 +529,9 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (failure) return error(failure.error, failure.description)
     const grantType = params.get('grant_type')
     if (!grantType) return error('invalid_request', 'The grant_type parameter is required')
-    if (grantType === 'refresh_token') return refreshGrant(params, grant)
-    if (grantType === 'authorization_code') return codeGrant(params, grant)
-    if (grantType === 'client_credentials') return clientCredentialsGrant(params, grant)
+    if (grantType === 'refresh_token') return refreshGrant(params, grant, jkt)
+    if (grantType === 'authorization_code') return codeGrant(params, grant, jkt)
+    if (grantType === 'client_credentials') return clientCredentialsGrant(params, grant, jkt)
     return error('unsupported_grant_type', `The grant_type ${grantType} is not supported`)
   }
 
@@ -485,7 +551,34 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     token_endpoint_auth_methods_supported:
       config.clientSecret === undefined ? ['none'] : ['client_secret_basic', 'client_secret_post'],
     scopes_supported: scopes(config.defaultScope),
+    ...(config.dpop ? { dpop_signing_alg_values_supported: ['ES256'] } : {}),
   })
+
+  /** The server's nonce on a token-endpoint answer, when it requires nonces. */
+  function withNonce(response: Response): Response {
+    if (verifier && config.dpop?.requireNonce) response.headers.set('DPoP-Nonce', verifier.nonce())
+    return response
+  }
+
+  /**
+   * The DPoP proof of a token request: its key's thumbprint, `undefined` without a proof (when
+   * that is allowed), or the error response that ends the request.
+   */
+  async function tokenProof(request: Request): Promise<string | undefined | Response> {
+    if (!verifier || !config.dpop) return undefined
+    if (!request.headers.has('dpop') && !config.dpop.required) return undefined
+    const proof = await verifier.verify(request)
+    if (proof.ok) {
+      dpopCounters.proofsAccepted++
+      return proof.jkt
+    }
+    if (proof.error === 'use_dpop_nonce') dpopCounters.nonceChallenges++
+    else {
+      dpopCounters.proofsRejected++
+      counters.failures++
+    }
+    return withNonce(error(proof.error, proof.description))
+  }
 
   const urls = metadataUrls(issuer)
   const handlers: RequestHandler[] = [
@@ -495,6 +588,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     http.post(tokenEndpoint, async ({ request }) => {
       counters.tokenRequests++
       const params = await readForm(request)
+      // Before anything else: a request turned away for its proof was not processed (no hold,
+      // no queued outcome, no refresh token presented).
+      const proof = await tokenProof(request)
+      if (proof instanceof Response) return proof
       const presented = params?.get('refresh_token')
       if (presented) presentedRefreshTokens.push(presented)
       const hold = holds.shift()
@@ -510,13 +607,13 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         counters.failures++
         return renderFault(outcome, realm)
       }
-      const response = await tokenRequest(request, params, outcome)
+      const response = withNonce(await tokenRequest(request, params, outcome, proof))
       if (response.status >= 400) counters.failures++
       if (outcome?.body === undefined || response.status !== 200) return response
       // The grant happened (and rotated); only what the client reads is malformed.
       const body: Record<string, unknown> = { ...(await response.json()), ...outcome.body }
       for (const [key, value] of Object.entries(body)) if (value === null) delete body[key]
-      return HttpResponse.json(body, { headers: NO_STORE })
+      return withNonce(HttpResponse.json(body, { headers: NO_STORE }))
     }),
     http.post(revocationEndpoint, async ({ request }) => revocationRequest(request)),
   ]
@@ -574,16 +671,23 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       back.searchParams.set('error_description', 'PKCE with code_challenge_method=S256 is required')
     } else {
       const scope = query.get('scope')
+      const dpopJkt = query.get('dpop_jkt')
       const resources = query.getAll('resource')
-      back.searchParams.set(
-        'code',
-        createAuthorizationCode({
-          codeChallenge: challenge,
-          redirectUri,
-          ...(scope === null ? {} : { scope }),
-          ...(resources.length === 0 ? {} : { resources }),
-        }),
-      )
+      if (dpopJkt !== null && !JKT.test(dpopJkt)) {
+        back.searchParams.set('error', 'invalid_request')
+        back.searchParams.set('error_description', 'dpop_jkt must be a JWK SHA-256 thumbprint')
+      } else {
+        back.searchParams.set(
+          'code',
+          createAuthorizationCode({
+            codeChallenge: challenge,
+            redirectUri,
+            ...(scope === null ? {} : { scope }),
+            ...(dpopJkt === null ? {} : { dpopJkt }),
+            ...(resources.length === 0 ? {} : { resources }),
+          }),
+        )
+      }
     }
     return new HttpResponse(null, { status: 302, headers: { Location: back.href } })
   }
@@ -598,17 +702,29 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       config.accessTokenTtl,
       'signIn',
     )
+    const jkt = optionalJkt('signIn', signInOptions.dpopJkt)
     const now = Date.now()
-    const family = newFamily(scope, ttl, resourceSet('signIn', signInOptions.resources))
+    const family = newFamily(scope, ttl, resourceSet('signIn', signInOptions.resources), jkt)
     const tokens: TokenSet = {
       accessToken: mintAccess(family, scope, ttl, now),
-      tokenType: 'Bearer',
+      tokenType: jkt === undefined ? 'Bearer' : 'DPoP',
       refreshToken: mintRefresh(family, now),
       expiresAt: now + ttl * 1000,
       issuedAt: now,
     }
     if (scope !== '') tokens.scope = scope
     return tokens
+  }
+
+  function optionalJkt(method: string, value: unknown): string | undefined {
+    if (value === undefined) return undefined
+    if (!config.dpop) throw new TypeError(`${method}(): "dpopJkt" needs a server with "dpop" on`)
+    if (typeof value !== 'string' || !JKT.test(value)) {
+      throw new TypeError(
+        `${method}(): "dpopJkt" must be a JWK SHA-256 thumbprint (43 base64url characters)`,
+      )
+    }
+    return value
   }
 
   function protect(
@@ -633,48 +749,98 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     const zero = (): RouteCounters => ({ hits: 0, unauthorized: 0, forbidden: 0 })
     counters.routes[key] ??= zero()
 
-    return factory(path, (info) => {
+    return factory(path, async (info) => {
       counters.routes[key] ??= zero()
       const route = counters.routes[key]
       route.hits++
-      const unauthorized = (description?: string) => {
+      /** A 401: `challenge` for this scheme, with an `invalid_token`-like error when described. */
+      const deny = (
+        scheme: 'bearer' | 'dpop',
+        description?: string,
+        code = 'invalid_token',
+        headers: Record<string, string> = {},
+      ) => {
         route.unauthorized++
         const challenge =
-          description === undefined
-            ? bearerChallenge(undefined, undefined, { realm })
-            : bearerChallenge('invalid_token', description, { realm })
+          scheme === 'dpop'
+            ? dpopChallengeHeader(description === undefined ? undefined : code, description)
+            : description === undefined
+              ? // RFC 6750 §3.1: no credentials get a bare challenge (and DPoP's, when it is on).
+                [
+                  bearerChallenge(undefined, undefined, { realm }),
+                  ...(verifier ? [dpopChallengeHeader()] : []),
+                ].join(', ')
+              : bearerChallenge(code, description, { realm })
         const body =
           description === undefined
             ? { message: 'Authentication required' }
-            : { error: 'invalid_token', error_description: description }
-        return HttpResponse.json(body, { status: 401, headers: { 'WWW-Authenticate': challenge } })
+            : { error: code, error_description: description }
+        return HttpResponse.json(body, {
+          status: 401,
+          headers: { 'WWW-Authenticate': challenge, ...headers },
+        })
       }
 
       const authorization = info.request.headers.get('authorization')
-      const match = authorization === null ? null : /^Bearer(?: +(\S*))? *$/i.exec(authorization)
-      // RFC 6750 §3.1: no credentials (or another scheme) gets a bare challenge, no error code.
-      if (!match) return unauthorized()
-      const accessToken = match[1]
+      const match =
+        authorization === null ? null : /^(Bearer|DPoP)(?: +(\S*))? *$/i.exec(authorization)
+      const scheme = match?.[1]?.toLowerCase() === 'dpop' ? 'dpop' : 'bearer'
+      // No credentials (or a scheme this server does not take) gets a bare challenge, no error code.
+      if (!match || (scheme === 'dpop' && !verifier)) return deny('bearer')
+      const accessToken = match[2]
       if (!accessToken) {
-        const description = 'The Authorization header must be "Bearer <token>"'
+        const description = `The Authorization header must be "${scheme === 'dpop' ? 'DPoP' : 'Bearer'} <token>"`
         return HttpResponse.json(
           { error: 'invalid_request', error_description: description },
           {
             status: 400,
             headers: {
-              'WWW-Authenticate': bearerChallenge('invalid_request', description, { realm }),
+              'WWW-Authenticate':
+                scheme === 'dpop'
+                  ? dpopChallengeHeader('invalid_request', description)
+                  : bearerChallenge('invalid_request', description, { realm }),
             },
           },
         )
       }
+      let jkt: string | undefined
+      if (scheme === 'dpop' && verifier) {
+        // RFC 9449 §7: the proof for this send, with the hash of this token.
+        const proof = await verifier.verify(info.request, { accessToken })
+        if (!proof.ok) {
+          if (proof.error === 'use_dpop_nonce') {
+            dpopCounters.nonceChallenges++
+            return deny('dpop', proof.description, proof.error, { 'DPoP-Nonce': verifier.nonce() })
+          }
+          dpopCounters.proofsRejected++
+          return deny('dpop', proof.description, proof.error)
+        }
+        dpopCounters.proofsAccepted++
+        jkt = proof.jkt
+      }
       const record = accessTokens.get(accessToken)
       const family = record && families.get(record.familyId)
-      if (!record || !family) return unauthorized('The access token is not recognised')
-      if (family.revoked || record.revoked) return unauthorized('The access token was revoked')
-      if (Date.now() >= record.expiresAt) return unauthorized('The access token expired')
+      if (!record || !family) return deny(scheme, 'The access token is not recognised')
+      if (family.revoked || record.revoked) return deny(scheme, 'The access token was revoked')
+      if (Date.now() >= record.expiresAt) return deny(scheme, 'The access token expired')
+      if (record.jkt !== undefined && scheme !== 'dpop') {
+        // RFC 9449 §7.2: a bound token sent as Bearer is refused.
+        return deny(
+          'bearer',
+          'The access token is DPoP-bound: send it with the DPoP scheme and a proof',
+        )
+      }
+      if (scheme === 'dpop' && record.jkt !== jkt) {
+        return deny(
+          'dpop',
+          record.jkt === undefined
+            ? 'The access token is not DPoP-bound'
+            : 'The access token is bound to another DPoP key',
+        )
+      }
       // RFC 8707 / RFC 9068 §4: a resource server accepts only tokens of its own audience.
       if (resource !== undefined && record.audience !== resource) {
-        return unauthorized('The access token is not for this resource (audience)')
+        return deny(scheme, 'The access token is not for this resource (audience)')
       }
 
       const granted = new Set(scopes(record.scope))
@@ -687,10 +853,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
           {
             status: 403,
             headers: {
-              'WWW-Authenticate': bearerChallenge('insufficient_scope', description, {
-                realm,
-                scope,
-              }),
+              'WWW-Authenticate':
+                scheme === 'dpop'
+                  ? dpopChallengeHeader('insufficient_scope', description)
+                  : bearerChallenge('insufficient_scope', description, { realm, scope }),
             },
           },
         )
@@ -700,6 +866,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
         scope: record.scope,
         familyId: family.id,
         audience: record.audience,
+        ...(record.jkt === undefined ? {} : { jkt: record.jkt }),
       }
       if (resolver) return resolver({ ...info, token })
       return HttpResponse.json({ ok: true, path })
@@ -762,6 +929,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     if (typeof redirectUri !== 'string' || redirectUri === '') {
       throw new TypeError('createAuthorizationCode(): "redirectUri" must be a non-empty string')
     }
+    const dpopJkt = optionalJkt('createAuthorizationCode', codeOptions.dpopJkt)
     const code = `code_${randomToken()}`
     codes.set(code, {
       challenge: codeChallenge,
@@ -771,6 +939,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       expiresAt: Date.now() + CODE_TTL_SECONDS * 1000,
       used: false,
       familyId: undefined,
+      dpopJkt,
     })
     return code
   }
@@ -794,11 +963,22 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     counters.revocations = 0
     counters.failures = 0
     counters.reuseDetected = 0
+    dpopCounters.proofsAccepted = 0
+    dpopCounters.proofsRejected = 0
+    dpopCounters.nonceChallenges = 0
+    verifier?.reset()
     for (const route of Object.values(counters.routes)) {
       route.hits = 0
       route.unauthorized = 0
       route.forbidden = 0
     }
+  }
+
+  function rotateDpopNonce(): string {
+    if (!verifier || !config.dpop?.requireNonce) {
+      throw new TypeError('rotateDpopNonce(): the server must have dpop: { requireNonce: true }')
+    }
+    return verifier.rotate()
   }
 
   return {
@@ -815,6 +995,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     hold,
     counters,
     presentedRefreshTokens,
+    rotateDpopNonce,
     reset,
     createAuthorizationCode,
   }

@@ -59,6 +59,16 @@ describe('public types', () => {
     createAuthServer().enqueue({ type: 'status' })
   })
 
+  it('DPoP options, counters and nonce rotation', () => {
+    createAuthServer({ dpop: true })
+    createAuthServer({ dpop: { requireNonce: true, required: true, iatWindow: 30 } })
+    // @ts-expect-error an unknown DPoP option
+    createAuthServer({ dpop: { nonce: true } })
+    expectTypeOf<AuthServerCounters['dpop']>().toEqualTypeOf<import('./index.js').DpopCounters>()
+    expectTypeOf<AuthServer['rotateDpopNonce']>().returns.toEqualTypeOf<string>()
+    expectTypeOf<ProtectedToken['jkt']>().toEqualTypeOf<string | undefined>()
+  })
+
   it('helpers', () => {
     expectTypeOf(bearerChallenge).returns.toEqualTypeOf<string>()
     expectTypeOf(pkceChallenge).returns.toEqualTypeOf<Promise<string>>()

@@ -7,6 +7,8 @@ export type {
   AuthServer,
   AuthServerCounters,
   AuthServerOptions,
+  DpopCounters,
+  DpopServerOptions,
   ProtectedMethod,
   ProtectedResolver,
   ProtectedResolverInfo,

@@ -330,6 +330,7 @@ describe('reset', () => {
       failures: 0,
       reuseDetected: 0,
       routes: { [`GET ${API}`]: { hits: 0, unauthorized: 0, forbidden: 0 } },
+      dpop: { proofsAccepted: 0, proofsRejected: 0, nonceChallenges: 0 },
     })
     expect(auth.counters.routes).toBe(routes)
     expect(presented).toEqual([])

@@ -54,6 +54,35 @@ export interface AuthServerOptions {
    * {@link AuthServer.createAuthorizationCode} names none. Default `'openid offline_access'`.
    */
   defaultScope?: string
+  /**
+   * DPoP (RFC 9449), off by default. `true` (or an object of {@link DpopServerOptions}): the
+   * token endpoint verifies a `DPoP` proof when a request carries one and then issues
+   * `token_type: DPoP` tokens bound to its key (`cnf.jkt`): a refresh with a proof from another
+   * key (or none) is `invalid_grant`. A refresh of a Bearer family with a proof gets a bound access token (its refresh token stays unbound, as oidc-provider does). {@link AuthServer.protect} accepts `Authorization: DPoP`
+   * with a proof for that send (`ath` included) from the bound key, and refuses a bound token
+   * sent as `Bearer`. Invalid proofs get `invalid_dpop_proof`.
+   */
+  dpop?: boolean | DpopServerOptions
+}
+
+/**
+ * The DPoP checks of a fake server (see {@link AuthServerOptions.dpop}).
+ *
+ * @example
+ * const auth = createAuthServer({ dpop: { requireNonce: true } })
+ */
+export interface DpopServerOptions {
+  /**
+   * Every proof must carry the server's current nonce: without it (or with an old one) the token
+   * endpoint answers `400 use_dpop_nonce` and a protected route `401` with
+   * `WWW-Authenticate: DPoP error="use_dpop_nonce"`, both with the nonce in `DPoP-Nonce`.
+   * {@link AuthServer.rotateDpopNonce} changes it. Default `false`.
+   */
+  requireNonce?: boolean
+  /** Token requests without a proof get `400 invalid_dpop_proof` (else Bearer tokens). Default `false`. */
+  required?: boolean
+  /** How far a proof's `iat` may be from the server clock (`Date.now()`), in seconds. Default `60`. */
+  iatWindow?: number
 }
 
 /**
@@ -63,7 +92,7 @@ export interface AuthServerOptions {
  * auth.protect('GET', '/me', ({ token }) => HttpResponse.json({ family: token.familyId }))
  */
 export interface ProtectedToken {
-  /** The access token from the `Authorization: Bearer` header. */
+  /** The access token from the `Authorization: Bearer` (or `DPoP`) header. */
   accessToken: string
   /** The scope granted to that access token, space separated (may be empty). */
   scope: string
@@ -72,6 +101,8 @@ export interface ProtectedToken {
    * credentials grant is a family of its own).
    */
   familyId: string
+  /** The thumbprint of the DPoP key the token is bound to (`cnf.jkt`); absent for Bearer. */
+  jkt?: string
   /** The resource (RFC 8707) the token was issued for, its audience; `undefined` for none. */
   audience: string | undefined
 }
@@ -89,7 +120,8 @@ export type ProtectedResolverInfo = Parameters<HttpResponseResolver>[0] & {
 }
 
 /**
- * The resolver of a protected route, called only once the Bearer token has been accepted.
+ * The resolver of a protected route, called only once the token (Bearer, or DPoP with its
+ * proof) has been accepted.
  *
  * @example
  * const resolver: ProtectedResolver = ({ token }) => HttpResponse.json({ scope: token.scope })
@@ -136,6 +168,11 @@ export interface SignInOptions {
    */
   accessTokenTtl?: number
   /**
+   * Bind the family to this DPoP key thumbprint (RFC 7638, e.g. core's `dpopThumbprint`): the
+   * set is `tokenType: 'DPoP'`, and the server must have `dpop` on.
+   */
+  dpopJkt?: string
+  /**
    * The resources (RFC 8707) the sign-in was authorized for: a refresh naming another one
    * gets `invalid_target`. Default: any resource.
    */
@@ -161,6 +198,8 @@ export interface AuthorizationCodeOptions {
   scope?: string
   /** Only `'S256'` is supported (and is the default). */
   codeChallengeMethod?: 'S256'
+  /** The authorization request's `dpop_jkt` (RFC 9449 §10): only a proof from that key may exchange the code. */
+  dpopJkt?: string
   /**
    * The resources (RFC 8707) of the authorization request; the family's grants may name only
    * these. Default: any resource.
@@ -207,12 +246,32 @@ export interface AuthServerCounters {
   resourceGrants: Record<string, number>
   /** Revocation requests (RFC 7009) answered 200, an unknown token's included. */
   revocations: number
-  /** Token requests answered with an error status or an injected fault (any outcome but `ok`). */
+  /**
+   * Token requests answered with an error status or an injected fault (any outcome but `ok`);
+   * a `use_dpop_nonce` answer is no failure (see `dpop.nonceChallenges`).
+   */
   failures: number
   /** Times an already-rotated refresh token was presented (counted even with `reuseDetection: false`). */
   reuseDetected: number
   /** Per protected route, keyed by `` `${method} ${path}` `` exactly as given to `protect()`. */
   routes: Record<string, RouteCounters>
+  /** DPoP proofs, at the token endpoint and the protected routes together (all 0 without `dpop`). */
+  dpop: DpopCounters
+}
+
+/**
+ * DPoP counters of an {@link AuthServer}.
+ *
+ * @example
+ * expect(auth.counters.dpop).toEqual({ proofsAccepted: 3, proofsRejected: 0, nonceChallenges: 1 })
+ */
+export interface DpopCounters {
+  /** Proofs that passed every check (signature, claims, `jti`, nonce). */
+  proofsAccepted: number
+  /** Proofs answered `invalid_dpop_proof` (a missing one where a proof is required included). */
+  proofsRejected: number
+  /** Requests answered `use_dpop_nonce` (token endpoint and protected routes). */
+  nonceChallenges: number
 }
 
 /**
@@ -300,7 +359,8 @@ export interface AuthServer {
   signIn(options?: SignInOptions): TokenSet
   /**
    * A handler for a protected route. `path` is a full URL or an msw path pattern. Without a
-   * valid Bearer token it answers 401; with `options.scope` and a token lacking it, 403
+   * valid Bearer token (or, with `dpop` on, a DPoP-bound token and a valid proof for this send
+   * from its key) it answers 401; with `options.scope` and a token lacking it, 403
    * `insufficient_scope`. Otherwise it calls `resolver` (default: 200 JSON `{ ok: true, path }`).
    */
   protect(
@@ -325,7 +385,15 @@ export interface AuthServer {
   hold(): TokenHold
   /** Live counters. */
   readonly counters: AuthServerCounters
-  /** Every `refresh_token` parameter the token endpoint received, in arrival order. */
+  /**
+   * A new DPoP nonce (the server must have `dpop: { requireNonce: true }`); proofs with the
+   * previous one now get `use_dpop_nonce`. Returns the new nonce.
+   */
+  rotateDpopNonce(): string
+  /**
+   * Every `refresh_token` parameter the token endpoint received, in arrival order; a request
+   * turned away for its DPoP proof or nonce is not in it (the server processed nothing).
+   */
   readonly presentedRefreshTokens: readonly string[]
   /** Forget all tokens, codes, queued outcomes and holds (waiting requests are released); zero the counters. */
   reset(): void

@@ -42,6 +42,8 @@ test('sign-in options, request and callback', () => {
   expectTypeOf<SignInCallback['state']>().toEqualTypeOf<string>()
   expectTypeOf<SignInCallback['codeVerifier']>().toEqualTypeOf<string>()
   expectTypeOf<SignInRequest['nonce']>().toEqualTypeOf<string | undefined>()
+  expectTypeOf<SignInOptions['dpop']>().toEqualTypeOf<CryptoKeyPair | undefined>()
+  expectTypeOf<SignInOptions['dpopJkt']>().toEqualTypeOf<string | undefined>()
 })
 
 test('discovery and the error guards', () => {

@@ -1,6 +1,7 @@
 import { OAuthError, ReauthOptionsError, type RefreshFunction } from '@reauth/core'
 import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
+import { dpopOption, withDpopNonceRetry } from './dpop.js'
 import { toRefreshFailure } from './failure.js'
 import { resourceList } from './resources.js'
 import { readTokenResponse } from './token-response.js'
@@ -26,6 +27,10 @@ export interface RefreshGrantOptions extends OAuthClientOptions {
  * `invalid_grant` ends the session and 5xx/429 don't. A discovery that cannot succeed is a
  * `RefreshError` with `retryable: false`.
  *
+ * With DPoP on (the engine's key pair in `context.dpop`), each token request carries a proof
+ * (RFC 9449 §5) and a `DPoP`-typed response is accepted; a `use_dpop_nonce` answer is sent
+ * again once with the server's nonce, which is no failure and spends no refresh token.
+ *
  * @example
  * import { createEngine } from '@reauth/core'
  * import { createRefreshGrant } from '@reauth/oauth'
@@ -41,7 +46,7 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
     throw new ReauthOptionsError('"scope" must be a string')
   }
   const resources = resourceList(options.resource)
-  return async ({ tokens, signal, resource }) => {
+  return async ({ tokens, signal, resource, dpop }) => {
     if (!tokens.refreshToken) {
       throw new OAuthError({ error: 'invalid_grant', errorDescription: 'no refresh token' })
     }
@@ -51,22 +56,26 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
     for (const indicator of resource === undefined ? resources : [resource]) {
       parameters.append('resource', indicator)
     }
+    const refreshToken = tokens.refreshToken
     try {
       const server = await resolved.server(signal)
-      const sentAt = Date.now()
-      const response = await oauth.refreshTokenGrantRequest(
-        server,
-        resolved.client,
-        resolved.auth,
-        tokens.refreshToken,
-        { ...resolved.http(signal), additionalParameters: parameters },
-      )
-      return await readTokenResponse(response, {
-        server,
-        client: resolved.client,
-        sentAt,
-        grant: 'refresh_token',
-        previousIdToken: tokens.idToken,
+      return await withDpopNonceRetry(dpop, async () => {
+        const sentAt = Date.now()
+        const response = await oauth.refreshTokenGrantRequest(
+          server,
+          resolved.client,
+          resolved.auth,
+          refreshToken,
+          { ...resolved.http(signal), additionalParameters: parameters, ...dpopOption(dpop) },
+        )
+        return readTokenResponse(response, {
+          server,
+          client: resolved.client,
+          sentAt,
+          grant: 'refresh_token',
+          previousIdToken: tokens.idToken,
+          dpop: dpop !== undefined,
+        })
       })
     } catch (error) {
       throw toRefreshFailure(error)

@@ -2,6 +2,7 @@ import { ReauthOptionsError, type TokenSet } from '@reauth/core'
 import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
 import { isOpenIdProvider } from './discovery.js'
+import { dpopHandle, dpopOption, withDpopNonceRetry } from './dpop.js'
 import { SignInError, withoutCause } from './errors.js'
 import { toRefreshFailure } from './failure.js'
 import { readTokenResponse } from './token-response.js'
@@ -39,6 +40,18 @@ export interface SignInOptions extends OAuthClientOptions {
    * (a `ReauthOptionsError` says which).
    */
   parameters?: Record<string, string>
+  /**
+   * DPoP (RFC 9449): the key pair the session's tokens are bound to (the engine's). The
+   * authorization request carries its thumbprint as `dpop_jkt` (§10), so the code can only be
+   * exchanged with this key; the code exchange sends a proof and accepts `token_type: DPoP`.
+   * Give the same pair to both calls and to the engine.
+   */
+  dpop?: CryptoKeyPair
+  /**
+   * The `dpop_jkt` to send when the key pair is not at hand on the sign-in page (its RFC 7638
+   * thumbprint, base64url). Not with `dpop`, which sends it by itself.
+   */
+  dpopJkt?: string
 }
 
 /** What {@link beginSignIn} returns; keep `state`, `codeVerifier` and `nonce` until the callback. */
@@ -87,12 +100,14 @@ export const PROTECTED_PARAMETERS: readonly string[] = [
   'scope',
   'prompt',
   'resource',
+  'dpop_jkt',
 ]
 
 const OWN_OPTION: Record<string, string> = {
   scope: '"scope"',
   prompt: '"prompt"',
   resource: '"resource"',
+  dpop_jkt: '"dpop" (or "dpopJkt")',
 }
 
 function check(options: SignInOptions): void {
@@ -115,6 +130,22 @@ function check(options: SignInOptions): void {
     (typeof options.prompt !== 'string' || options.prompt === '')
   ) {
     throw new ReauthOptionsError('"prompt" must be a non-empty string or false')
+  }
+  if (options.dpop !== undefined) {
+    const pair = options.dpop as Partial<CryptoKeyPair> | null
+    if (typeof pair !== 'object' || pair === null || !pair.privateKey || !pair.publicKey) {
+      throw new ReauthOptionsError('"dpop" must be a CryptoKeyPair')
+    }
+    if (options.dpopJkt !== undefined) {
+      throw new ReauthOptionsError('"dpopJkt" and "dpop" cannot both be given: "dpop" sends it')
+    }
+  }
+  if (options.dpopJkt !== undefined) {
+    if (typeof options.dpopJkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(options.dpopJkt)) {
+      throw new ReauthOptionsError(
+        '"dpopJkt" must be a JWK SHA-256 thumbprint (43 base64url characters)',
+      )
+    }
   }
   const parameters = options.parameters
   if (parameters === undefined) return
@@ -196,6 +227,8 @@ export async function beginSignIn(options: SignInOptions): Promise<SignInRequest
   if (nonce) url.searchParams.set('nonce', nonce)
   const resources = options.resource === undefined ? [] : [options.resource].flat()
   for (const resource of resources) url.searchParams.append('resource', resource)
+  const jkt = options.dpop ? await dpopHandle(options.dpop).calculateThumbprint() : options.dpopJkt
+  if (jkt) url.searchParams.set('dpop_jkt', jkt)
   return { url, state, codeVerifier, nonce }
 }
 
@@ -226,7 +259,8 @@ function checkCallback(callback: SignInCallback): URL {
 /**
  * Finish the sign-in: validate the callback (`state`, `iss`, errors) and exchange the code
  * with its PKCE verifier for the first {@link TokenSet}. With `openid` in the scope the
- * response must carry an ID token with the nonce.
+ * response must carry an ID token with the nonce. With `dpop` the exchange carries a DPoP
+ * proof (sent again once with the server's nonce after `use_dpop_nonce`).
  *
  * Throws a `ReauthOptionsError` for a missing `state`, `codeVerifier` or (with `openid`)
  * `nonce`; a {@link SignInError} when the callback carries an authorization error
@@ -275,23 +309,27 @@ export async function completeSignIn(
   if (!parameters.get('code')) {
     throw new SignInError('The authorization response has no "code"')
   }
+  const { dpop } = options
   try {
-    const sentAt = Date.now()
-    const response = await oauth.authorizationCodeGrantRequest(
-      server,
-      resolved.client,
-      resolved.auth,
-      parameters,
-      options.redirectUri,
-      callback.codeVerifier,
-      resolved.http(callback.signal),
-    )
-    return await readTokenResponse(response, {
-      server,
-      client: resolved.client,
-      sentAt,
-      grant: 'authorization_code',
-      expectedNonce: openid ? callback.nonce : undefined,
+    return await withDpopNonceRetry(dpop, async () => {
+      const sentAt = Date.now()
+      const response = await oauth.authorizationCodeGrantRequest(
+        server,
+        resolved.client,
+        resolved.auth,
+        parameters,
+        options.redirectUri,
+        callback.codeVerifier,
+        { ...resolved.http(callback.signal), ...dpopOption(dpop) },
+      )
+      return readTokenResponse(response, {
+        server,
+        client: resolved.client,
+        sentAt,
+        grant: 'authorization_code',
+        expectedNonce: openid ? callback.nonce : undefined,
+        dpop: dpop !== undefined,
+      })
     })
   } catch (error) {
     throw toRefreshFailure(error)

@@ -17,6 +17,8 @@ export interface ReadTokenResponseOptions {
   expectedNonce?: string | undefined
   /** The ID token of the session being refreshed: a new one must name the same `sub`. */
   previousIdToken?: string | undefined
+  /** The request carried a DPoP proof; without one a `DPoP`-typed token cannot be used. */
+  dpop?: boolean | undefined
 }
 
 /** The `sub` claim of a JWS compact ID token, without checking it; `undefined` if unreadable. */
@@ -106,6 +108,10 @@ export async function readTokenResponse(
       ? record.refresh_token
       : undefined
   const tokens = parseTokenResponse(body, { sentAt: options.sentAt })
+  if (tokens.tokenType === 'DPoP' && !options.dpop) {
+    // RFC 9449 §5: a DPoP-bound token is useless without the key; the engine has none.
+    throw malformed('token_type', 'is "DPoP" but the request had no DPoP proof', issued)
+  }
   const openid = options.expectedNonce !== undefined
   if (tokens.idToken === undefined) {
     if (openid) {
