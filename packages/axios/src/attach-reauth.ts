@@ -248,7 +248,7 @@ export function attachReauth(
         {
           url: fullUrl(instance, config),
           method: config.method,
-          hasAuthorization: config.headers.has('Authorization'),
+          hasAuthorization: config.headers.has('Authorization') || config.headers.has('DPoP'),
           // The caller's own signal object: it is how the engine recognises the requests of
           // its refresh function, which must not wait on the refresh they belong to.
           signal: config.signal as AbortSignal | undefined,

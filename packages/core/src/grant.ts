@@ -1,3 +1,4 @@
+import { generateDpopKeyPair } from './dpop.js'
 import {
   isRefreshError,
   issuedRefreshToken,
@@ -45,6 +46,7 @@ export function createGrants(config: EngineConfig, session: Session, events: Eve
     stored: TokenSet | undefined,
     startedAt: number,
     resource: string | undefined,
+    dpopKey: CryptoKeyPair | undefined,
   ): Promise<unknown> {
     const controller = new AbortController()
     signals.add(controller.signal)
@@ -64,7 +66,14 @@ export function createGrants(config: EngineConfig, session: Session, events: Eve
       }, refreshTimeout)
     })
     const { signal } = controller
-    const context = resource === undefined ? { signal, startedAt } : { signal, startedAt, resource }
+    const context: {
+      signal: AbortSignal
+      startedAt: number
+      resource?: string
+      dpop?: CryptoKeyPair
+    } = { signal, startedAt }
+    if (resource !== undefined) context.resource = resource
+    if (dpopKey !== undefined) context.dpop = dpopKey
     try {
       return await Promise.race([
         Promise.resolve().then(() =>
@@ -127,9 +136,13 @@ export function createGrants(config: EngineConfig, session: Session, events: Eve
     if (reason === 'proactive') counts.proactive++
     if (reason === 'background') counts.background++
     emit('refreshStart', { reason })
+    // DPoP: the set's own key; a new one (stored with the tokens) when the engine makes keys.
+    const dpopKey =
+      stored?.dpopKey ??
+      (config.dpop ? await generateDpopKeyPair({ extractable: false }) : undefined)
     let result: unknown
     try {
-      result = await call(view, now, resource)
+      result = await call(view, now, resource, dpopKey)
     } catch (thrown) {
       return fail(thrown, stored, reason, startedGeneration, resource)
     }
@@ -151,6 +164,7 @@ export function createGrants(config: EngineConfig, session: Session, events: Eve
     if (session.generation !== startedGeneration) return superseded(reason, resource)
     const fresh = result as TokenSet
     const next = merge(stored, fresh, now, resource)
+    if (dpopKey !== undefined && next.dpopKey === undefined) next.dpopKey = dpopKey
     // Written only over the set this grant started from: a sign-in or sign-out by another
     // engine meanwhile wins, and this grant's tokens belong to the old session.
     if (!(await session.stillHolds(stored))) return superseded(reason, resource)

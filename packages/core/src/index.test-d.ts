@@ -71,6 +71,7 @@ describe('public types', () => {
       scope?: string
       idToken?: string
       resources?: Record<string, ResourceToken>
+      dpopKey?: CryptoKeyPair
     }>()
   })
 

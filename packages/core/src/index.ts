@@ -1,5 +1,13 @@
 export type { Challenge } from './auth-error.js'
 export { defaultIsAuthError, parseChallenges } from './auth-error.js'
+export type { DpopKeyPairJwk, DpopProofOptions, GenerateDpopKeyPairOptions } from './dpop.js'
+export {
+  createDpopProof,
+  dpopThumbprint,
+  exportDpopKeyPair,
+  generateDpopKeyPair,
+  importDpopKeyPair,
+} from './dpop.js'
 export type {
   Engine,
   EngineEvents,

@@ -43,6 +43,13 @@ export interface EngineOptions {
    * token is never presented twice. Its origins receive tokens (they extend `origins`).
    */
   resources?: Record<string, string> | undefined
+  /**
+   * DPoP (RFC 9449): the engine makes an ES256 key pair (private key not extractable) when it
+   * has none — the first `acquire`, or a set without `dpopKey` — and hands it to `refresh` /
+   * `acquire` as `dpop`; the key is stored with the tokens. Any set whose `tokenType` is `DPoP`
+   * is sent with a proof per request, whatever this option says.
+   */
+  dpop?: boolean | undefined
   /** Initial tokens for the default in-memory store. Not allowed together with `store`. */
   tokens?: TokenSet
   /** Where tokens live. Default: in memory. */
@@ -85,6 +92,8 @@ export interface EngineConfig {
   refresh: RefreshFunction
   acquire: AcquireFunction | undefined
   revoke: RevokeFunction | undefined
+  /** Make a DPoP key pair when a grant needs one and the set has none. */
+  dpop: boolean
   /** The resource indicator a URL's tokens are for, when the engine has `resources`. */
   resourceFor(url: URL): string | undefined
   store: TokenStore
@@ -129,6 +138,9 @@ function validate(options: EngineOptions): void {
     requireFunction(options.refresh, 'refresh')
   }
   if (options.revoke !== undefined) requireFunction(options.revoke, 'revoke')
+  if (options.dpop !== undefined && typeof options.dpop !== 'boolean') {
+    throw new ReauthOptionsError('"dpop" must be a boolean')
+  }
   if (options.resources !== undefined) resourceMap(options.resources)
   if (options.store !== undefined) {
     for (const method of ['get', 'set', 'clear'] as const) {
@@ -220,6 +232,7 @@ export function resolveOptions(options: EngineOptions): EngineConfig {
         (acquire as AcquireFunction)({ signal, startedAt, resource, dpop })),
     acquire,
     revoke: options.revoke,
+    dpop: options.dpop === true,
     resourceFor: (url) => resources?.get(url.origin),
     store: options.store ?? createMemoryStore(options.tokens),
     lock: options.lock ?? createLocalLock(),

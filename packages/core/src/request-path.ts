@@ -1,4 +1,5 @@
-import { errorForRequest } from './errors.js'
+import { createDpopNonces, createDpopProof, dpopChallenge } from './dpop.js'
+import { errorForRequest, RefreshError } from './errors.js'
 import type { Events } from './events.js'
 import type { Grants } from './grant.js'
 import { describeUrl } from './logger.js'
@@ -6,7 +7,7 @@ import type { EngineConfig } from './options.js'
 import { isPureMatcher, type OriginMatcher } from './origins.js'
 import type { Refresher } from './refresh.js'
 import type { Session } from './session.js'
-import { authorizationHeader } from './token-set.js'
+import { authorizationHeader, isDpopBound } from './token-set.js'
 import type { AuthResponse, TokenSet } from './types.js'
 import { resolveRequestUrl } from './url.js'
 
@@ -26,7 +27,7 @@ export interface OutgoingRequest {
   url: string | URL
   /** The method, for log lines (and DPoP proofs). */
   method?: string | undefined
-  /** It already carries `Authorization`: it is left alone. */
+  /** It already carries `Authorization` (or a `DPoP` proof): it is left alone. */
   hasAuthorization?: boolean | undefined
   /** The caller opted out for this request. */
   skip?: boolean | undefined
@@ -105,8 +106,7 @@ const MAX_DECISIONS = 1_000
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
 
-function credentials(authorization: string, resource: string | undefined): Credentials {
-  const sent = { headers: { authorization } }
+function remember(sent: Credentials, resource: string | undefined): Credentials {
   if (resource !== undefined) resources.set(sent, resource)
   return sent
 }
@@ -120,6 +120,58 @@ export function createRequestPath(
 ): RequestPath {
   const { log, queue } = config
   const { counts } = events
+  /** DPoP nonces per origin, from `DPoP-Nonce` response headers. */
+  const nonces = createDpopNonces()
+
+  /**
+   * What a send of `request` carries for `tokens`: `Authorization`, and for a DPoP-bound set a
+   * proof made for this very send (method, URL, token hash, the origin's nonce).
+   */
+  async function credentialsFor(
+    tokens: TokenSet,
+    resource: string | undefined,
+    method: string | undefined,
+    url: string | URL,
+  ): Promise<Credentials> {
+    const headers: Record<string, string> = { authorization: authorizationHeader(tokens) }
+    if (isDpopBound(tokens)) {
+      const target = resolveRequestUrl(url)
+      if (!tokens.dpopKey || !target) {
+        throw new RefreshError('A DPoP-bound token needs its key pair ("dpopKey") to be sent', {
+          retryable: false,
+          field: 'dpopKey',
+        })
+      }
+      headers.dpop = await createDpopProof(tokens.dpopKey, {
+        htm: method ?? 'GET',
+        htu: target,
+        accessToken: tokens.accessToken,
+        nonce: nonces.get(target),
+      })
+    }
+    return remember({ headers }, resource)
+  }
+
+  /** The set to retry with after an auth failure of a send made with `sent`. */
+  async function recoverTokens(
+    sent: string | undefined,
+    signal: Signal,
+    resource: string | undefined,
+  ): Promise<TokenSet> {
+    counts.authErrors++
+    if (signal?.aborted) throw signal.reason
+    const stored = config.acquire ? await session.read() : await session.require()
+    if (!stored) {
+      if (session.isEnded) throw session.endedError()
+      return refresher.wait(undefined, 'reactive', signal, resource)
+    }
+    const current = session.view(stored, resource)
+    if (authorizationHeader(current) !== sent && !session.expiresSoon(current)) {
+      counts.staleRetries++
+      return current
+    }
+    return refresher.wait(current, 'reactive', signal, resource)
+  }
 
   /** Origin decisions per list policy, for absolute URLs (a relative one depends on the page's base). */
   const decisions = new WeakMap<OriginMatcher, Map<string, Target | null>>()
@@ -161,14 +213,13 @@ export function createRequestPath(
     async attach(request, allowed, options = {}) {
       const to = target(request, allowed)
       if (to === null) return undefined
-      let tokens: TokenSet | undefined
       try {
-        tokens = await refresher.tokens(options.signal ?? request.signal, to.resource)
+        const tokens = await refresher.tokens(options.signal ?? request.signal, to.resource)
+        return tokens && (await credentialsFor(tokens, to.resource, request.method, request.url))
       } catch (error) {
         // Waiters share one failure object: each caller gets its own copy.
         throw errorForRequest(error, {})
       }
-      return tokens && credentials(authorizationHeader(tokens), to.resource)
     },
 
     isAuthError(response) {
@@ -183,21 +234,7 @@ export function createRequestPath(
     },
 
     async recover(sent, options = {}, resource = undefined) {
-      counts.authErrors++
-      const { signal } = options
-      if (signal?.aborted) throw signal.reason
-      const stored = config.acquire ? await session.read() : await session.require()
-      if (!stored) {
-        if (session.isEnded) throw session.endedError()
-        return authorizationHeader(await refresher.wait(undefined, 'reactive', signal, resource))
-      }
-      const current = session.view(stored, resource)
-      const header = authorizationHeader(current)
-      if (header !== sent && !session.expiresSoon(current)) {
-        counts.staleRetries++
-        return header
-      }
-      return authorizationHeader(await refresher.wait(current, 'reactive', signal, resource))
+      return authorizationHeader(await recoverTokens(sent, options.signal, resource))
     },
 
     replay(send, options = {}) {
@@ -215,7 +252,11 @@ export function createRequestPath(
 
     async respond(sent, failure) {
       const authorization = sent?.headers.authorization
-      if (authorization === undefined || !path.isAuthError(failure.response)) return undefined
+      if (authorization === undefined) return undefined
+      const proof = sent?.headers.dpop !== undefined
+      // DPoP: every answer may carry the origin's next nonce.
+      if (proof) nonces.remember(failure.url, failure.response.headers)
+      if (!path.isAuthError(failure.response)) return undefined
       if (failure.unreplayable !== undefined) {
         counts.authErrors++
         counts.unreplayable++
@@ -225,17 +266,30 @@ export function createRequestPath(
         return undefined
       }
       const { signal } = failure
-      failure.release?.()
       const resource = sent && resources.get(sent)
-      let next: string
+      failure.release?.()
+      let tokens: TokenSet
       try {
-        next = await path.recover(authorization, { signal }, resource)
+        const challenge = failure.response.headers.get('www-authenticate')
+        if (proof && challenge && dpopChallenge(challenge) === 'use_dpop_nonce') {
+          // The origin wants a (new) nonce: the token is fine, retry once with it, no grant.
+          if (signal?.aborted) throw signal.reason
+          tokens = session.view(await session.require(), resource)
+          log.debug('Retrying with the DPoP nonce the server asked for')
+        } else {
+          tokens = await recoverTokens(authorization, signal, resource)
+        }
       } catch (error) {
         // Waiters share one failure object: each caller gets its own copy.
         throw errorForRequest(error, failure.errorContext ?? {})
       }
       log.debug(`Replaying ${describeUrl(failure.method, failure.url)}`)
-      return path.replay(() => failure.resend(credentials(next, resource)), { signal })
+      return path.replay(
+        async () =>
+          // A proof for this send, made when it leaves the queue.
+          failure.resend(await credentialsFor(tokens, resource, failure.method, failure.url)),
+        { signal },
+      )
     },
   }
   return path

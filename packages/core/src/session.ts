@@ -132,6 +132,7 @@ export function createSession(config: EngineConfig, events: Events): Session {
       }
       if (tokens.refreshToken !== undefined) view.refreshToken = tokens.refreshToken
       if (tokens.idToken !== undefined) view.idToken = tokens.idToken
+      if (tokens.dpopKey !== undefined) view.dpopKey = tokens.dpopKey
       return view
     },
 

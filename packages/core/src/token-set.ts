@@ -168,6 +168,12 @@ export function tokenSetProblem(value: unknown): string | undefined {
       return `"${field}" must be a finite number (ms since the epoch)`
     }
   }
+  if (tokens.dpopKey !== undefined) {
+    const pair = tokens.dpopKey as Partial<CryptoKeyPair> | null
+    if (typeof pair !== 'object' || pair === null || !pair.privateKey || !pair.publicKey) {
+      return '"dpopKey" must be a CryptoKeyPair'
+    }
+  }
   if (tokens.resources !== undefined) {
     if (typeof tokens.resources !== 'object' || tokens.resources === null) {
       return '"resources" must be an object'
@@ -221,4 +227,9 @@ export function storedSessionProblem(value: unknown): string | undefined {
 export function authorizationHeader(tokens: TokenSet): string {
   const scheme = knownTokenType(String(tokens.tokenType)) === 'DPoP' ? 'DPoP' : 'Bearer'
   return `${scheme} ${tokens.accessToken}`
+}
+
+/** Is this set a DPoP-bound one (RFC 9449): sent as `DPoP <token>` with a proof per request? */
+export function isDpopBound(tokens: TokenSet): boolean {
+  return knownTokenType(String(tokens.tokenType)) === 'DPoP'
 }

@@ -16,7 +16,7 @@
 export interface TokenSet {
   /** The access token sent in `Authorization`. */
   accessToken: string
-  /** The token type; only `Bearer` (any case) is supported. */
+  /** The token type: `Bearer`, or `DPoP` (with {@link TokenSet.dpopKey}); any case. */
   tokenType: string
   /** The refresh token; a refresh that returns none keeps the old one (RFC 6749 §6). */
   refreshToken?: string
@@ -33,6 +33,11 @@ export interface TokenSet {
    * with the one `refreshToken` of this set.
    */
   resources?: Record<string, ResourceToken>
+  /**
+   * The DPoP key pair (RFC 9449) the tokens are bound to: required for `tokenType: 'DPoP'`.
+   * It lives and dies with the tokens (a sign-out or a session end discards it).
+   */
+  dpopKey?: CryptoKeyPair
 }
 
 /** An access token for one resource (RFC 8707), kept in {@link TokenSet.resources}. */

@@ -79,7 +79,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
         url,
         method: rest.method ?? 'GET',
         skip,
-        hasAuthorization: headers.has('authorization'),
+        hasAuthorization: headers.has('authorization') || headers.has('dpop'),
         signal: rest.signal,
         send(sent) {
           if (sent === undefined) return send(input, rest)
@@ -99,7 +99,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       url: request.url,
       method: request.method,
       skip,
-      hasAuthorization: request.headers.has('authorization'),
+      hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
       // The caller's own signal (Request derives a new one): it is how the engine recognises
       // its refresh function's own requests.
       signal: rest.signal ?? (input instanceof Request ? input.signal : request.signal),

@@ -181,7 +181,7 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
           url: request.url,
           method: request.method,
           skip: call.context?.reauth === false,
-          hasAuthorization: request.headers.has('authorization'),
+          hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
           signal: own,
         },
         { signal: wait.signal },
