@@ -74,7 +74,7 @@ export default defineConfig({
             },
       ),
       // the behaviour contract, scenario by scenario, on every adapter entry
-      suite('contract', ['contract.test.ts', 'exports.test.ts']),
+      suite('contract', ['contract.test.ts', 'dpop-nonces.test.ts', 'exports.test.ts']),
       // the fault matrix: every token-endpoint and network fault, through every adapter
       suite('faults', ['faults/**/*.test.ts']),
       // model-based interleavings of the engine against a reference model (fast-check)

@@ -289,6 +289,11 @@ export function attachReauth(
         unreplayable: unreplayableBody(config.data),
         signal: wait.signal,
         errorContext: { response: axiosError },
+        inspect(outcome) {
+          if (outcome.ok) return authResponse(outcome.value)
+          const { error } = outcome
+          return isAxiosError(error) && error.response ? authResponse(error.response) : undefined
+        },
         resend(next) {
           const headers = new AxiosHeaders(config.headers)
           setCredentials(headers, next)

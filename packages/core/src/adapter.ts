@@ -132,6 +132,7 @@ export async function run<R>(connection: Connection, request: RunRequest<R>): Pr
     signal: request.signal,
     release: () => request.discard?.(first),
     resend: (next) => request.send(next),
+    inspect: (outcome) => (outcome.ok ? request.response(outcome.value) : undefined),
   })
   return replayed === undefined ? first : replayed
 }

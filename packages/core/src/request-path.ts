@@ -53,8 +53,16 @@ export interface AuthFailure<T> {
   errorContext?: { request?: unknown; response?: unknown }
   /** Release the failed response before waiting (cancel its body): it will not reach the caller. */
   release?(): void
-  /** Send the request again with these credentials. Runs in the replay queue, at most once. */
+  /** Send the request again with these credentials. Runs in the replay queue. */
   resend(credentials: Credentials): Promise<T>
+  /**
+   * The status and headers of what a resend ended with (its result, or what it threw), when
+   * the client has one. After a DPoP nonce retry, an auth failure of that resend is recovered
+   * once more (a server may ask for the nonce before it looks at the token).
+   */
+  inspect?(
+    outcome: { ok: true; value: T } | { ok: false; error: unknown },
+  ): AuthResponse | undefined
 }
 
 /** The request path over one engine, with an adapter's origin policy. */
@@ -250,13 +258,22 @@ export function createRequestPath(
       }, options.signal)
     },
 
-    async respond(sent, failure) {
+    async respond<T>(
+      sent: Credentials | undefined,
+      failure: AuthFailure<T>,
+    ): Promise<T | undefined> {
       const authorization = sent?.headers.authorization
       if (authorization === undefined) return undefined
       const proof = sent?.headers.dpop !== undefined
       // DPoP: every answer may carry the origin's next nonce.
       if (proof) nonces.remember(failure.url, failure.response.headers)
-      if (!path.isAuthError(failure.response)) return undefined
+      // The origin wants a (new) nonce: the token is fine; retry once with it, no grant.
+      const challenge = proof ? failure.response.headers.get('www-authenticate') : undefined
+      const wantsNonce =
+        failure.response.status === 401 &&
+        typeof challenge === 'string' &&
+        dpopChallenge(challenge) === 'use_dpop_nonce'
+      if (!wantsNonce && !path.isAuthError(failure.response)) return undefined
       if (failure.unreplayable !== undefined) {
         counts.authErrors++
         counts.unreplayable++
@@ -270,9 +287,7 @@ export function createRequestPath(
       failure.release?.()
       let tokens: TokenSet
       try {
-        const challenge = failure.response.headers.get('www-authenticate')
-        if (proof && challenge && dpopChallenge(challenge) === 'use_dpop_nonce') {
-          // The origin wants a (new) nonce: the token is fine, retry once with it, no grant.
+        if (wantsNonce) {
           if (signal?.aborted) throw signal.reason
           tokens = session.view(await session.require(), resource)
           log.debug('Retrying with the DPoP nonce the server asked for')
@@ -284,12 +299,33 @@ export function createRequestPath(
         throw errorForRequest(error, failure.errorContext ?? {})
       }
       log.debug(`Replaying ${describeUrl(failure.method, failure.url)}`)
-      return path.replay(
-        async () =>
-          // A proof for this send, made when it leaves the queue.
-          failure.resend(await credentialsFor(tokens, resource, failure.method, failure.url)),
-        { signal },
-      )
+      // A proof for each send, made when it leaves the queue.
+      const resendWith = (set: TokenSet) =>
+        path.replay(
+          async () =>
+            failure.resend(await credentialsFor(set, resource, failure.method, failure.url)),
+          { signal },
+        )
+      if (!wantsNonce || !failure.inspect) return resendWith(tokens)
+      let outcome: { ok: true; value: T } | { ok: false; error: unknown }
+      try {
+        outcome = { ok: true, value: await resendWith(tokens) }
+      } catch (error) {
+        outcome = { ok: false, error }
+      }
+      const again = failure.inspect(outcome)
+      if (again) nonces.remember(failure.url, again.headers)
+      if (!again || !path.isAuthError(again)) {
+        if (outcome.ok) return outcome.value
+        throw outcome.error
+      }
+      let next: TokenSet
+      try {
+        next = await recoverTokens(authorizationHeader(tokens), signal, resource)
+      } catch (error) {
+        throw errorForRequest(error, failure.errorContext ?? {})
+      }
+      return resendWith(next)
     },
   }
   return path

@@ -229,6 +229,7 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
         unreplayable: state.unreplayable,
         signal: wait.signal,
         errorContext: { request, response },
+        inspect: (outcome) => (outcome.ok ? outcome.value : undefined),
         resend(next) {
           state.replayed = true
           state.sent = next
