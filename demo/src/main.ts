@@ -59,6 +59,10 @@ interface PhaseResult {
   '401s seen': number
   grants: number
   'ahead (background)': number
+  'margin grants': number
+  'waits (margin)': number
+  'waits (401)': number
+  'max wait ms': number
   'joined waiters': number
   'stale retries': number
   replays: number
@@ -95,6 +99,14 @@ async function phase(
     unauthorized: api.counters.unauthorized,
     grants: provider.counters.refreshGrants,
   }
+  // Every request that waited for a grant, by why: inside the expiry margin (proactive) or
+  // after a 401 (reactive). Refresh-ahead's promise is that the first stays 0.
+  const waits = { proactive: 0, reactive: 0, longest: 0 }
+  const unsubscribe = engine.on('wait', ({ reason, durationMs }) => {
+    if (reason === 'proactive') waits.proactive++
+    else if (reason === 'reactive') waits.reactive++
+    waits.longest = Math.max(waits.longest, durationMs)
+  })
   const latencies: number[] = []
   let ok = 0
   let failed = 0
@@ -129,6 +141,7 @@ async function phase(
     if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest))
   }
   if (process.stdout.isTTY) process.stdout.write('\n')
+  unsubscribe()
   latencies.sort((a, b) => a - b)
   const stats = engine.stats()
   return {
@@ -139,6 +152,10 @@ async function phase(
     '401s seen': api.counters.unauthorized - before.unauthorized,
     grants: provider.counters.refreshGrants - before.grants,
     'ahead (background)': stats.background,
+    'margin grants': stats.proactive,
+    'waits (margin)': waits.proactive,
+    'waits (401)': waits.reactive,
+    'max wait ms': waits.longest,
     'joined waiters': stats.joins,
     'stale retries': stats.staleRetries,
     replays: stats.replays,
