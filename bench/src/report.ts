@@ -460,12 +460,14 @@ export function renderResults(results: Results, before?: Results): string {
   out.push('')
 
   // 5. memory
+  const sent = (plan as { memorySentSize?: number }).memorySentSize ?? plan.memorySize
   out.push(`## 5. Memory: ${plan.memorySize} requests waiting on one held refresh`)
   out.push('')
   out.push(
     `Heap growth (\`process.memoryUsage().heapUsed\` after two \`global.gc()\` calls, with all ` +
-      `${plan.memorySize} requests pending, minus the same before they were made) divided by the number ` +
-      `of pending requests, in bytes. It includes the client's own per-request state and the harness's ` +
+      `requests pending, minus the same before they were made) divided by the number of pending ` +
+      `requests, in bytes: ${plan.memorySize} at once before send, ${sent} at once after a 401 and in ` +
+      `flight (each of those holds a connection of its own). It includes the client's own per-request state and the harness's ` +
       `one pending promise per request, the same for every row. _Before send_: reauth rows wait before ` +
       `sending (the token is known to be expired); the peers (no proactive refresh) wait in ` +
       `axios-auth-refresh's queue after one request's 401 started the refresh. _After its 401_: sent ` +

@@ -294,7 +294,12 @@ export async function memoryRun(
     await sleep(300)
     return (await server.stats()).apiRequests === apiBefore
   }, 20_000)
-  if (!settled) throw new Error(`${variant.name} (${stage}): requests did not settle into waiting`)
+  if (!settled) {
+    const seen = await server.stats()
+    throw new Error(
+      `${variant.name} (${stage}): requests did not settle into waiting (server: ${seen.apiRequests - apiBefore} requests, ${seen.api401} 401s, ${seen.heldApi} held; engine: ${JSON.stringify(engine?.stats())})`,
+    )
+  }
   collect()
   const after = process.memoryUsage().heapUsed
   if (stage === 'in flight') await server.holdApi(false)
