@@ -7,6 +7,7 @@
  * `--repeats N` changes the number of repeats; `--out FILE` where the raw figures go;
  * `--before FILE` puts a before/after section in RESULTS.md (see compare.ts).
  */
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
@@ -134,11 +135,24 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`)
 }
 
+/** The commit measured, and whether packages/ had uncommitted changes ("+dirty"). */
+function commit(): string | undefined {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' }).trim()
+    const dirty = git('status', '--porcelain', '--', '../packages') !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? '+dirty' : ''}`
+  } catch {
+    return undefined
+  }
+}
+
 async function main(): Promise<number> {
   const started = performance.now()
   const server = await startServer()
   const results: Results = {
     smoke,
+    commit: commit(),
     plan: PLAN,
     machine: machine(),
     load: [],

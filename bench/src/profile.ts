@@ -6,7 +6,7 @@
  * reports). Writes bench/PROFILE.md and keeps the raw `.cpuprofile` files in
  * bench/results/profiles/ (not committed; open them in Chrome DevTools).
  *
- * `--count N` requests per cell (default 10 000); `--print` prints instead of writing.
+ * `--count N` requests per cell (default 5 000); `--print` prints instead of writing.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -209,7 +209,7 @@ function runCell(
 }
 
 async function main(): Promise<void> {
-  const count = Number(option('count') ?? 10_000)
+  const count = Number(option('count') ?? 5_000)
   const load = loadavg().map((n) => n.toFixed(2))
   const out: string[] = []
   out.push('# Where the overhead cells spend their time')

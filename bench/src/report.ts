@@ -32,6 +32,8 @@ export interface Machine {
 
 export interface Results {
   smoke: boolean
+  /** The commit measured (`git rev-parse --short HEAD`, "+dirty" with changes in packages/). */
+  commit?: string | undefined
   plan: Plan
   machine: Machine
   /** The load average (1/5/15 min) as each repeat started. */
@@ -140,6 +142,10 @@ export interface OverheadRow {
   reqPerSec: Spread
   /** Per repeat: this variant's time over its bare client's time in the same repeat. */
   ratio: Spread | undefined
+  /** The client process's CPU µs per request. */
+  cpu: Spread | undefined
+  /** Per repeat: this variant's CPU per request over its bare client's in the same repeat. */
+  cpuRatio: Spread | undefined
   failures: number
 }
 
@@ -157,11 +163,23 @@ export function overheadRows(results: Results): OverheadRow[] {
             return base ? [run.ms / base.ms] : []
           })
         : undefined
+      const cpuRuns = runs.filter((r) => r.cpuMicros !== undefined)
+      const cpuRatios = bare
+        ? cpuRuns.flatMap((run, i) => {
+            const base = bareRuns.find((b) => b.repeat === run.repeat) ?? bareRuns[i]
+            return base?.cpuMicros ? [(run.cpuMicros as number) / base.cpuMicros] : []
+          })
+        : undefined
       rows.push({
         variant,
         mode,
         reqPerSec: spread(runs.map((r) => (results.plan.overheadCount / r.ms) * 1000)),
         ratio: ratios && spread(ratios),
+        cpu:
+          cpuRuns.length === 0
+            ? undefined
+            : spread(cpuRuns.map((r) => (r.cpuMicros as number) / results.plan.overheadCount)),
+        cpuRatio: cpuRatios?.length ? spread(cpuRatios) : undefined,
         failures: runs.reduce((sum, r) => sum + r.failures, 0),
       })
     }
@@ -252,7 +270,9 @@ export function renderResults(results: Results, before?: Results): string {
       .map(([name, v]) => `${name} ${v}`)
       .join(', ')}.`,
   )
-  out.push(`- Total bench time: ${results.seconds.toFixed(0)} s.`)
+  out.push(
+    `- Total bench time: ${results.seconds.toFixed(0)} s${results.commit ? `; commit measured: ${results.commit}` : ''}.`,
+  )
   out.push('')
   if (before) {
     out.push(compareSection(before, results))
@@ -266,7 +286,10 @@ export function renderResults(results: Results, before?: Results): string {
     `Same client with the token attached by hand = 1.00; the ratio is taken per repeat (this ` +
       `client's time over the bare client's time in the same repeat), then min / median / max. ` +
       `Sequential: one request at a time; concurrent: ${plan.concurrency} in flight. Target ≤ 1.05 ` +
-      '(bold: the median misses it).',
+      "(bold: the median misses it). _Client CPU_: the client process's CPU time (user + system, " +
+      '`process.cpuUsage()`) per request, its median, and the same per-repeat ratio to bare: CPU time ' +
+      'is not stretched by other processes waiting for the cores, so on a loaded machine it tells ' +
+      "reauth's own cost apart from the load much better than req/s.",
   )
   out.push('')
   const rows = overheadRows(results)
@@ -285,6 +308,8 @@ export function renderResults(results: Results, before?: Results): string {
         'ratio to bare',
         `concurrency ${plan.concurrency} req/s`,
         'ratio to bare',
+        'client CPU, sequential: µs per request (ratio to bare)',
+        `client CPU, concurrency ${plan.concurrency}: µs per request (ratio to bare)`,
         'failures',
       ],
       names.map((variant) => {
@@ -292,12 +317,18 @@ export function renderResults(results: Results, before?: Results): string {
         const con = rows.find((r) => r.variant === variant && r.mode === 'concurrent')
         const rate = (row: OverheadRow | undefined) =>
           row ? range(row.reqPerSec, (n) => String(Math.round(n))) : '—'
+        const cpu = (row: OverheadRow | undefined) =>
+          row?.cpu === undefined
+            ? '—'
+            : `${Math.round(row.cpu.median)} µs (${row.cpuRatio ? range(row.cpuRatio, fixed2) : 'baseline'})`
         return [
           variant,
           rate(seq),
           ratioCell(seq),
           rate(con),
           ratioCell(con),
+          cpu(seq),
+          cpu(con),
           String((seq?.failures ?? 0) + (con?.failures ?? 0)),
         ]
       }),
@@ -556,7 +587,7 @@ export function renderResults(results: Results, before?: Results): string {
 export function compareSection(before: Results, after: Results): string {
   const out: string[] = []
   const when = (r: Results) =>
-    `${r.plan.repeats} repeats, load ${r.machine.loadAtStart[0]} at start, ${r.seconds.toFixed(0)} s`
+    `${r.commit ? `commit ${r.commit}, ` : ''}${r.plan.repeats} repeats, load ${r.machine.loadAtStart[0]} at start, ${r.seconds.toFixed(0)} s`
   out.push('## Before and after')
   out.push('')
   out.push(
@@ -571,17 +602,30 @@ export function compareSection(before: Results, after: Results): string {
   const oa = overheadRows(after)
   out.push(
     table(
-      ['overhead: ratio to bare', 'mode', 'before', 'after', 'change'],
+      [
+        'overhead: ratio to bare',
+        'mode',
+        'before',
+        'after',
+        'change',
+        'client CPU ratio before',
+        'client CPU ratio after',
+        'change',
+      ],
       oa
         .filter((row) => row.ratio)
         .map((row) => {
-          const b = ob.find((r) => r.variant === row.variant && r.mode === row.mode)?.ratio
+          const old = ob.find((r) => r.variant === row.variant && r.mode === row.mode)
+          const b = old?.ratio
           return [
             row.variant,
             row.mode === 'concurrent' ? `concurrency ${after.plan.concurrency}` : 'sequential',
             b ? range(b, fixed2) : '—',
             row.ratio ? range(row.ratio, fixed2) : '—',
             judge(b, row.ratio),
+            old?.cpuRatio ? range(old.cpuRatio, fixed2) : '—',
+            row.cpuRatio ? range(row.cpuRatio, fixed2) : '—',
+            judge(old?.cpuRatio, row.cpuRatio),
           ]
         }),
     ),
@@ -673,15 +717,29 @@ function failing(grants: number, successes: number, reuse: number, size: number)
 }
 
 function overheadNotes(rows: OverheadRow[]): string {
-  const over = rows.filter((r) => r.variant.startsWith('@reauth/') && (r.ratio?.median ?? 0) > 1.05)
-  if (over.length === 0)
-    return 'Every reauth adapter is within the 1.05 target in both modes (medians).'
-  return (
-    `**Where reauth is over the 1.05 target** (median ratio: ${over
-      .map((r) => `${r.variant} ${r.mode} ${r.ratio?.median.toFixed(2)}`)
-      .join('; ')}). Where the time goes, from \`node --cpu-prof\` of these cells: ` +
-    '[PROFILE.md](PROFILE.md) (`pnpm --filter @reauth/bench profile`).'
+  const reauth = rows.filter((r) => r.variant.startsWith('@reauth/'))
+  const over = reauth.filter((r) => (r.ratio?.median ?? 0) > 1.05)
+  const cpuOver = reauth.filter((r) => (r.cpuRatio?.median ?? 0) > 1.05)
+  const lines: string[] = []
+  lines.push(
+    over.length === 0
+      ? 'Every reauth adapter is within the 1.05 target in both modes (median time ratio).'
+      : `**Where reauth is over the 1.05 target** (median time ratio: ${over
+          .map((r) => `${r.variant} ${r.mode} ${r.ratio?.median.toFixed(2)}`)
+          .join('; ')}).`,
   )
+  if (cpuOver.length > 0) {
+    lines.push(
+      `Client CPU per request over 1.05× the bare client's (median): ${cpuOver
+        .map((r) => `${r.variant} ${r.mode} ${r.cpuRatio?.median.toFixed(2)}`)
+        .join('; ')}.`,
+    )
+  }
+  lines.push(
+    'Where the time goes, from `node --cpu-prof` of these cells: [PROFILE.md](PROFILE.md) ' +
+      '(`pnpm --filter @reauth/bench profile`).',
+  )
+  return lines.join(' ')
 }
 
 function sizeNotes(sizes: Size[]): string {

@@ -29,6 +29,8 @@ export interface OverheadRun {
   variant: string
   mode: 'sequential' | 'concurrent'
   ms: number
+  /** CPU time (user + system) of the client process during the run, µs: robust to other load. */
+  cpuMicros?: number
   failures: number
   /** Which repeat (1-based) this run belongs to. */
   repeat?: number
@@ -47,12 +49,20 @@ export async function overheadRun(
   // Warm-up: JIT, connection pool.
   await pool(Math.min(1_000, Math.ceil(count / 10)), width, () => client.get())
   collect()
+  const cpu = process.cpuUsage()
   const start = performance.now()
   const results = await pool(count, width, () => client.get())
   const ms = performance.now() - start
+  const used = process.cpuUsage(cpu)
   const stats = await server.stats()
   if (stats.api401 > 0) throw new Error(`${variant.name}: 401s in the overhead run`)
-  return { variant: variant.name, mode, ms, failures: results.filter((ok) => !ok).length }
+  return {
+    variant: variant.name,
+    mode,
+    ms,
+    cpuMicros: used.user + used.system,
+    failures: results.filter((ok) => !ok).length,
+  }
 }
 
 // ---------------------------------------------------------------- 2. storm
