@@ -158,6 +158,22 @@ function top(map: Map<string, number>, total: number, n: number): Array<[string,
 
 // ------------------------------------------------------------------ orchestration
 
+const READING = '<!-- reading: written by hand, kept when the profile is redone -->'
+const READING_END = '<!-- /reading -->'
+
+/** The hand-written reading of an earlier profile, kept at the end of a new PROFILE.md. */
+function keptReading(file: URL): string {
+  let old = ''
+  try {
+    old = readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+  const start = old.indexOf(READING)
+  const end = old.indexOf(READING_END)
+  return start >= 0 && end > start ? `\n${old.slice(start, end + READING_END.length)}\n` : ''
+}
+
 const dir = fileURLToPath(new URL('../results/profiles/', import.meta.url))
 
 function runCell(
@@ -223,7 +239,8 @@ async function main(): Promise<void> {
       'non-idle samples (JavaScript, native, GC) over the requests. _Under reauth_: samples with a ' +
       "reauth frame (packages/*/src) anywhere on the stack, i.e. reauth's code and what it calls. " +
       "Percentages are of the cell's non-idle samples. Code is loaded through tsx from the sources, " +
-      'so names are the source functions (line numbers would be of the transpiled code).',
+      'so names are the source functions (line numbers would be of the transpiled code). A reading ' +
+      '(what belongs to reauth, what to change) is at the end.',
   )
   out.push('')
   const rows: string[][] = []
@@ -292,10 +309,11 @@ async function main(): Promise<void> {
   )
   out.push('')
   out.push(...details)
-  const markdown = `${out.join('\n')}\n`
+  const file = new URL('../PROFILE.md', import.meta.url)
+  const markdown = `${out.join('\n')}\n${keptReading(file)}`
   if (process.argv.includes('--print')) process.stdout.write(markdown)
   else {
-    writeFileSync(new URL('../PROFILE.md', import.meta.url), markdown)
+    writeFileSync(file, markdown)
     console.error('wrote bench/PROFILE.md')
   }
 }
