@@ -13,13 +13,14 @@
  * - 2 expiry unknown (as with a server that sends no `expires_in`): every expiry meets a wave
  *   of 401s, which must cost exactly one grant.
  *
- * The token lifetime (8 s) is chosen against two facts measured on this demo: oidc-provider
- * keeps `exp` in whole seconds (a token lives between TTL − 1 and TTL seconds, while the client
- * counts a full TTL from when it asked), and under load a grant plus the requests in transit take
- * hundreds of ms. With 3 s tokens the expiry margin (a quarter of the lifetime, 0.75 s) was
- * smaller than those two together, so requests went out with tokens the provider had already
- * expired and met 401s. With 8 s the refresh-ahead window opens 4 s before the client's expiry
- * (3 s before the earliest real one) and the margin is 2 s.
+ * The token lifetime (8 s): oidc-provider keeps `exp` in whole seconds (`exp = floor(now / 1000)
+ * + ttl`, expired once `exp <= floor(now / 1000)`), so a token lives between TTL − 1 and TTL
+ * seconds while the client counts a full TTL from when it asked. With 3 s tokens that error (up
+ * to 1 s) was larger than the expiry margin (a quarter of the lifetime, 0.75 s) and than the
+ * refresh-ahead window's head start (1.5 s before the client's expiry, as little as 0.5 s before
+ * the real one): a background grant slower than that under load, or a request in transit across
+ * the real expiry, met a 401. With 8 s the window opens 4 s before the client's expiry (at least
+ * 3 s before the real one) and the margin is 2 s.
  *
  * Exits 0 only when no request failed and the provider revoked no grant.
  */
