@@ -213,6 +213,12 @@ export function leadingNumber(cell: string | undefined): number {
   return Number(match[0].replace(/,/g, ''))
 }
 
+/** The median of a "min / median / max" cell (its middle number), else its leading number. */
+export function medianNumber(cell: string | undefined): number {
+  const parts = (cell ?? '').replace(/\*/g, '').split(' / ')
+  return leadingNumber(parts.length === 3 ? parts[1] : parts[0])
+}
+
 export function kindOf(label: string): Bar['kind'] {
   if (label.startsWith('@reauth/')) return 'reauth'
   if (label.includes('(bare')) return 'bare'

@@ -14,6 +14,8 @@ export interface Server {
   invalidate(): Promise<void>
   /** Hold the token endpoint (`true`) or release every held grant (`false`). */
   hold(on: boolean): Promise<void>
+  /** Hold every `GET /api` unanswered (`true`), or answer all held ones (`false`). */
+  holdApi(on: boolean): Promise<void>
   /** Answer the first `immediate` 401s at once and hold the rest until a grant completed. */
   late(config: LateConfig): Promise<void>
   stats(): Promise<ServerStats>
@@ -75,6 +77,7 @@ export async function startServer(): Promise<Server> {
     reset: (config = {}) => call(origin, '/__ctl/reset', config),
     invalidate: () => call(origin, '/__ctl/invalidate'),
     hold: (on) => call(origin, '/__ctl/hold', { on }),
+    holdApi: (on) => call(origin, '/__ctl/hold-api', { on }),
     late: (config) => call(origin, '/__ctl/late', config),
     stats: () => call(origin, '/__ctl/stats'),
     trace: (on) => call(origin, '/__ctl/trace', { on }),

@@ -1,9 +1,16 @@
 /**
- * `pnpm bench`: every scenario against the loopback server, then `bench/RESULTS.md`.
+ * `pnpm bench`: every scenario against the loopback server, repeated and interleaved (repeat
+ * i runs every cell before repeat i+1), then `bench/RESULTS.md` and the raw figures in
+ * `bench/results/latest.json`.
  * `pnpm bench --smoke` (or `REAUTH_BENCH_SMOKE=1`): small counts, one repeat, tables on stdout
  * only; exits 1 when a reauth row misses a correctness target (grants, successes, reuse, 401s).
+ * `--repeats N` changes the number of repeats; `--out FILE` where the raw figures go;
+ * `--before FILE` puts a before/after section in RESULTS.md (see compare.ts).
  */
-import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { dirname, resolve } from 'node:path'
 import { APP_TARGETS, BUDGETS, measure, PEER_TARGETS, REAUTH_TARGETS, type Size } from '../size.js'
 import type { Variant } from './clients.js'
 import * as clients from './clients.js'
@@ -13,6 +20,7 @@ import {
   type LateRun,
   lateRun,
   type MemoryRun,
+  type MemoryStage,
   memoryRun,
   type OverheadRun,
   overheadRun,
@@ -26,7 +34,23 @@ import { writeCharts } from './write-charts.js'
 
 const smoke = process.argv.includes('--smoke') || process.env.REAUTH_BENCH_SMOKE === '1'
 
-export const PLAN = smoke
+/** The value after `--name` (or in `--name=value`), if given. */
+function option(name: string): string | undefined {
+  const args = process.argv.slice(2)
+  const at = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (at < 0) return undefined
+  const arg = args[at] as string
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[at + 1]
+}
+
+const repeatsOption = option('repeats')
+// pnpm runs the script in bench/; paths given on the command line are taken from where the
+// user ran it (INIT_CWD), as they typed them.
+const cwd = process.env.INIT_CWD ?? process.cwd()
+const outOption = option('out')
+const beforeOption = option('before')
+
+const BASE_PLAN = smoke
   ? {
       repeats: 1,
       overheadCount: 500,
@@ -37,18 +61,29 @@ export const PLAN = smoke
       lifetimes: 5,
       workers: 8,
       memorySize: 500,
+      memorySentSize: 200,
     }
   : {
-      repeats: 3,
-      overheadCount: 20_000,
+      // At least five repeats, so each figure has a min / median / max; counts sized so the
+      // whole run stays within a few minutes on 2 shared cores.
+      repeats: 5,
+      overheadCount: 3_000,
       concurrency: 100,
       stormSize: 1_000,
       lateSize: 50,
       ttlMs: 200,
-      lifetimes: 20,
+      lifetimes: 10,
       workers: 8,
       memorySize: 10_000,
+      // After a 401 and in flight each request holds its own connection: 10 000 of them take a
+      // minute per cell on 2 loaded cores, so these stages measure 2 000 (per-request heap
+      // measured at 10 000 once: within a few percent of it, see README).
+      memorySentSize: 2_000,
     }
+export const PLAN = {
+  ...BASE_PLAN,
+  repeats: repeatsOption === undefined ? BASE_PLAN.repeats : Math.max(1, Number(repeatsOption)),
+}
 export type Plan = typeof PLAN
 
 const OVERHEAD: Variant[] = [
@@ -76,12 +111,18 @@ const PROACTIVE: Variant[] = [
   clients.axiosJwt(),
   clients.axiosJwt(PLAN.ttlMs / 2 / 1000),
 ]
-const MEMORY: Variant[] = [
-  clients.reauthAxios,
-  clients.reauthKy,
-  clients.reauthFetch,
-  clients.axiosAuthRefresh,
-  clients.axiosAuthRefreshNoDedupe,
+/** Every pending request the memory scenario measures: each adapter at each stage, the plain clients in flight, the peers' queue. */
+const MEMORY: Array<[Variant, MemoryStage]> = [
+  [clients.reauthAxios, 'before send'],
+  [clients.reauthKy, 'before send'],
+  [clients.reauthFetch, 'before send'],
+  [clients.reauthAxios, 'after 401'],
+  [clients.reauthKy, 'after 401'],
+  [clients.reauthFetch, 'after 401'],
+  [clients.bareAxios, 'in flight'],
+  [clients.bareKy, 'in flight'],
+  [clients.bareFetch, 'in flight'],
+  [clients.axiosAuthRefresh, 'before send'],
 ]
 
 /** The order of a list rotated by `by`, so no variant always runs first. */
@@ -94,13 +135,27 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`)
 }
 
+/** The commit measured, and whether packages/ had uncommitted changes ("+dirty"). */
+function commit(): string | undefined {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' }).trim()
+    const dirty = git('status', '--porcelain', '--', '../packages') !== ''
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? '+dirty' : ''}`
+  } catch {
+    return undefined
+  }
+}
+
 async function main(): Promise<number> {
   const started = performance.now()
   const server = await startServer()
   const results: Results = {
     smoke,
+    commit: commit(),
     plan: PLAN,
     machine: machine(),
+    load: [],
     overhead: [],
     storm: [],
     late: [],
@@ -118,7 +173,9 @@ async function main(): Promise<number> {
       await overheadRun(server, variant, 'concurrent', Math.min(2_000, PLAN.overheadCount), 100)
     }
     for (let repeat = 0; repeat < PLAN.repeats; repeat++) {
-      log(`repeat ${repeat + 1}/${PLAN.repeats}`)
+      const load = loadavg().map((n) => Math.round(n * 100) / 100)
+      results.load.push({ repeat: repeat + 1, at: new Date().toISOString(), loadavg: load })
+      log(`repeat ${repeat + 1}/${PLAN.repeats} (load ${load.join(' / ')})`)
       for (const mode of ['sequential', 'concurrent'] as const) {
         for (const variant of rotate(OVERHEAD, repeat)) {
           const run: OverheadRun = await overheadRun(
@@ -128,6 +185,7 @@ async function main(): Promise<number> {
             PLAN.overheadCount,
             PLAN.concurrency,
           )
+          run.repeat = repeat + 1
           results.overhead.push(run)
           log(`  overhead ${mode} ${variant.name}: ${run.ms.toFixed(0)} ms`)
         }
@@ -156,10 +214,11 @@ async function main(): Promise<number> {
         results.proactive.push(run)
         log(`  proactive ${variant.name}: ${run.seen401} 401s, ${run.grants} grants`)
       }
-      for (const variant of rotate(MEMORY, repeat)) {
-        const run: MemoryRun = await memoryRun(server, variant, PLAN.memorySize)
+      for (const [variant, stage] of rotate(MEMORY, repeat)) {
+        const size = stage === 'before send' ? PLAN.memorySize : PLAN.memorySentSize
+        const run: MemoryRun = await memoryRun(server, variant, stage, size)
         results.memory.push(run)
-        log(`  memory ${variant.name}: ${run.bytesPerRequest.toFixed(0)} B/request`)
+        log(`  memory ${variant.name} ${stage}: ${run.bytesPerRequest.toFixed(0)} B/request`)
       }
     }
     const sizes: Size[] = []
@@ -171,10 +230,22 @@ async function main(): Promise<number> {
     await server.close()
   }
   results.seconds = (performance.now() - started) / 1000
-  const markdown = renderResults(results)
+  results.machine.loadAtEnd = loadavg().map((n) => Math.round(n * 100) / 100)
+  const before =
+    beforeOption === undefined
+      ? undefined
+      : (JSON.parse(readFileSync(resolve(cwd, beforeOption), 'utf8')) as Results)
+  const markdown = renderResults(results, before)
   if (smoke) {
     log(markdown)
   } else {
+    const out =
+      outOption === undefined
+        ? new URL('../results/latest.json', import.meta.url).pathname
+        : resolve(cwd, outOption)
+    mkdirSync(dirname(out), { recursive: true })
+    writeFileSync(out, `${JSON.stringify(results, null, 1)}\n`)
+    log(`wrote ${out}`)
     writeFileSync(new URL('../RESULTS.md', import.meta.url), markdown)
     log(markdown)
     log('wrote bench/RESULTS.md')
@@ -206,7 +277,7 @@ function failedTargets(results: Results): string[] {
     }
   }
   for (const run of results.memory.filter((r) => reauth(r.variant))) {
-    if (run.successes !== run.waiting) failed.push(`memory ${run.variant}`)
+    if (run.successes !== run.waiting) failed.push(`memory ${run.variant} ${run.stage}`)
   }
   for (const line of failed) log(`target missed: ${line}`)
   return failed

@@ -4,9 +4,16 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Size } from '../size.js'
 import type { Plan } from './main.js'
-import type { LateRun, MemoryRun, OverheadRun, ProactiveRun, StormRun } from './scenarios.js'
+import type {
+  LateRun,
+  MemoryRun,
+  MemoryStage,
+  OverheadRun,
+  ProactiveRun,
+  StormRun,
+} from './scenarios.js'
 import { TOKEN_DELAY_MS } from './scenarios.js'
-import { median } from './stats.js'
+import { median, type Spread, spread } from './stats.js'
 
 /** The engine's default replay concurrency (packages/core/src/replay-queue.ts). */
 const QUEUE = 64
@@ -18,13 +25,18 @@ export interface Machine {
   node: string
   platform: string
   loadAtStart: number[]
+  loadAtEnd?: number[]
   versions: Record<string, string>
 }
 
 export interface Results {
   smoke: boolean
+  /** The commit measured (`git rev-parse --short HEAD`, "+dirty" with changes in packages/). */
+  commit?: string | undefined
   plan: Plan
   machine: Machine
+  /** The load average (1/5/15 min) as each repeat started. */
+  load: Array<{ repeat: number; at: string; loadavg: number[] }>
   overhead: OverheadRun[]
   storm: StormRun[]
   late: LateRun[]
@@ -83,6 +95,16 @@ export function machine(): Machine {
 const ms = (n: number) => `${n.toFixed(0)} ms`
 const int = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1))
 
+/** "min / median / max", each formatted by `f`; one value when they are all equal. */
+export function range(s: Spread, f: (n: number) => string = int): string {
+  if (Number.isNaN(s.median)) return '—'
+  if (s.min === s.max) return f(s.median)
+  return `${f(s.min)} / ${f(s.median)} / ${f(s.max)}`
+}
+
+const fixed2 = (n: number) => n.toFixed(2)
+const bytes = (n: number) => String(Math.round(n))
+
 function by<T extends { variant: string }>(runs: T[]): Map<string, T[]> {
   const groups = new Map<string, T[]>()
   for (const run of runs) groups.set(run.variant, [...(groups.get(run.variant) ?? []), run])
@@ -104,26 +126,59 @@ const BARE: Record<string, string> = {
   '@reauth/fetch': 'fetch (bare, token by hand)',
 }
 
-interface OverheadRow {
+/** The plain client whose in-flight request a row's waiting request is held to. */
+const PLAIN: Record<string, string> = {
+  ...BARE,
+  'axios-auth-refresh (deduplicateRefresh: false)': 'axios (bare, token by hand)',
+}
+
+/** "Before send" target: 1.5 KB (1 500 B) per waiting request, every adapter (issue 15). */
+export const BEFORE_SEND_TARGET = 1_500
+
+export interface OverheadRow {
   variant: string
   mode: OverheadRun['mode']
-  reqPerSec: number
-  ratio: number | undefined
+  reqPerSec: Spread
+  /** Per repeat: this variant's time over its bare client's time in the same repeat. */
+  ratio: Spread | undefined
+  /** The client process's CPU µs per request. */
+  cpu: Spread | undefined
+  /** Per repeat: this variant's CPU per request over its bare client's in the same repeat. */
+  cpuRatio: Spread | undefined
   failures: number
 }
 
-function overheadRows(results: Results): OverheadRow[] {
+export function overheadRows(results: Results): OverheadRow[] {
   const rows: OverheadRow[] = []
   for (const mode of ['sequential', 'concurrent'] as const) {
     const groups = by(results.overhead.filter((r) => r.mode === mode))
-    const time = (variant: string) => median((groups.get(variant) ?? []).map((r) => r.ms))
     for (const [variant, runs] of groups) {
       const bare = BARE[variant]
+      const bareRuns = bare ? (groups.get(bare) ?? []) : []
+      // Run i of every variant belongs to repeat i (every repeat runs every cell).
+      const ratios = bare
+        ? runs.flatMap((run, i) => {
+            const base = bareRuns.find((b) => b.repeat === run.repeat) ?? bareRuns[i]
+            return base ? [run.ms / base.ms] : []
+          })
+        : undefined
+      const cpuRuns = runs.filter((r) => r.cpuMicros !== undefined)
+      const cpuRatios = bare
+        ? cpuRuns.flatMap((run, i) => {
+            const base = bareRuns.find((b) => b.repeat === run.repeat) ?? bareRuns[i]
+            return base?.cpuMicros ? [(run.cpuMicros as number) / base.cpuMicros] : []
+          })
+        : undefined
       rows.push({
         variant,
         mode,
-        reqPerSec: (results.plan.overheadCount / time(variant)) * 1000,
-        ratio: bare ? time(variant) / time(bare) : undefined,
+        reqPerSec: spread(runs.map((r) => (results.plan.overheadCount / r.ms) * 1000)),
+        ratio: ratios && spread(ratios),
+        cpu:
+          cpuRuns.length === 0
+            ? undefined
+            : spread(cpuRuns.map((r) => (r.cpuMicros as number) / results.plan.overheadCount)),
+        cpuRatio: cpuRatios?.length ? spread(cpuRatios) : undefined,
         failures: runs.reduce((sum, r) => sum + r.failures, 0),
       })
     }
@@ -131,13 +186,62 @@ function overheadRows(results: Results): OverheadRow[] {
   return rows
 }
 
+export interface MemoryRow {
+  variant: string
+  waiting: number
+  stages: Partial<Record<MemoryStage, Spread>>
+  /** The plain client's in-flight request, for the same client. */
+  plain: Spread | undefined
+  successes: number
+  runs: number
+}
+
+export function memoryRows(results: Results): MemoryRow[] {
+  const runs = results.memory.map((r) => ({ ...r, stage: r.stage ?? ('before send' as const) }))
+  const cell = (variant: string, stage: MemoryStage) => {
+    const values = runs
+      .filter((r) => r.variant === variant && r.stage === stage)
+      .map((r) => r.bytesPerRequest)
+    return values.length === 0 ? undefined : spread(values)
+  }
+  const waiters = [...new Set(runs.filter((r) => r.stage !== 'in flight').map((r) => r.variant))]
+  return waiters.map((variant) => {
+    const mine = runs.filter((r) => r.variant === variant)
+    const stages: MemoryRow['stages'] = {}
+    for (const stage of ['before send', 'after 401'] as const) {
+      const s = cell(variant, stage)
+      if (s) stages[stage] = s
+    }
+    const plain = PLAIN[variant]
+    return {
+      variant,
+      waiting: median(mine.map((r) => r.waiting)),
+      stages,
+      plain: plain === undefined ? undefined : cell(plain, 'in flight'),
+      successes: Math.min(...mine.map((r) => r.successes / r.waiting)),
+      runs: mine.length,
+    }
+  })
+}
+
 function verdict(ok: boolean, good = 'meets target', bad = 'misses target'): string {
   return ok ? good : `**${bad}**`
 }
 
-export function renderResults(results: Results): string {
+function loadLine(results: Results): string {
+  const m = results.machine
+  const perRepeat = (results.load ?? []).map((l) => l.loadavg[0]?.toFixed(2) ?? '?').join(', ')
+  return (
+    `- Load: ${m.cores} CPUs; load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}` +
+    (perRepeat ? `; 1-min load as each repeat started: ${perRepeat}` : '') +
+    (m.loadAtEnd ? `; at the end ${m.loadAtEnd.join(' / ')}` : '') +
+    '. A load above the CPU count means other work shared the cores during the run.'
+  )
+}
+
+export function renderResults(results: Results, before?: Results): string {
   const { plan, machine: m } = results
-  const repeats = `median of ${plan.repeats} repeat${plan.repeats === 1 ? '' : 's'}`
+  const repeats = `${plan.repeats} interleaved repeat${plan.repeats === 1 ? '' : 's'}`
   const out: string[] = []
   out.push(
     `# reauth benchmark results${results.smoke ? ' (smoke run: small counts, not figures to quote)' : ''}`,
@@ -145,36 +249,56 @@ export function renderResults(results: Results): string {
   out.push('')
   out.push(
     `Written by \`pnpm bench\` (bench/src/main.ts); what each figure means is in [README.md](README.md). ` +
-      `Every figure is the **${repeats}** of the whole scenario, run in one process against a loopback ` +
+      `Every figure is **min / median / max of ${repeats}** (repeat i runs every cell of every ` +
+      `scenario before repeat i+1 starts, so drift hits all cells alike; a single number means the ` +
+      `repeats agreed), run in one process against a loopback ` +
       `node:http server (127.0.0.1, keep-alive, in a forked child process) that rotates refresh tokens ` +
       `and counts reuse of a retired one. The token endpoint takes ${TOKEN_DELAY_MS} ms per grant ` +
-      `(one token round trip, measured from the client: ${ms(median(results.tokenRoundTrip))}).`,
+      `(one token round trip, measured from the client: ${ms(median(results.tokenRoundTrip))}). ` +
+      `The raw figures are in the JSON file the run wrote (bench/results/).`,
   )
   out.push('')
   out.push(
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}; Node ${m.node}. ` +
-      `Load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}. The loopback server runs in a ` +
-      `child process on the same ${m.cores} cores as the clients, so throughput figures carry noise ` +
-      `of several percent between runs.`,
+      `The loopback server runs in a child process on the same ${m.cores} cores as the clients, so ` +
+      `throughput figures carry noise of several percent between runs.`,
   )
+  out.push(loadLine(results))
   out.push(
     `- Versions: ${Object.entries(m.versions)
       .map(([name, v]) => `${name} ${v}`)
       .join(', ')}.`,
   )
-  out.push(`- Total bench time: ${results.seconds.toFixed(0)} s.`)
+  out.push(
+    `- Total bench time: ${results.seconds.toFixed(0)} s${results.commit ? `; commit measured: ${results.commit}` : ''}.`,
+  )
   out.push('')
+  if (before) {
+    out.push(compareSection(before, results))
+    out.push('')
+  }
 
   // 1. overhead
   out.push(`## 1. Overhead with a valid token (${plan.overheadCount} requests)`)
   out.push('')
   out.push(
-    `Same client with the token attached by hand = 1.00. Sequential: one request at a time; ` +
-      `concurrent: ${plan.concurrency} in flight. Target ≤ 1.05.`,
+    `Same client with the token attached by hand = 1.00; the ratio is taken per repeat (this ` +
+      `client's time over the bare client's time in the same repeat), then min / median / max. ` +
+      `Sequential: one request at a time; concurrent: ${plan.concurrency} in flight. Target ≤ 1.05 ` +
+      "(bold: the median misses it). _Client CPU_: the client process's CPU time (user + system, " +
+      '`process.cpuUsage()`) per request, its median, and the same per-repeat ratio to bare: CPU time ' +
+      'is not stretched by other processes waiting for the cores, so on a loaded machine it tells ' +
+      "reauth's own cost apart from the load much better than req/s.",
   )
   out.push('')
   const rows = overheadRows(results)
   const names = [...new Set(rows.map((r) => r.variant))]
+  const ratioCell = (row: OverheadRow | undefined) =>
+    row?.ratio === undefined
+      ? '1.00 (baseline)'
+      : row.ratio.median <= 1.05
+        ? range(row.ratio, fixed2)
+        : `**${range(row.ratio, fixed2)}**`
   out.push(
     table(
       [
@@ -183,23 +307,27 @@ export function renderResults(results: Results): string {
         'ratio to bare',
         `concurrency ${plan.concurrency} req/s`,
         'ratio to bare',
+        'client CPU, sequential: µs per request (ratio to bare)',
+        `client CPU, concurrency ${plan.concurrency}: µs per request (ratio to bare)`,
         'failures',
       ],
       names.map((variant) => {
         const seq = rows.find((r) => r.variant === variant && r.mode === 'sequential')
         const con = rows.find((r) => r.variant === variant && r.mode === 'concurrent')
-        const ratio = (row: OverheadRow | undefined) =>
-          row?.ratio === undefined
-            ? '1.00 (baseline)'
-            : row.ratio <= 1.05
-              ? row.ratio.toFixed(2)
-              : `**${row.ratio.toFixed(2)}**`
+        const rate = (row: OverheadRow | undefined) =>
+          row ? range(row.reqPerSec, (n) => String(Math.round(n))) : '—'
+        const cpu = (row: OverheadRow | undefined) =>
+          row?.cpu === undefined
+            ? '—'
+            : `${Math.round(row.cpu.median)} µs (${row.cpuRatio ? range(row.cpuRatio, fixed2) : 'baseline'})`
         return [
           variant,
-          int(Math.round(seq?.reqPerSec ?? 0)),
-          ratio(seq),
-          int(Math.round(con?.reqPerSec ?? 0)),
-          ratio(con),
+          rate(seq),
+          ratioCell(seq),
+          rate(con),
+          ratioCell(con),
+          cpu(seq),
+          cpu(con),
           String((seq?.failures ?? 0) + (con?.failures ?? 0)),
         ]
       }),
@@ -218,7 +346,7 @@ export function renderResults(results: Results): string {
       `200 (target ${plan.stormSize}); reused = retired refresh tokens presented again (target 0; a real ` +
       `server would revoke the session). Added latency = storm latency minus the same burst's latency ` +
       `with a valid token, at p50 and p99; one token round trip is ${ms(rtt)}, so an ideal client adds ` +
-      `about one 401 round trip + one token round trip + one replay.`,
+      `about one 401 round trip + one token round trip + one replay. The verdict is on the worst repeat.`,
   )
   out.push('')
   const storm = by(results.storm)
@@ -235,21 +363,31 @@ export function renderResults(results: Results): string {
         'verdict',
       ],
       [...storm].map(([variant, runs]) => {
-        const grants = median(runs.map((r) => r.grants))
-        const successes = median(runs.map((r) => r.successes))
-        const reuse = median(runs.map((r) => r.reuse))
-        const p50 = median(runs.map((r) => r.stormP50 - r.validP50))
-        const p99 = median(runs.map((r) => r.stormP99 - r.validP99))
-        const good = grants === 1 && successes === plan.stormSize && reuse === 0
+        const grants = spread(runs.map((r) => r.grants))
+        const successes = spread(runs.map((r) => r.successes))
+        const reuse = spread(runs.map((r) => r.reuse))
+        const p50 = spread(runs.map((r) => r.stormP50 - r.validP50))
+        const p99 = spread(runs.map((r) => r.stormP99 - r.validP99))
+        const good =
+          grants.min === 1 &&
+          grants.max === 1 &&
+          successes.min === plan.stormSize &&
+          reuse.max === 0
         return [
           variant,
-          int(grants),
-          int(successes),
-          int(reuse),
-          ms(p50),
-          ms(p99),
-          (p50 / rtt).toFixed(1),
-          verdict(good, 'meets targets', failing(grants, successes, reuse, plan.stormSize)),
+          range(grants),
+          range(successes),
+          range(reuse),
+          range(p50, ms),
+          range(p99, ms),
+          range({ min: p50.min / rtt, median: p50.median / rtt, max: p50.max / rtt }, (n) =>
+            n.toFixed(1),
+          ),
+          verdict(
+            good,
+            'meets targets',
+            failing(grants.max, successes.min, reuse.max, plan.stormSize),
+          ),
         ]
       }),
     ),
@@ -266,23 +404,27 @@ export function renderResults(results: Results): string {
   out.push(
     `The server answers the first 401 at once and holds the other ${plan.lateSize - 1} until a grant ` +
       `completed (+20 ms), so they reach the client after its refresh finished. Extra grants = grants − 1 ` +
-      `(target 0).`,
+      `(target 0). The verdict is on the worst repeat.`,
   )
   out.push('')
   out.push(
     table(
       ['client', 'extra grants', 'successes', 'reused', 'verdict'],
       [...by(results.late)].map(([variant, runs]) => {
-        const extra = median(runs.map((r) => r.grants - 1))
-        const successes = median(runs.map((r) => r.successes))
-        const reuse = median(runs.map((r) => r.reuse))
-        const good = extra === 0 && successes === plan.lateSize && reuse === 0
+        const extra = spread(runs.map((r) => r.grants - 1))
+        const successes = spread(runs.map((r) => r.successes))
+        const reuse = spread(runs.map((r) => r.reuse))
+        const good = extra.max === 0 && successes.min === plan.lateSize && reuse.max === 0
         return [
           variant,
-          int(extra),
-          `${int(successes)} / ${plan.lateSize}`,
-          int(reuse),
-          verdict(good, 'meets targets', failing(extra + 1, successes, reuse, plan.lateSize)),
+          range(extra),
+          `${range(successes)} of ${plan.lateSize}`,
+          range(reuse),
+          verdict(
+            good,
+            'meets targets',
+            failing(extra.max + 1, successes.min, reuse.max, plan.lateSize),
+          ),
         ]
       }),
     ),
@@ -296,10 +438,11 @@ export function renderResults(results: Results): string {
   out.push('')
   out.push(
     `\`expires_in\` is known; requests flow continuously for ${plan.lifetimes} × ${plan.ttlMs} ms. ` +
-      `401s seen = 401 responses the API sent (target 0). reauth's leeway is its default (10 s) bounded ` +
-      `by half the lifetime, i.e. ${plan.ttlMs / 2} ms here, so it refreshes about every half lifetime + ` +
-      `one grant. axios-jwt's default 10 s fudge is longer than the whole lifetime, so it is also run ` +
-      `with the same margin as reauth.`,
+      `401s seen = 401 responses the API sent (target 0). reauth runs with its defaults: the ` +
+      `refresh-ahead window (60 s) is bounded by half the lifetime (${plan.ttlMs / 2} ms here) and ` +
+      `the expiry margin (5 s) by a quarter (${plan.ttlMs / 4} ms). axios-jwt's default 10 s fudge is ` +
+      `longer than the whole lifetime, so it is also run with a fudge of half the lifetime. The verdict ` +
+      `is on the worst repeat.`,
   )
   out.push('')
   out.push(
@@ -315,20 +458,31 @@ export function renderResults(results: Results): string {
         'verdict',
       ],
       [...by(results.proactive)].map(([variant, runs]) => {
-        const requests = median(runs.map((r) => r.requests))
-        const seen = median(runs.map((r) => r.seen401))
-        const grants = median(runs.map((r) => r.grants))
-        const failures = median(runs.map((r) => r.requests - r.successes))
-        const reuse = median(runs.map((r) => r.reuse))
+        const requests = spread(runs.map((r) => r.requests))
+        const seen = spread(runs.map((r) => r.seen401))
+        const grants = spread(runs.map((r) => r.grants))
+        const failures = spread(runs.map((r) => r.requests - r.successes))
+        const reuse = spread(runs.map((r) => r.reuse))
         return [
           variant,
-          int(requests),
-          int(seen),
-          int(grants),
-          (grants / plan.lifetimes).toFixed(1),
-          int(failures),
-          int(reuse),
-          verdict(seen === 0 && failures === 0 && reuse === 0, 'no 401', '401s or failures'),
+          range(requests),
+          range(seen),
+          range(grants),
+          range(
+            {
+              min: grants.min / plan.lifetimes,
+              median: grants.median / plan.lifetimes,
+              max: grants.max / plan.lifetimes,
+            },
+            (n) => n.toFixed(1),
+          ),
+          range(failures),
+          range(reuse),
+          verdict(
+            seen.max === 0 && failures.max === 0 && reuse.max === 0,
+            'no 401',
+            '401s or failures',
+          ),
         ]
       }),
     ),
@@ -336,30 +490,60 @@ export function renderResults(results: Results): string {
   out.push('')
 
   // 5. memory
+  const sent = (plan as { memorySentSize?: number }).memorySentSize ?? plan.memorySize
   out.push(`## 5. Memory: ${plan.memorySize} requests waiting on one held refresh`)
   out.push('')
   out.push(
-    `Heap growth (\`process.memoryUsage().heapUsed\` after two \`global.gc()\` calls, with all requests ` +
-      `waiting, minus the same before they were made) divided by the number of waiting requests. It ` +
-      `includes the client's own per-request state (config, promise chain) and the harness's one pending ` +
-      `promise per request, the same for every row. reauth rows wait before sending (the token is known ` +
-      `to be expired); the peers (no proactive refresh) wait in axios-auth-refresh's queue after one ` +
-      `request's 401 started the refresh.`,
+    `Heap growth (\`process.memoryUsage().heapUsed\` after two \`global.gc()\` calls, with all ` +
+      `requests pending, minus the same before they were made) divided by the number of pending ` +
+      `requests, in bytes: ${plan.memorySize} at once before send, ${sent} at once after a 401 and in ` +
+      `flight (each of those holds a connection of its own). It includes the client's own per-request state and the harness's ` +
+      `one pending promise per request, the same for every row. _Before send_: reauth rows wait before ` +
+      `sending (the token is known to be expired); the peers (no proactive refresh) wait in ` +
+      `axios-auth-refresh's queue after one request's 401 started the refresh. _After its 401_: sent ` +
+      `with a token the server no longer accepts, answered 401, waiting on the one refresh. _Plain ` +
+      `client in flight_: the same client with the token attached by hand, its request sent and the ` +
+      `server holding the answer. The stages that send first open as many keep-alive connections as ` +
+      `they use, so pooled sockets are in the heap before and after alike. Targets (issue 15): before ` +
+      `send ≤ ${BEFORE_SEND_TARGET} B for every adapter; after a 401 no more than the plain client in ` +
+      `flight (medians).`,
   )
   out.push('')
+  const memory = memoryRows(results)
   out.push(
     table(
-      ['client', 'waiting', 'heap bytes per waiting request', 'successes after release'],
-      [...by(results.memory)].map(([variant, runs]) => [
-        variant,
-        int(median(runs.map((r) => r.waiting))),
-        int(Math.round(median(runs.map((r) => r.bytesPerRequest)))),
-        int(median(runs.map((r) => r.successes))),
-      ]),
+      [
+        'client',
+        'before send, B per request',
+        'after its 401, B per request',
+        'plain client in flight, B per request',
+        'successes after release',
+        'verdict',
+      ],
+      memory.map((row) => {
+        const beforeSend = row.stages['before send']
+        const after401 = row.stages['after 401']
+        const reauth = row.variant.startsWith('@reauth/')
+        const misses: string[] = []
+        if (reauth && beforeSend && beforeSend.median > BEFORE_SEND_TARGET)
+          misses.push('before send')
+        if (reauth && after401 && row.plain && after401.median > row.plain.median)
+          misses.push('after 401')
+        return [
+          row.variant,
+          beforeSend ? range(beforeSend, bytes) : '—',
+          after401 ? range(after401, bytes) : '—',
+          row.plain ? range(row.plain, bytes) : '—',
+          row.successes === 1 ? 'all' : `**${(row.successes * 100).toFixed(1)} % (worst run)**`,
+          reauth
+            ? verdict(misses.length === 0, 'meets targets', `misses: ${misses.join(', ')}`)
+            : 'peer (no target)',
+        ]
+      }),
     ),
   )
   out.push('')
-  out.push(memoryNotes(results))
+  out.push(memoryNotes(memory))
   out.push('')
 
   // 6. size
@@ -393,6 +577,136 @@ export function renderResults(results: Results): string {
   return `${out.join('\n')}\n`
 }
 
+/**
+ * Before / after, for a change that must show no regression: each figure's min / median / max
+ * in both runs. A cell is flagged **worse** when the after run's whole range lies above the
+ * before run's (after min > before max), the only difference the spread of the repeats can
+ * tell apart from noise.
+ */
+export function compareSection(before: Results, after: Results): string {
+  const out: string[] = []
+  const when = (r: Results) =>
+    `${r.commit ? `commit ${r.commit}, ` : ''}${r.plan.repeats} repeats, load ${r.machine.loadAtStart[0]} at start, ${r.seconds.toFixed(0)} s`
+  out.push('## Before and after')
+  out.push('')
+  out.push(
+    `Before: ${when(before)}. After: ${when(after)}. Each cell is min / median / max of the run's ` +
+      `repeats; **worse** means the after range lies wholly above the before range (after min > ` +
+      `before max), **better** the reverse; otherwise the two overlap and the difference is noise.`,
+  )
+  out.push('')
+  const judge = (b: Spread | undefined, a: Spread | undefined) =>
+    !a || !b ? '—' : a.min > b.max ? '**worse**' : a.max < b.min ? 'better' : 'same (overlap)'
+  const ob = overheadRows(before)
+  const oa = overheadRows(after)
+  out.push(
+    table(
+      [
+        'overhead: ratio to bare',
+        'mode',
+        'before',
+        'after',
+        'change',
+        'client CPU ratio before',
+        'client CPU ratio after',
+        'change',
+      ],
+      oa
+        .filter((row) => row.ratio)
+        .map((row) => {
+          const old = ob.find((r) => r.variant === row.variant && r.mode === row.mode)
+          const b = old?.ratio
+          return [
+            row.variant,
+            row.mode === 'concurrent' ? `concurrency ${after.plan.concurrency}` : 'sequential',
+            b ? range(b, fixed2) : '—',
+            row.ratio ? range(row.ratio, fixed2) : '—',
+            judge(b, row.ratio),
+            old?.cpuRatio ? range(old.cpuRatio, fixed2) : '—',
+            row.cpuRatio ? range(row.cpuRatio, fixed2) : '—',
+            judge(old?.cpuRatio, row.cpuRatio),
+          ]
+        }),
+    ),
+  )
+  out.push('')
+  const mb = memoryRows(before)
+  const ma = memoryRows(after)
+  const memoryCells: string[][] = []
+  for (const row of ma) {
+    const old = mb.find((r) => r.variant === row.variant)
+    for (const stage of ['before send', 'after 401'] as const) {
+      const a = row.stages[stage]
+      if (!a) continue
+      const b = old?.stages[stage]
+      memoryCells.push([
+        row.variant,
+        stage,
+        b ? range(b, bytes) : '—',
+        range(a, bytes),
+        judge(b, a),
+      ])
+    }
+  }
+  out.push(
+    table(['memory: B per waiting request', 'stage', 'before', 'after', 'change'], memoryCells),
+  )
+  out.push('')
+  const sb = by(before.storm)
+  out.push(
+    table(
+      ['storm: added p50', 'before', 'after', 'change', 'grants before → after'],
+      [...by(after.storm)].map(([variant, runs]) => {
+        const old = sb.get(variant) ?? []
+        const b = old.length ? spread(old.map((r) => r.stormP50 - r.validP50)) : undefined
+        const a = spread(runs.map((r) => r.stormP50 - r.validP50))
+        return [
+          variant,
+          b ? range(b, ms) : '—',
+          range(a, ms),
+          judge(b, a),
+          `${old.length ? range(spread(old.map((r) => r.grants))) : '—'} → ${range(spread(runs.map((r) => r.grants)))}`,
+        ]
+      }),
+    ),
+  )
+  out.push('')
+  const pb = by(before.proactive)
+  out.push(
+    table(
+      ['proactive', '401s before', '401s after', 'grants before', 'grants after'],
+      [...by(after.proactive)].map(([variant, runs]) => {
+        const old = pb.get(variant) ?? []
+        const cell = (list: ProactiveRun[], f: (r: ProactiveRun) => number) =>
+          list.length ? range(spread(list.map(f))) : '—'
+        return [
+          variant,
+          cell(old, (r) => r.seen401),
+          cell(runs, (r) => r.seen401),
+          cell(old, (r) => r.grants),
+          cell(runs, (r) => r.grants),
+        ]
+      }),
+    ),
+  )
+  out.push('')
+  out.push(
+    table(
+      ['size (min+gzip)', 'before', 'after', 'change'],
+      after.sizes.map((size) => {
+        const old = before.sizes.find((s) => s.name === size.name)
+        return [
+          size.name,
+          old ? `${old.gzip} B` : '—',
+          `${size.gzip} B`,
+          old ? `${size.gzip - old.gzip >= 0 ? '+' : ''}${size.gzip - old.gzip} B` : '—',
+        ]
+      }),
+    ),
+  )
+  return out.join('\n')
+}
+
 function failing(grants: number, successes: number, reuse: number, size: number): string {
   const parts: string[] = []
   if (grants !== 1) parts.push(`${int(grants)} grants`)
@@ -402,37 +716,29 @@ function failing(grants: number, successes: number, reuse: number, size: number)
 }
 
 function overheadNotes(rows: OverheadRow[]): string {
-  const over = rows.filter((r) => r.variant.startsWith('@reauth/') && (r.ratio ?? 0) > 1.05)
-  if (over.length === 0) return 'Every reauth adapter is within the 1.05 target in both modes.'
-  const lines = [
-    `**Where reauth is over the 1.05 target** (${over
-      .map((r) => `${r.variant} ${r.mode} ${r.ratio?.toFixed(2)}`)
-      .join('; ')}). Causes, from reading the code (not from a profile):`,
-  ]
-  if (over.some((r) => r.variant === '@reauth/fetch')) {
+  const reauth = rows.filter((r) => r.variant.startsWith('@reauth/'))
+  const over = reauth.filter((r) => (r.ratio?.median ?? 0) > 1.05)
+  const cpuOver = reauth.filter((r) => (r.cpuRatio?.median ?? 0) > 1.05)
+  const lines: string[] = []
+  lines.push(
+    over.length === 0
+      ? 'Every reauth adapter is within the 1.05 target in both modes (median time ratio).'
+      : `**Where reauth is over the 1.05 target** (median time ratio: ${over
+          .map((r) => `${r.variant} ${r.mode} ${r.ratio?.median.toFixed(2)}`)
+          .join('; ')}).`,
+  )
+  if (cpuOver.length > 0) {
     lines.push(
-      '- `@reauth/fetch`, for a URL input with a body fetch can take twice, calls `fetch(input, init)` ' +
-        'with the header merged in (no `Request` built; create-fetch.ts). What is left is ' +
-        '`engine.run`: `new URL` for the origin check, two `Headers` copies, and awaits on the store ' +
-        'and the send. Fix: cache the origin check per URL string, and skip the await for a ' +
-        'synchronous store.',
+      `Client CPU per request over 1.05× the bare client's (median): ${cpuOver
+        .map((r) => `${r.variant} ${r.mode} ${r.cpuRatio?.median.toFixed(2)}`)
+        .join('; ')}.`,
     )
   }
-  if (over.some((r) => r.variant === '@reauth/axios')) {
-    lines.push(
-      '- `@reauth/axios` runs an async request interceptor per request: `instance.getUri` to build ' +
-        'the full URL, `new URL` in `authorize`, `AxiosHeaders.from` and an `Attached` marker. Fix: ' +
-        'cache the origin check per `baseURL`/`url` pair and skip `getUri` for relative URLs.',
-    )
-  }
-  if (over.some((r) => r.variant === '@reauth/ky')) {
-    lines.push(
-      "- `@reauth/ky` wraps the instance in a `Proxy` that copies each call's options into a " +
-        'new `context` object, and its `beforeRequest` hook keeps per-call state in a `WeakMap` and ' +
-        'parses the URL. Fix: skip the copy when the caller passes no `signal`; cache the origin check.',
-    )
-  }
-  return lines.join('\n')
+  lines.push(
+    'Where the time goes, from `node --cpu-prof` of these cells: [PROFILE.md](PROFILE.md) ' +
+      '(`pnpm --filter @reauth/bench profile`).',
+  )
+  return lines.join(' ')
 }
 
 function sizeNotes(sizes: Size[]): string {
@@ -450,30 +756,35 @@ function sizeNotes(sizes: Size[]): string {
   )
 }
 
-function memoryNotes(results: Results): string {
-  const perRequest = (variant: string) =>
-    median(results.memory.filter((r) => r.variant === variant).map((r) => r.bytesPerRequest))
-  const peer = perRequest('axios-auth-refresh (defaults)')
-  const worse = [...new Set(results.memory.map((r) => r.variant))].filter(
-    (variant) => variant.startsWith('@reauth/') && perRequest(variant) > peer,
-  )
-  if (worse.length === 0 || Number.isNaN(peer)) return ''
-  const lines = [
-    `**Where reauth holds more per waiting request than axios-auth-refresh** (${worse
-      .map((variant) => `${variant} ${Math.round(perRequest(variant))} B`)
-      .join(', ')} against ${Math.round(peer)} B). Causes, from reading the code:`,
-    "- reauth waits later in the request's life: an axios request waits inside its async request " +
-      'interceptor with its config and headers built, a ky request inside `beforeRequest` with its ' +
-      '`Request`, options, `AbortController` and timeout already made by ky, a fetch request with its ' +
-      "`Request` built. axios-auth-refresh's waiters are parked by a request interceptor on one " +
-      'shared promise before most of that exists.',
-    '- With a signal (ky always hands one: its own `AbortController`), each waiter also gets its ' +
-      'own `abortable()` promise and abort listener in the engine. Fix: park waiters on the shared ' +
-      'refresh promise before the client builds its per-request objects (for ky, in the `init` hook ' +
-      'or the instance proxy, before ky constructs the `Request`), and register one abort listener ' +
-      'per signal rather than one promise per waiter.',
-  ]
-  return lines.join('\n')
+function memoryNotes(rows: MemoryRow[]): string {
+  const lines: string[] = []
+  for (const row of rows.filter((r) => r.variant.startsWith('@reauth/'))) {
+    const beforeSend = row.stages['before send']
+    const after401 = row.stages['after 401']
+    if (beforeSend && beforeSend.median > BEFORE_SEND_TARGET) {
+      lines.push(
+        `- ${row.variant} before send: ${bytes(beforeSend.median)} B per waiting request, ` +
+          `${(beforeSend.median / BEFORE_SEND_TARGET).toFixed(1)}× the ${BEFORE_SEND_TARGET} B target.`,
+      )
+    }
+    if (after401 && row.plain && after401.median > row.plain.median) {
+      lines.push(
+        `- ${row.variant} after its 401: ${bytes(after401.median)} B, ` +
+          `${(after401.median / row.plain.median).toFixed(2)}× the plain client's in-flight ` +
+          `request (${bytes(row.plain.median)} B).`,
+      )
+    }
+  }
+  if (lines.length === 0) return 'Every reauth adapter meets both memory targets (medians).'
+  return [
+    '**Where reauth misses a memory target** (medians):',
+    ...lines,
+    'A waiter holds what its client built before the wait began (axios: the config and header ' +
+      'copies; ky: the `Request`, options, `AbortController` and timer; after a 401, the response ' +
+      "too unless it is released), plus the engine's own wait (a promise and, with a signal, an " +
+      'abort listener). Issue 15 describes the fix: park the request before the client builds its ' +
+      'per-request objects, one abort listener per signal, release the 401 before waiting.',
+  ].join('\n')
 }
 
 export function stormNote(results: Results): string {

@@ -29,7 +29,11 @@ export interface OverheadRun {
   variant: string
   mode: 'sequential' | 'concurrent'
   ms: number
+  /** CPU time (user + system) of the client process during the run, µs: robust to other load. */
+  cpuMicros?: number
   failures: number
+  /** Which repeat (1-based) this run belongs to. */
+  repeat?: number
 }
 
 /** `count` requests with a valid token, sequentially or `concurrency` at a time. */
@@ -45,12 +49,20 @@ export async function overheadRun(
   // Warm-up: JIT, connection pool.
   await pool(Math.min(1_000, Math.ceil(count / 10)), width, () => client.get())
   collect()
+  const cpu = process.cpuUsage()
   const start = performance.now()
   const results = await pool(count, width, () => client.get())
   const ms = performance.now() - start
+  const used = process.cpuUsage(cpu)
   const stats = await server.stats()
   if (stats.api401 > 0) throw new Error(`${variant.name}: 401s in the overhead run`)
-  return { variant: variant.name, mode, ms, failures: results.filter((ok) => !ok).length }
+  return {
+    variant: variant.name,
+    mode,
+    ms,
+    cpuMicros: used.user + used.system,
+    failures: results.filter((ok) => !ok).length,
+  }
 }
 
 // ---------------------------------------------------------------- 2. storm
@@ -213,8 +225,20 @@ export async function proactiveRun(
 
 // ---------------------------------------------------------------- 5. memory
 
+/**
+ * Where a pending request is held while it is measured:
+ * - `before send`: waiting on a refresh before it was sent (reauth: the token is known to be
+ *   expired; peers: parked in their queue after another request's 401 started the refresh);
+ * - `after 401`: sent with a token the server stopped accepting, answered 401, and now waiting
+ *   on the one refresh (reauth only);
+ * - `in flight`: sent with a valid token, the server holds its answer (the plain client's
+ *   pending request, the baseline the two others are held to).
+ */
+export type MemoryStage = 'before send' | 'after 401' | 'in flight'
+
 export interface MemoryRun {
   variant: string
+  stage: MemoryStage
   waiting: number
   bytesPerRequest: number
   successes: number
@@ -230,58 +254,71 @@ async function until(check: () => boolean | Promise<boolean>, limitMs: number): 
 }
 
 /**
- * `size` requests wait on one refresh while the token endpoint is held. reauth: the token is
- * known to be expired, so every request waits for the proactive refresh before it is sent.
- * Peers (no proactive refresh): one request meets a 401 and starts the refresh; the others,
- * sent meanwhile, wait in the peer's queue. The heap is measured after full collections with
- * all of them waiting, and compared with the heap before they were made.
+ * `size` pending requests at once, held at `stage` (see {@link MemoryStage}); the heap is
+ * measured after full collections with all of them pending, and compared with the heap before
+ * they were made. The stages that send first open as many keep-alive connections as the run
+ * will use (a burst as wide as the run), so pooled sockets are in the heap before and after
+ * alike and the figure is the per-request state only.
  */
 export async function memoryRun(
   server: Server,
   variant: Variant,
+  stage: MemoryStage,
   size: number,
 ): Promise<MemoryRun> {
   const reauth = variant.kind === 'reauth'
+  if (stage === 'after 401' && !reauth) throw new Error('after 401: reauth rows only')
   const client = await setUp(server, variant, { tokenDelayMs: TOKEN_DELAY_MS })
-  await pool(50, 50, () => client.get())
-  await server.hold(true)
+  const engine = client.engine
+  await pool(stage === 'before send' ? 50 : size, size, () => client.get())
   let trigger: Promise<boolean> | undefined
-  if (reauth) {
-    const engine = client.engine
-    if (!engine) throw new Error('reauth rows carry their engine')
-    const current = await engine.getToken()
-    if (!current) throw new Error('no tokens')
-    await engine.setTokens({ ...current, expiresAt: Date.now() - 1 })
+  if (stage === 'in flight') {
+    await server.holdApi(true)
   } else {
-    await server.invalidate()
-    trigger = client.get()
-  }
-  if (
-    !reauth &&
-    !(await until(async () => (await server.stats()).heldTokenRequests === 1, 5_000))
-  ) {
-    throw new Error(`${variant.name}: the trigger request did not start a refresh`)
+    await server.hold(true)
+    if (stage === 'after 401') {
+      await server.invalidate()
+    } else if (engine) {
+      const current = await engine.getToken()
+      if (!current) throw new Error('no tokens')
+      await engine.setTokens({ ...current, expiresAt: Date.now() - 1 })
+    } else {
+      await server.invalidate()
+      trigger = client.get()
+      if (!(await until(async () => (await server.stats()).heldTokenRequests === 1, 5_000))) {
+        throw new Error(`${variant.name}: the trigger request did not start a refresh`)
+      }
+    }
   }
   const promises = new Array<Promise<boolean>>(size)
+  const joinsBefore = engine?.stats().joins ?? 0
   collect()
   const before = process.memoryUsage().heapUsed
   const apiBefore = (await server.stats()).apiRequests
   for (let i = 0; i < size; i++) promises[i] = client.get()
-  const engine = client.engine
   const settled = await until(async () => {
-    if (engine) return engine.stats().joins >= size - 1
+    if (stage === 'in flight') return (await server.stats()).heldApi === size
+    // Every request but the first joined the one refresh.
+    if (engine) return engine.stats().joins - joinsBefore >= size - 1
     // Nothing reaches the server while the peer's queue holds the requests.
     await sleep(300)
     return (await server.stats()).apiRequests === apiBefore
-  }, 10_000)
-  if (!settled) throw new Error(`${variant.name}: requests did not settle into waiting`)
+  }, 20_000)
+  if (!settled) {
+    const seen = await server.stats()
+    throw new Error(
+      `${variant.name} (${stage}): requests did not settle into waiting (server: ${seen.apiRequests - apiBefore} requests, ${seen.api401} 401s, ${seen.heldApi} held; engine: ${JSON.stringify(engine?.stats())})`,
+    )
+  }
   collect()
   const after = process.memoryUsage().heapUsed
-  await server.hold(false)
+  if (stage === 'in flight') await server.holdApi(false)
+  else await server.hold(false)
   const results = await Promise.all(promises)
   await trigger
   return {
     variant: variant.name,
+    stage,
     waiting: size,
     bytesPerRequest: (after - before) / size,
     successes: results.filter(Boolean).length,

@@ -9,7 +9,7 @@
  *   **counted as reuse** and answered 400 `invalid_grant` (a real server would revoke the whole
  *   session; this one keeps the session so later figures stay comparable).
  * - `/__ctl/*` is the bench's control channel (reset, invalidate, hold the token endpoint,
- *   delay 401s until a grant completed, read counters).
+ *   hold the API's answers, delay 401s until a grant completed, read counters).
  *
  * Access tokens are JWT-shaped (unsigned) with a fractional `exp`, so axios-jwt can read it.
  */
@@ -44,6 +44,8 @@ export interface ServerStats {
   heldTokenRequests: number
   /** 401s held right now (late mode). */
   held401: number
+  /** `GET /api` requests held right now (`/__ctl/hold-api`), each one pending at its client. */
+  heldApi: number
 }
 
 /** What the server did, when (ms since tracing started): the storm timeline's data. */
@@ -76,6 +78,9 @@ const heldTokens: Array<() => void> = []
 let late: LateConfig | undefined
 let late401Seen = 0
 const held401: Array<() => void> = []
+/** `GET /api` held unanswered (`/__ctl/hold-api`): the bench's "request in flight". */
+let holdApi = false
+const heldApi: Array<() => void> = []
 let lateTimer: NodeJS.Timeout | undefined
 /** Recording for `/__ctl/trace`: its start time and the events so far. */
 let trace: { t0: number; events: TraceEvent[] } | undefined
@@ -91,6 +96,7 @@ function fresh(): ServerStats {
     invalidGrant: 0,
     heldTokenRequests: 0,
     held401: 0,
+    heldApi: 0,
   }
 }
 
@@ -150,8 +156,24 @@ function releaseLate(): void {
   stats.held401 = 0
 }
 
+function releaseApi(): void {
+  holdApi = false
+  for (const answer of heldApi.splice(0)) answer()
+  stats.heldApi = 0
+}
+
 function api(req: IncomingMessage, res: ServerResponse): void {
   stats.apiRequests++
+  if (holdApi) {
+    // Answered (as usual, with the token checked then) when the hold is lifted.
+    heldApi.push(() => answerApi(req, res))
+    stats.heldApi = heldApi.length
+    return
+  }
+  answerApi(req, res)
+}
+
+function answerApi(req: IncomingMessage, res: ServerResponse): void {
   const header = req.headers.authorization
   const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined
   const expiresAt = token === undefined ? undefined : access.get(token)
@@ -225,6 +247,7 @@ async function control(path: string, req: IncomingMessage, res: ServerResponse):
   switch (path) {
     case '/__ctl/reset': {
       releaseLate()
+      releaseApi()
       for (const release of heldTokens.splice(0)) release()
       hold = false
       late = undefined
@@ -244,6 +267,11 @@ async function control(path: string, req: IncomingMessage, res: ServerResponse):
     case '/__ctl/hold':
       hold = body.on === true
       if (!hold) for (const release of heldTokens.splice(0)) release()
+      json(res, 200, {})
+      return
+    case '/__ctl/hold-api':
+      if (body.on === true) holdApi = true
+      else releaseApi()
       json(res, 200, {})
       return
     case '/__ctl/late':
@@ -289,7 +317,8 @@ server.headersTimeout = 65_000
 server.requestTimeout = 0
 server.maxRequestsPerSocket = 0
 
-server.listen(0, '127.0.0.1', () => {
+// A deep accept queue: the memory scenario opens 10 000 connections at once.
+server.listen({ port: 0, host: '127.0.0.1', backlog: 16_384 }, () => {
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   process.send?.({ port })

@@ -8,6 +8,18 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
+/** The smallest, median and largest of the repeats' values. */
+export interface Spread {
+  min: number
+  median: number
+  max: number
+}
+
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { min: Number.NaN, median: Number.NaN, max: Number.NaN }
+  return { min: Math.min(...values), median: median(values), max: Math.max(...values) }
+}
+
 /** The p-th percentile (nearest rank), p in 0..100. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN

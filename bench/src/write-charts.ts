@@ -8,7 +8,7 @@
  * writing RESULTS.md.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { barsSvg, kindOf, leadingNumber, stormTimelineSvg, tableAfter } from './charts.js'
+import { barsSvg, kindOf, medianNumber, stormTimelineSvg, tableAfter } from './charts.js'
 import * as clients from './clients.js'
 import type { Server } from './control.js'
 import { type TimelineRun, TOKEN_DELAY_MS, timelineRun } from './scenarios.js'
@@ -62,12 +62,12 @@ export function overheadSvg(markdown: string): string {
   const bars = (column: number) =>
     rows.map((cells) => ({
       label: cells[0] ?? '',
-      value: leadingNumber(cells[column]),
+      value: medianNumber(cells[column]),
       kind: kindOf(cells[0] ?? ''),
     }))
   return barsSvg(
     'Throughput with a valid token (higher is better)',
-    'Requests per second against a loopback server, from bench/RESULTS.md (pnpm bench); bare = the same client with the token attached by hand.',
+    'Requests per second against a loopback server (median of the repeats), from bench/RESULTS.md (pnpm bench); bare = the same client with the token attached by hand.',
     [
       { title: 'one request at a time', unit: 'req/s', bars: bars(1) },
       { title: '100 in flight', unit: 'req/s', bars: bars(3) },
@@ -79,14 +79,14 @@ export function memorySvg(markdown: string): string {
   const rows = tableAfter(markdown, '## 5.')
   return barsSvg(
     'Heap per request waiting on a refresh (lower is better)',
-    '10 000 requests waiting on one held refresh, heap growth per request, from bench/RESULTS.md (pnpm bench).',
+    '10 000 requests waiting on one held refresh before they are sent, heap growth per request (median of the repeats), from bench/RESULTS.md (pnpm bench).',
     [
       {
-        title: 'bytes per waiting request',
+        title: 'bytes per request waiting before send',
         unit: 'B',
         bars: rows.map((cells) => ({
           label: cells[0] ?? '',
-          value: leadingNumber(cells[2]),
+          value: medianNumber(cells[1]),
           kind: kindOf(cells[0] ?? ''),
         })),
       },
