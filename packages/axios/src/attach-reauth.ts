@@ -5,7 +5,6 @@ import {
   connect,
   type DeadlineSignal,
   deadlineSignal,
-  resolveRequestUrl,
   unreplayableBody,
 } from '@reauth/core/adapter'
 import {
@@ -64,19 +63,28 @@ const ATTACHED = Symbol('reauth.attached')
 
 type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
 
-/** Resolve a URL as XHR and fetch will (relative against the document's base URL in a page). */
-function absolute(path: string): string {
-  return resolveRequestUrl(path)?.href ?? path
-}
+/** An absolute http(s) URL: axios sends it as it is (unless `allowAbsoluteUrls: false`). */
+const ABSOLUTE = /^https?:\/\//i
 
-/** The full URL of a request, built by axios itself (`baseURL`, `url`, `allowAbsoluteUrls`). */
+/**
+ * The URL of a request as axios builds it (`baseURL`, `url`, `allowAbsoluteUrls`); a relative
+ * one is resolved by core as XHR and fetch will (against the document's base URL in a page).
+ */
 function fullUrl(instance: AxiosInstance, config: InternalAxiosRequestConfig): string {
+  // The common case without axios's config merge: an absolute URL that axios sends as is.
+  if (
+    typeof config.url === 'string' &&
+    ABSOLUTE.test(config.url) &&
+    config.allowAbsoluteUrls !== false
+  ) {
+    return config.url
+  }
   const parts: AxiosRequestConfig = {}
   if (config.baseURL !== undefined) parts.baseURL = config.baseURL
   if (config.url !== undefined) parts.url = config.url
   if (config.allowAbsoluteUrls !== undefined) parts.allowAbsoluteUrls = config.allowAbsoluteUrls
   try {
-    return absolute(instance.getUri(parts))
+    return instance.getUri(parts)
   } catch {
     // A malformed URL: axios reports it when it sends; reauth leaves the request alone.
     return ''

@@ -1,12 +1,5 @@
 import { type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
-import {
-  type Credentials,
-  connect,
-  pageOrigin,
-  resolveRequestUrl,
-  run,
-  unreplayableBody,
-} from '@reauth/core/adapter'
+import { type Credentials, connect, pageOrigin, run, unreplayableBody } from '@reauth/core/adapter'
 
 /** `RequestInit` plus reauth's per-request option. */
 export interface ReauthRequestInit extends RequestInit {
@@ -69,21 +62,22 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     const send = options.fetch ?? globalThis.fetch
     const { reauth: optIn, ...rest } = init ?? {}
     const skip = optIn === false
-    const url = typeof input === 'string' || input instanceof URL ? absolute(input) : undefined
+    // Core resolves a relative one as the page's fetch will (against the document's base URL).
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined
     if (url !== undefined && resendable(rest.body)) {
       // The common case (a URL and a body that can be passed again as is): no Request to
       // build, the caller's init is sent again with the headers set, byte for byte.
-      const headers = new Headers(rest.headers)
       return run<Response>(reauth, {
         ...common,
         url,
         method: rest.method ?? 'GET',
         skip,
-        hasAuthorization: headers.has('authorization') || headers.has('dpop'),
+        hasAuthorization:
+          hasHeader(rest.headers, 'authorization') || hasHeader(rest.headers, 'dpop'),
         signal: rest.signal,
         send(sent) {
           if (sent === undefined) return send(input, rest)
-          return send(input, { ...rest, headers: withCredentials(new Headers(headers), sent) })
+          return send(input, { ...rest, headers: withCredentials(new Headers(rest.headers), sent) })
         },
       })
     }
@@ -120,9 +114,12 @@ function withCredentials(headers: Headers, sent: Credentials): Headers {
   return headers
 }
 
-/** Where a string or URL input really goes (relative ones as the page's fetch resolves them), or `undefined`. */
-function absolute(input: string | URL): string | undefined {
-  return resolveRequestUrl(input)?.href
+/** Does a `HeadersInit` name `name` (lower case)? Without building a `Headers` for the common shapes. */
+function hasHeader(init: HeadersInit | undefined, name: string): boolean {
+  if (init === undefined || init === null) return false
+  if (typeof (init as Headers).has === 'function') return (init as Headers).has(name)
+  if (Array.isArray(init)) return init.some(([key]) => String(key).toLowerCase() === name)
+  return Object.keys(init).some((key) => key.toLowerCase() === name)
 }
 
 /**
