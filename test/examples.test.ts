@@ -28,6 +28,18 @@ describe('examples', () => {
     90_000,
   )
 
+  it('@reauth/example-service: four cluster workers on a real redis-server, one client credentials token request per expiry', async () => {
+    // redis-server from the PATH (bash .ci/run installs Debian's), as test/redis does
+    const { stdout } = await run('pnpm', ['--filter', '@reauth/example-service', 'start'], {
+      cwd: root,
+    })
+    for (let burst = 1; burst <= 3; burst++) {
+      expect(stdout).toContain(`burst ${burst}: 50/50 ok`)
+    }
+    expect(stdout).toContain('token requests: 3 for 3 token lifetimes across 4 workers')
+    expect(stdout).toContain('api: 150 ok, 0 unauthorized')
+  }, 120_000)
+
   it('pnpm demo exits 0 with its table: nothing failed, no grant revoked', async () => {
     const { stdout } = await run('pnpm', ['demo'], { cwd: root })
     expect(stdout).toContain(
