@@ -21,6 +21,7 @@ import {
   signInOverHttp,
   startApi,
   startProvider,
+  storeWithoutExpiry,
 } from '@reauth/testbed'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { deferred } from '../support/deferred.js'
@@ -112,55 +113,70 @@ describe('engine.clear() with revoke (RFC 7009) against oidc-provider', () => {
 })
 
 describe('engine with resources (RFC 8707) against oidc-provider', () => {
-  it('a storm across three APIs, then again after expiry: one grant per resource per expiry, 0 reuse, each API only its own audience', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] })
-    const indicators = names.map((name) => RESOURCES[name].indicator)
-    const tokens = await signInOverHttp(provider.issuer, {
-      scope: `openid ${RESOURCE_SCOPE}`,
-      resource: indicators,
-    })
-    const resources = Object.fromEntries(
-      names.map((name) => [apis[name].origin, RESOURCES[name].indicator]),
-    )
-    const engine = createEngine({
-      tokens,
-      refresh: createRefreshGrant(clientOptions(provider.issuer)),
-      resources,
-    })
-    // no `origins`: the resources' origins are the allowed ones
-    const api = createFetch(engine)
-
-    const revokedBefore = provider.counters.grantsRevoked
-    const errorsBefore = { ...provider.counters.grantErrors }
-    const wrongBefore = names.map((name) => apis[name].counters.wrongAudience)
-    const grantsPerPhase: number[][] = []
-    for (let phase = 0; phase < 2; phase++) {
-      // phase 0: the sign-in holds no per-resource token yet; phase 1: every one has expired
-      if (phase === 1) vi.setSystemTime(Date.now() + (TTL + 1) * 1000)
-      const before = indicators.map((i) => provider.counters.resourceGrants[i] ?? 0)
-      const burst = Array.from({ length: 90 }, (_, i) => {
-        const name = names[i % names.length] as keyof typeof RESOURCES
-        return api(`${apis[name].origin}/orders`)
+  it.each([
+    { mode: 'expiry known: the expired tokens are refreshed before the send', reactive: false },
+    { mode: 'expiry unknown: every request meets a 401 from its API', reactive: true },
+  ])(
+    'a storm across three APIs, then again after expiry ($mode): one grant per resource per expiry, 0 reuse, each API only its own audience',
+    async ({ reactive }) => {
+      vi.useFakeTimers({ toFake: ['Date'] })
+      const indicators = names.map((name) => RESOURCES[name].indicator)
+      const tokens = await signInOverHttp(provider.issuer, {
+        scope: `openid ${RESOURCE_SCOPE}`,
+        resource: indicators,
       })
-      const results = await statuses(burst)
-      expect(results.filter((status) => status !== 200)).toEqual([])
-      grantsPerPhase.push(
-        indicators.map((i, n) => (provider.counters.resourceGrants[i] ?? 0) - (before[n] ?? 0)),
+      const resources = Object.fromEntries(
+        names.map((name) => [apis[name].origin, RESOURCES[name].indicator]),
       )
-    }
-    expect(grantsPerPhase).toEqual([
-      [1, 1, 1],
-      [1, 1, 1],
-    ])
-    expect(engine.stats().grants).toBe(6)
-    // a reused (spent) refresh token would have revoked the grant at the provider
-    expect(provider.counters.grantsRevoked - revokedBefore).toBe(0)
-    expect(provider.counters.grantErrors).toEqual(errorsBefore)
-    expect(names.map((name) => apis[name].counters.wrongAudience)).toEqual(wrongBefore)
-    // the store keeps one refresh token and a token per resource
-    const stored = (await engine.getToken()) as TokenSet
-    expect(Object.keys(stored.resources ?? {}).sort()).toEqual([...indicators].sort())
-  })
+      const refresh = createRefreshGrant(clientOptions(provider.issuer))
+      const engine = reactive
+        ? createEngine({ store: storeWithoutExpiry(), refresh, resources })
+        : createEngine({ tokens, refresh, resources })
+      if (reactive) await engine.setTokens(tokens)
+      // no `origins`: the resources' origins are the allowed ones
+      const api = createFetch(engine)
+
+      const revokedBefore = provider.counters.grantsRevoked
+      const errorsBefore = { ...provider.counters.grantErrors }
+      const wrongBefore = names.map((name) => apis[name].counters.wrongAudience)
+      const unauthorizedBefore = names.map((name) => apis[name].counters.unauthorized)
+      const grantsPerPhase: number[][] = []
+      for (let phase = 0; phase < 2; phase++) {
+        // phase 0: the sign-in holds no per-resource token yet; phase 1: every one has expired
+        if (phase === 1) vi.setSystemTime(Date.now() + (TTL + 1) * 1000)
+        const before = indicators.map((i) => provider.counters.resourceGrants[i] ?? 0)
+        const burst = Array.from({ length: 90 }, (_, i) => {
+          const name = names[i % names.length] as keyof typeof RESOURCES
+          return api(`${apis[name].origin}/orders`)
+        })
+        const results = await statuses(burst)
+        expect(results.filter((status) => status !== 200)).toEqual([])
+        grantsPerPhase.push(
+          indicators.map((i, n) => (provider.counters.resourceGrants[i] ?? 0) - (before[n] ?? 0)),
+        )
+      }
+      expect(grantsPerPhase).toEqual([
+        [1, 1, 1],
+        [1, 1, 1],
+      ])
+      expect(engine.stats().grants).toBe(6)
+      // known expiry: no request met a 401; unknown: each of the second storm's did, once
+      expect(
+        names.map((name, n) => apis[name].counters.unauthorized - (unauthorizedBefore[n] ?? 0)),
+      ).toEqual(reactive ? [30, 30, 30] : [0, 0, 0])
+      expect(engine.stats()).toMatchObject({
+        authErrors: reactive ? 90 : 0,
+        replays: reactive ? 90 : 0,
+      })
+      // a reused (spent) refresh token would have revoked the grant at the provider
+      expect(provider.counters.grantsRevoked - revokedBefore).toBe(0)
+      expect(provider.counters.grantErrors).toEqual(errorsBefore)
+      expect(names.map((name) => apis[name].counters.wrongAudience)).toEqual(wrongBefore)
+      // the store keeps one refresh token and a token per resource
+      const stored = (await engine.getToken()) as TokenSet
+      expect(Object.keys(stored.resources ?? {}).sort()).toEqual([...indicators].sort())
+    },
+  )
 })
 
 describe('engine with acquire (client credentials) against oidc-provider', () => {
