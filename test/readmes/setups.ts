@@ -161,6 +161,24 @@ const setups: Record<string, ReadmeSetup> = {
   'packages/axios/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/ky/README.md': { ...node('https://api.example.com'), minGrants: 2 },
   'packages/redis/README.md': redis,
+  // The service snippets talk to a second, confidential server (client credentials) and an
+  // inventory API on its own origin; the per-resource snippet to two resource servers of the
+  // sign-in's server, each taking only tokens for its own audience (RFC 8707).
+  'packages/core/README.md': {
+    ...node(),
+    prelude: `${node().prelude}const readmeSts = createAuthServer({
+  issuer: 'https://sts.example.com',
+  clientId: 'my-service',
+  clientSecret: 'dev-secret',
+})
+readmeServer.use(
+  ...readmeSts.handlers,
+  readmeSts.protect('all', 'https://inventory.example.com/*'),
+  readmeAuth.protect('all', 'https://orders.example.com/*', undefined, { resource: 'https://orders.example.com' }),
+  readmeAuth.protect('all', 'https://billing.example.com/*', undefined, { resource: 'https://billing.example.com' }),
+)
+`,
+  },
   // The service snippets talk to a second, confidential server (client credentials) and the
   // service's API on its own origin.
   'packages/oauth/README.md': {

@@ -9,7 +9,10 @@ export interface ServiceConfig {
   api: string
   /** The Redis the workers share the token through. */
   redisUrl: string
-  /** Where the workers listen (the cluster shares the port). */
+  /**
+   * Where the workers listen (the cluster shares the port). 0: the primary picks a free port at
+   * the first worker's listen and every worker gets that same one (node:cluster's `listen(0)`).
+   */
   port: number
 }
 
@@ -37,6 +40,13 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
     redisUrl: read('redisUrl'),
     port: Number(read('port')),
   }
+}
+
+/** What a worker tells the primary once it listens. */
+export interface WorkerReady {
+  type: 'ready'
+  /** The port it listens on: the same for every worker. */
+  port: number
 }
 
 /** What a worker tells the primary when it stops. */

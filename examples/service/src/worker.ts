@@ -4,7 +4,7 @@ import { createFetch } from '@reauth/fetch'
 import { clientCredentials } from '@reauth/oauth'
 import { createRedisSession } from '@reauth/redis'
 import { createClient } from 'redis'
-import { fromEnv, type WorkerReport } from './config.js'
+import { fromEnv, type WorkerReady, type WorkerReport } from './config.js'
 
 /**
  * One worker of the service: an HTTP server whose `GET /orders` handler calls the protected
@@ -52,7 +52,12 @@ export async function worker(): Promise<void> {
     }
   })
   await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve))
-  process.send?.({ type: 'ready' })
+  const address = server.address()
+  const ready: WorkerReady = {
+    type: 'ready',
+    port: typeof address === 'object' && address ? address.port : config.port,
+  }
+  process.send?.(ready)
 
   process.on('message', async (message: { type?: string }) => {
     if (message.type !== 'stop') return
