@@ -1,4 +1,4 @@
-import type { TokenSet } from '@reauth/core'
+import { ReauthOptionsError, type TokenSet } from '@reauth/core'
 import type { RequestHandler } from 'msw'
 import { HttpResponse, http } from 'msw'
 import { bearerChallenge } from './bearer-challenge.js'
@@ -99,7 +99,7 @@ const METHODS = {
 } as const
 
 function invalid(message: string): never {
-  throw new TypeError(`createAuthServer(): ${message}`)
+  throw new ReauthOptionsError(`createAuthServer(): ${message}`)
 }
 
 function optionalString(name: string, value: unknown, fallback: string): string {
@@ -116,7 +116,7 @@ function optionalSeconds(
 ): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${method}(): "${name}" must be a non-negative number of seconds`)
+    throw new ReauthOptionsError(`${method}(): "${name}" must be a non-negative number of seconds`)
   }
   return value
 }
@@ -191,7 +191,7 @@ function isResourceIndicator(value: unknown): value is string {
 function resourceSet(method: string, value: unknown): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined
   if (!Array.isArray(value) || value.length === 0 || !value.every(isResourceIndicator)) {
-    throw new TypeError(
+    throw new ReauthOptionsError(
       `${method}(): "resources" must be a non-empty array of absolute URIs without a fragment`,
     )
   }
@@ -718,9 +718,10 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
 
   function optionalJkt(method: string, value: unknown): string | undefined {
     if (value === undefined) return undefined
-    if (!config.dpop) throw new TypeError(`${method}(): "dpopJkt" needs a server with "dpop" on`)
+    if (!config.dpop)
+      throw new ReauthOptionsError(`${method}(): "dpopJkt" needs a server with "dpop" on`)
     if (typeof value !== 'string' || !JKT.test(value)) {
-      throw new TypeError(
+      throw new ReauthOptionsError(
         `${method}(): "dpopJkt" must be a JWK SHA-256 thumbprint (43 base64url characters)`,
       )
     }
@@ -734,16 +735,19 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     protectOptions: ProtectOptions = {},
   ): RequestHandler {
     const factory = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined
-    if (!factory) throw new TypeError(`protect(): unsupported method ${JSON.stringify(method)}`)
+    if (!factory)
+      throw new ReauthOptionsError(`protect(): unsupported method ${JSON.stringify(method)}`)
     if (typeof path !== 'string' || path === '')
-      throw new TypeError('protect(): "path" must be a non-empty string')
+      throw new ReauthOptionsError('protect(): "path" must be a non-empty string')
     if (resolver !== undefined && typeof resolver !== 'function') {
-      throw new TypeError('protect(): "resolver" must be a function')
+      throw new ReauthOptionsError('protect(): "resolver" must be a function')
     }
     const required = scopes(protectOptions.scope ?? '')
     const resource = protectOptions.resource
     if (resource !== undefined && !isResourceIndicator(resource)) {
-      throw new TypeError('protect(): "resource" must be an absolute URI without a fragment')
+      throw new ReauthOptionsError(
+        'protect(): "resource" must be an absolute URI without a fragment',
+      )
     }
     const key = `${method} ${path}`
     const zero = (): RouteCounters => ({ hits: 0, unauthorized: 0, forbidden: 0 })
@@ -885,7 +889,8 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
     }
     const record = refreshTokens.get(refreshToken)
     const family = record && families.get(record.familyId)
-    if (!family) throw new TypeError('revoke(): this refresh token was never issued by this server')
+    if (!family)
+      throw new ReauthOptionsError('revoke(): this refresh token was never issued by this server')
     family.revoked = true
   }
 
@@ -909,7 +914,7 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
 
   function createAuthorizationCode(codeOptions: AuthorizationCodeOptions): string {
     if (typeof codeOptions !== 'object' || codeOptions === null) {
-      throw new TypeError('createAuthorizationCode(): options must be an object')
+      throw new ReauthOptionsError('createAuthorizationCode(): options must be an object')
     }
     const {
       codeChallenge,
@@ -919,15 +924,19 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
       codeChallengeMethod = 'S256',
     } = codeOptions
     if (codeChallengeMethod !== 'S256') {
-      throw new TypeError('createAuthorizationCode(): "codeChallengeMethod" must be "S256"')
+      throw new ReauthOptionsError(
+        'createAuthorizationCode(): "codeChallengeMethod" must be "S256"',
+      )
     }
     if (typeof codeChallenge !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) {
-      throw new TypeError(
+      throw new ReauthOptionsError(
         'createAuthorizationCode(): "codeChallenge" must be a base64url SHA-256 digest (43 characters)',
       )
     }
     if (typeof redirectUri !== 'string' || redirectUri === '') {
-      throw new TypeError('createAuthorizationCode(): "redirectUri" must be a non-empty string')
+      throw new ReauthOptionsError(
+        'createAuthorizationCode(): "redirectUri" must be a non-empty string',
+      )
     }
     const dpopJkt = optionalJkt('createAuthorizationCode', codeOptions.dpopJkt)
     const code = `code_${randomToken()}`
@@ -976,7 +985,9 @@ export function createAuthServer(options: AuthServerOptions = {}): AuthServer {
 
   function rotateDpopNonce(): string {
     if (!verifier || !config.dpop?.requireNonce) {
-      throw new TypeError('rotateDpopNonce(): the server must have dpop: { requireNonce: true }')
+      throw new ReauthOptionsError(
+        'rotateDpopNonce(): the server must have dpop: { requireNonce: true }',
+      )
     }
     return verifier.rotate()
   }

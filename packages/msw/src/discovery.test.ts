@@ -1,3 +1,4 @@
+import { ReauthOptionsError } from '@reauth/core'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthServer } from './auth-server.js'
@@ -132,7 +133,7 @@ describe('options', () => {
     [{ rotateRefreshTokens: 'yes' }, '"rotateRefreshTokens" must be a boolean'],
   ])('rejects %o', (options, message) => {
     expect(() => createAuthServer(options as never)).toThrow(
-      new TypeError(`createAuthServer(): ${message}`),
+      new ReauthOptionsError(`createAuthServer(): ${message}`),
     )
   })
 })

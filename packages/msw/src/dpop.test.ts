@@ -1,3 +1,4 @@
+import { ReauthOptionsError } from '@reauth/core'
 import { HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -367,7 +368,7 @@ describe('protect() with dpop on', () => {
     expect(() => plain.signIn({ dpopJkt: jktA })).toThrow(
       'signIn(): "dpopJkt" needs a server with "dpop" on',
     )
-    expect(() => auth.signIn({ dpopJkt: 'short' })).toThrow(TypeError)
+    expect(() => auth.signIn({ dpopJkt: 'short' })).toThrow(ReauthOptionsError)
   })
 })
 
@@ -435,7 +436,7 @@ describe('nonces (dpop: { requireNonce: true })', () => {
   })
 
   it('rotateDpopNonce() needs a server that requires nonces', () => {
-    expect(() => auth.rotateDpopNonce()).toThrow(TypeError)
+    expect(() => auth.rotateDpopNonce()).toThrow(ReauthOptionsError)
   })
 })
 

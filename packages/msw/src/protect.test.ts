@@ -1,3 +1,4 @@
+import { ReauthOptionsError } from '@reauth/core'
 import { HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -140,9 +141,9 @@ describe('protect', () => {
   })
 
   it('validates its arguments', () => {
-    expect(() => auth.protect('HEAD' as never, '/x')).toThrow(TypeError)
-    expect(() => auth.protect('GET', '')).toThrow(TypeError)
-    expect(() => auth.protect('GET', '/x', 'nope' as never)).toThrow(TypeError)
+    expect(() => auth.protect('HEAD' as never, '/x')).toThrow(ReauthOptionsError)
+    expect(() => auth.protect('GET', '')).toThrow(ReauthOptionsError)
+    expect(() => auth.protect('GET', '/x', 'nope' as never)).toThrow(ReauthOptionsError)
   })
 })
 

@@ -1,3 +1,4 @@
+import { ReauthOptionsError } from '@reauth/core'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createAuthServer } from './auth-server.js'
@@ -257,7 +258,7 @@ describe('revoke', () => {
   })
 
   it('throws for a refresh token it never issued, without echoing it', () => {
-    expect(() => auth.revoke('rt_secret-value')).toThrow(TypeError)
+    expect(() => auth.revoke('rt_secret-value')).toThrow(ReauthOptionsError)
     expect(() => auth.revoke('rt_secret-value')).not.toThrow(/secret-value/)
   })
 })

@@ -1,3 +1,4 @@
+import { ReauthOptionsError } from '@reauth/core'
 import { HttpResponse } from 'msw'
 import type { TokenOutcome } from './types.js'
 
@@ -77,7 +78,7 @@ export function renderFault(
 }
 
 function invalid(message: string): never {
-  throw new TypeError(`enqueue(): ${message}`)
+  throw new ReauthOptionsError(`enqueue(): ${message}`)
 }
 
 function checkStatus(status: number | undefined, type: string): void {

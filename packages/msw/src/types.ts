@@ -373,7 +373,7 @@ export interface AuthServer {
   expireAccessTokens(): void
   /**
    * Revoke the family of `refreshToken` (current or an already-rotated one), or every family
-   * when called without an argument. Throws a `TypeError` for a refresh token it never issued.
+   * when called without an argument. Throws a `ReauthOptionsError` for a refresh token it never issued.
    */
   revoke(refreshToken?: string): void
   /** Queue outcomes for the next token-endpoint requests, FIFO, one per request. */
