@@ -2,7 +2,7 @@ import { type AcquireFunction, ReauthOptionsError } from '@reauth/core'
 import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
 import { toRefreshFailure } from './failure.js'
-import { resourceList } from './resources.js'
+import { grantParameters, resourceList } from './resources.js'
 import { readTokenResponse } from './token-response.js'
 
 /** Options of {@link clientCredentials}: what to ask for. */
@@ -54,11 +54,7 @@ export function clientCredentials(
   }
   const resources = resourceList(options.resource)
   return async ({ signal, resource }) => {
-    const parameters = new URLSearchParams()
-    if (options.scope) parameters.set('scope', options.scope)
-    for (const indicator of resource === undefined ? resources : [resource]) {
-      parameters.append('resource', indicator)
-    }
+    const parameters = grantParameters(options.scope, resources, resource)
     try {
       const server = await resolved.server(signal)
       const sentAt = Date.now()

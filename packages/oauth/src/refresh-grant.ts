@@ -3,7 +3,7 @@ import * as oauth from 'oauth4webapi'
 import { type OAuthClientOptions, resolveClient } from './client.js'
 import { dpopOption, withDpopNonceRetry } from './dpop.js'
 import { toRefreshFailure } from './failure.js'
-import { resourceList } from './resources.js'
+import { grantParameters, resourceList } from './resources.js'
 import { readTokenResponse } from './token-response.js'
 
 /** Options of {@link createRefreshGrant}. */
@@ -50,12 +50,7 @@ export function createRefreshGrant(options: RefreshGrantOptions): RefreshFunctio
     if (!tokens.refreshToken) {
       throw new OAuthError({ error: 'invalid_grant', errorDescription: 'no refresh token' })
     }
-    const parameters = new URLSearchParams()
-    if (options.scope) parameters.set('scope', options.scope)
-    // Per-resource tokens: the engine names the one resource this grant is for.
-    for (const indicator of resource === undefined ? resources : [resource]) {
-      parameters.append('resource', indicator)
-    }
+    const parameters = grantParameters(options.scope, resources, resource)
     const refreshToken = tokens.refreshToken
     try {
       const server = await resolved.server(signal)

@@ -17,3 +17,20 @@ export function resourceList(resource: string | readonly string[] | undefined): 
   }
   return [...list]
 }
+
+/**
+ * The extra parameters of a token request: `scope`, and the resources (RFC 8707) — the one the
+ * engine names for this grant (per-resource tokens), else the option's list.
+ */
+export function grantParameters(
+  scope: string | undefined,
+  resources: readonly string[],
+  resource: string | undefined,
+): URLSearchParams {
+  const parameters = new URLSearchParams()
+  if (scope) parameters.set('scope', scope)
+  for (const indicator of resource === undefined ? resources : [resource]) {
+    parameters.append('resource', indicator)
+  }
+  return parameters
+}
