@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type JsonWebKey, verify } from 'node:crypto'
+import { createHash, createPublicKey, type JsonWebKey, randomBytes, verify } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { DpopProofError, verifyDpopProof } from './dpop-proof.js'
@@ -17,8 +17,14 @@ export interface ApiCounters {
   wrongAudience: number
   /** DPoP proofs accepted (signature, htm, htu, iat, jti, ath and the token's `cnf.jkt`). */
   dpopAccepted: number
-  /** DPoP requests refused for their proof or binding (401 `invalid_dpop_proof` / `invalid_token`). */
+  /**
+   * DPoP requests refused for their proof or binding (401 `invalid_dpop_proof` / `invalid_token`
+   * for a token bound to another key). A token that is not active (expired, revoked) is not a
+   * DPoP failure: it counts in `unauthorized` only.
+   */
   dpopRejected: number
+  /** DPoP requests answered 401 `use_dpop_nonce` (no nonce, or not the current one). */
+  dpopNonceChallenges: number
 }
 
 /** Options of {@link startApi}. */
@@ -30,6 +36,12 @@ export interface ApiOptions {
    * it are accepted. Default: any audience.
    */
   audience?: string
+  /**
+   * DPoP nonces (RFC 9449 §9): `requireNonce: true` demands the API's current nonce in every
+   * proof; a proof without it is answered 401 `use_dpop_nonce` with the nonce in `DPoP-Nonce`
+   * (every answer carries it). {@link RunningApi.rotateNonce} changes it.
+   */
+  dpop?: { requireNonce?: boolean }
 }
 
 function base64urlJson(segment: string): Record<string, unknown> | undefined {
@@ -58,6 +70,11 @@ function confirmationJkt(cnf: unknown): string | undefined {
 export interface RunningApi {
   readonly origin: string
   readonly counters: ApiCounters
+  /**
+   * A new DPoP nonce (with `dpop.requireNonce`): now, or with `atRequest: n` when the n-th
+   * request from now arrives (before it is checked), so that a storm meets it midway.
+   */
+  rotateNonce(options?: { atRequest?: number }): void
   stop(): Promise<void>
 }
 
@@ -83,7 +100,13 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     wrongAudience: 0,
     dpopAccepted: 0,
     dpopRejected: 0,
+    dpopNonceChallenges: 0,
   }
+  const requireNonce = options.dpop?.requireNonce === true
+  const newNonce = () => randomBytes(16).toString('base64url')
+  let nonce = newNonce()
+  /** `counters.requests` at whose arrival the nonce rotates. */
+  let rotateAt: number | undefined
   /** `jti`s of accepted proofs, with when they may be forgotten (ms). */
   const seenJti = new Map<string, number>()
   let origin = ''
@@ -144,12 +167,17 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers = {}) {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers })
+    const nonceHeader = requireNonce ? { 'dpop-nonce': nonce } : {}
+    res.writeHead(status, { 'content-type': 'application/json', ...nonceHeader, ...headers })
     res.end(JSON.stringify(body))
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     counters.requests++
+    if (rotateAt !== undefined && counters.requests >= rotateAt) {
+      rotateAt = undefined
+      nonce = newNonce()
+    }
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const header = req.headers.authorization
@@ -183,7 +211,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       if (dpop) counters.dpopRejected++
       return deny(error, description)
     }
-    let proof: { jkt: string; jti: string } | undefined
+    let proof: ReturnType<typeof verifyDpopProof> | undefined
     if (dpop) {
       try {
         proof = verifyDpopProof({
@@ -195,6 +223,19 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       } catch (error) {
         if (error instanceof DpopProofError) return refuse('invalid_dpop_proof', error.message)
         throw error
+      }
+      if (requireNonce && proof.nonce !== nonce) {
+        counters.dpopNonceChallenges++
+        counters.unauthorized++
+        const description = 'The DPoP proof must carry the current nonce'
+        return send(
+          res,
+          401,
+          { error: 'use_dpop_nonce', error_description: description },
+          {
+            'www-authenticate': `DPoP algs="ES256", error="use_dpop_nonce", error_description="${description}"`,
+          },
+        )
       }
       const now = Date.now()
       for (const [jti, until] of seenJti) if (until < now) seenJti.delete(jti)
@@ -210,7 +251,8 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       counters.unavailable++
       return send(res, 503, { error: 'temporarily_unavailable' })
     }
-    if (!checked) return refuse('invalid_token', 'The access token is not active')
+    // Expired or revoked: the client's cue to refresh, not a proof or binding failure.
+    if (!checked) return deny('invalid_token', 'The access token is not active')
     if (checked.jkt !== undefined && !dpop) {
       return refuse('invalid_token', 'The access token is DPoP-bound: use the DPoP scheme')
     }
@@ -243,6 +285,10 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   return {
     origin,
     counters,
+    rotateNonce(rotation = {}) {
+      if (rotation.atRequest === undefined) nonce = newNonce()
+      else rotateAt = counters.requests + rotation.atRequest
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -37,9 +37,14 @@ function withoutQuery(url: string): string {
  * Verify a DPoP proof for a resource request as RFC 9449 §4.3 and §7.1 say, with node:crypto
  * only (no code shared with reauth's client side): ES256 signature by the embedded public
  * `jwk`, `typ`, `htm`, `htu`, `iat` within the window, `jti`, and `ath` = hash of the token.
- * Returns the key's RFC 7638 thumbprint (to compare with the token's `cnf.jkt`) and the `jti`.
+ * Returns the key's RFC 7638 thumbprint (to compare with the token's `cnf.jkt`), the `jti` and
+ * the `nonce` claim, if any (the caller checks it against its own).
  */
-export function verifyDpopProof(check: DpopProofCheck): { jkt: string; jti: string } {
+export function verifyDpopProof(check: DpopProofCheck): {
+  jkt: string
+  jti: string
+  nonce: string | undefined
+} {
   const { proof } = check
   if (!proof) throw new DpopProofError('The request has no DPoP proof')
   const parts = proof.split('.')
@@ -96,5 +101,9 @@ export function verifyDpopProof(check: DpopProofCheck): { jkt: string; jti: stri
     throw new DpopProofError('The DPoP proof ath does not match the access token')
   }
   const jkt = b64url(JSON.stringify({ crv: 'P-256', kty: 'EC', x: jwk.x, y: jwk.y }))
-  return { jkt, jti: claims.jti }
+  return {
+    jkt,
+    jti: claims.jti,
+    nonce: typeof claims.nonce === 'string' ? claims.nonce : undefined,
+  }
 }
