@@ -111,6 +111,28 @@ const ABSOLUTE = /^https?:\/\//i
 /** Decisions kept per policy before the cache starts over. */
 const MAX_DECISIONS = 1_000
 
+/** Nonce retries of one request (a nonce may rotate again while the first retry travels). */
+const MAX_NONCE_RETRIES = 2
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
+
+function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  )
+}
+
+/** A `401` whose DPoP challenge asks for a (new) nonce (RFC 9449 §9). */
+function asksForNonce(response: AuthResponse): boolean {
+  const challenge = response.headers.get('www-authenticate')
+  return (
+    response.status === 401 &&
+    typeof challenge === 'string' &&
+    dpopChallenge(challenge) === 'use_dpop_nonce'
+  )
+}
+
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
 
@@ -266,13 +288,11 @@ export function createRequestPath(
       if (authorization === undefined) return undefined
       const proof = sent?.headers.dpop !== undefined
       // DPoP: every answer may carry the origin's next nonce.
-      if (proof) nonces.remember(failure.url, failure.response.headers)
-      // The origin wants a (new) nonce: the token is fine; retry once with it, no grant.
-      const challenge = proof ? failure.response.headers.get('www-authenticate') : undefined
-      const wantsNonce =
-        failure.response.status === 401 &&
-        typeof challenge === 'string' &&
-        dpopChallenge(challenge) === 'use_dpop_nonce'
+      // Where the request went, resolved as its client resolved it (nonces are per origin).
+      const where = proof ? resolveRequestUrl(failure.url) : undefined
+      if (where) nonces.remember(where, failure.response.headers)
+      // The origin wants a (new) nonce: the token is fine; retry with it, no grant.
+      const wantsNonce = proof && asksForNonce(failure.response)
       if (!wantsNonce && !path.isAuthError(failure.response)) return undefined
       if (failure.unreplayable !== undefined) {
         counts.authErrors++
@@ -307,14 +327,20 @@ export function createRequestPath(
           { signal },
         )
       if (!wantsNonce || !failure.inspect) return resendWith(tokens)
-      let outcome: { ok: true; value: T } | { ok: false; error: unknown }
-      try {
-        outcome = { ok: true, value: await resendWith(tokens) }
-      } catch (error) {
-        outcome = { ok: false, error }
+      // After a nonce retry: a nonce rotated again meanwhile is followed once more (a new nonce
+      // only), and a token failure is recovered once (a server may ask for the nonce first).
+      const inspect = failure.inspect
+      let outcome: Outcome<T>
+      let again: AuthResponse | undefined
+      for (let retries = 0; ; retries++) {
+        const used = where && nonces.get(where)
+        outcome = await settle(resendWith(tokens))
+        again = inspect(outcome)
+        if (again && where) nonces.remember(where, again.headers)
+        const newer = where && nonces.get(where)
+        if (retries >= MAX_NONCE_RETRIES - 1 || !again || !asksForNonce(again) || newer === used)
+          break
       }
-      const again = failure.inspect(outcome)
-      if (again) nonces.remember(failure.url, again.headers)
       if (!again || !path.isAuthError(again)) {
         if (outcome.ok) return outcome.value
         throw outcome.error
