@@ -106,3 +106,19 @@ export function defaultIsAuthError(response: AuthResponse): boolean {
   const error = bearerError(response.headers.get('www-authenticate'))
   return error === undefined || error === 'invalid_token'
 }
+
+/**
+ * What a `WWW-Authenticate` value asks of a DPoP client (RFC 9449 §7.1, §9): `'use_dpop_nonce'`
+ * (send again with the `DPoP-Nonce` of the response, no grant), `'invalid_token'` (refresh, as
+ * for Bearer), or `undefined` when its DPoP challenge says neither or there is none.
+ *
+ * @example
+ * dpopChallenge('DPoP error="use_dpop_nonce", error_description="Resource server requires nonce"')
+ * // 'use_dpop_nonce'
+ */
+export function dpopChallenge(
+  header: string | null | undefined,
+): 'use_dpop_nonce' | 'invalid_token' | undefined {
+  const error = bearerError(header, ['dpop'])
+  return error === 'use_dpop_nonce' || error === 'invalid_token' ? error : undefined
+}

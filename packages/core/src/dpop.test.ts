@@ -1,9 +1,9 @@
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { dpopChallenge } from './auth-error.js'
 import {
   createDpopNonces,
   createDpopProof,
-  dpopChallenge,
   dpopHtu,
   dpopThumbprint,
   exportDpopKeyPair,

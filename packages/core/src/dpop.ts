@@ -4,7 +4,6 @@
  * proof for one send, a per-origin nonce memory, the challenge test, and key serialisation for
  * stores that cross process boundaries. No message here ever carries a key, token or proof.
  */
-import { bearerError } from './auth-error.js'
 import { ReauthOptionsError } from './errors.js'
 
 const ES256 = { name: 'ECDSA', namedCurve: 'P-256' } as const
@@ -299,22 +298,6 @@ export function createDpopNonces(options: DpopNoncesOptions = {}): DpopNonces {
       if (nonces.size > max) nonces.delete(nonces.keys().next().value as string)
     },
   }
-}
-
-/**
- * What a `WWW-Authenticate` value asks of a DPoP client (RFC 9449 §7.1, §9): `'use_dpop_nonce'`
- * (send again with the `DPoP-Nonce` of the response, no grant), `'invalid_token'` (refresh, as
- * for Bearer), or `undefined` when its DPoP challenge says neither or there is none.
- *
- * @example
- * dpopChallenge('DPoP error="use_dpop_nonce", error_description="Resource server requires nonce"')
- * // 'use_dpop_nonce'
- */
-export function dpopChallenge(
-  header: string | null | undefined,
-): 'use_dpop_nonce' | 'invalid_token' | undefined {
-  const error = bearerError(header, ['dpop'])
-  return error === 'use_dpop_nonce' || error === 'invalid_token' ? error : undefined
 }
 
 /** A DPoP key pair as JWKs, from {@link exportDpopKeyPair}. The private one is a secret. */

@@ -1,4 +1,5 @@
-import { createDpopNonces, createDpopProof, dpopChallenge } from './dpop.js'
+import { dpopChallenge } from './auth-error.js'
+import { createDpopNonces, createDpopProof } from './dpop.js'
 import { errorForRequest, RefreshError } from './errors.js'
 import type { Events } from './events.js'
 import type { Grants } from './grant.js'
