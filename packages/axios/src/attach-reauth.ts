@@ -293,7 +293,10 @@ export function attachReauth(
       return await reauth.respond<AxiosResponse>(attached.sent, {
         response: authResponse(response),
         method: config.method,
-        url: fullUrl(instance, config),
+        // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
+        get url() {
+          return fullUrl(instance, config)
+        },
         unreplayable: unreplayableBody(config.data),
         signal: wait.signal,
         errorContext: { response: axiosError },
