@@ -86,6 +86,8 @@ export async function dpopKeyToJson(pair: CryptoKeyPair): Promise<StoredDpopKey>
 export interface DpopKeyReader {
   /** The pair, private key non-extractable; a `ReauthOptionsError` (no key material) if invalid. */
   read(value: unknown): Promise<CryptoKeyPair>
+  /** Drop the remembered pair: the stored set has no key any more (signed out, ended, replaced). */
+  forget(): void
 }
 
 export function createDpopKeyReader(): DpopKeyReader {
@@ -107,6 +109,9 @@ export function createDpopKeyReader(): DpopKeyReader {
         if (last?.pair === pair) last = undefined
       })
       return pair
+    },
+    forget() {
+      last = undefined
     },
   }
 }

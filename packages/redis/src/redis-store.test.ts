@@ -312,6 +312,15 @@ describe.each(redisClients)('on $major', ({ major, version, createClient }) => {
             await dpopThumbprint(pair.publicKey),
           )
           if (encryptionKey) expect((await client.hGet(key, 'data')) ?? '').not.toContain(d)
+          // a sign-out drops the process's copy too: the same key stored again is imported anew
+          await store.clear()
+          expect(await store.get()).toBeUndefined()
+          await other.set(last)
+          const after = (await store.get()) as TokenSet
+          expect(after.dpopKey).not.toBe(last.dpopKey)
+          expect(await dpopThumbprint(after.dpopKey!.publicKey)).toBe(
+            await dpopThumbprint(pair.publicKey),
+          )
         },
       )
 

@@ -216,7 +216,10 @@ export function createRedisStore(
     const problem = storedSessionProblem(isSet ? rest : value)
     if (problem) throw corrupt(`is malformed: ${problem}`)
     const session = pick(value as StoredSession)
-    if (jwks !== undefined && isSet && !isSessionEnd(session)) {
+    if (jwks === undefined || !isSet || isSessionEnd(session)) {
+      // No key stored any more: this process keeps none either (it lives with the tokens).
+      dpopKeys.forget()
+    } else {
       try {
         session.dpopKey = await dpopKeys.read(jwks)
       } catch {
@@ -240,6 +243,7 @@ export function createRedisStore(
     const reply = await run(['HMGET', key, 'v', 'data'], 'read')
     const [version, data] = Array.isArray(reply) ? reply : []
     const current = Number(version ?? 0) || 0
+    if (typeof data !== 'string') dpopKeys.forget()
     return {
       version: current,
       value: typeof data === 'string' ? await decode(data, current) : undefined,
@@ -332,9 +336,11 @@ export function createRedisStore(
     async set(value) {
       const problem = storedSessionProblem(value)
       if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
+      if (isSessionEnd(value) || value.dpopKey === undefined) dpopKeys.forget()
       await write(await encode(value))
     },
     async clear() {
+      dpopKeys.forget()
       await write(undefined)
     },
     subscribe(listener) {
