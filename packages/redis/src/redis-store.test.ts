@@ -348,6 +348,27 @@ describe.each(redisClients)('on $major', ({ major, version, createClient }) => {
         expect(await client.hGet(key, 'v')).toBe('1')
       })
 
+      it('an engine with dpop: true (non-extractable keys) on the store: its first grant fails, caused by the ReauthOptionsError, and nothing is stored', async () => {
+        const client = await connect()
+        const key = uniqueKey()
+        const engine = createEngine({
+          store: createRedisStore(client, { key }),
+          dpop: true,
+          acquire: async () => ({ ...tokens('a'), tokenType: 'DPoP' }),
+        })
+        try {
+          // the engine wraps a store failure in a RefreshError; its cause is the store's error
+          const error = await engine.getToken().catch((e: unknown) => e)
+          expect(isRefreshError(error)).toBe(true)
+          const cause = (error as Error).cause
+          expect(isReauthOptionsError(cause)).toBe(true)
+          expect((cause as Error).message).toMatch(/"dpopKey".*dpop: \{ extractable: true \}/)
+          expect(await client.hGet(key, 'data')).toBeNull()
+        } finally {
+          engine.dispose()
+        }
+      })
+
       it('a stored key that is not an ES256 pair is a non-retryable RefreshError without key material', async () => {
         const client = await connect()
         const key = uniqueKey()
