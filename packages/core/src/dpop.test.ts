@@ -10,7 +10,9 @@ import {
   generateDpopKeyPair,
   importDpopKeyPair,
 } from './dpop.js'
+import { createEngine } from './engine.js'
 import { isReauthOptionsError, ReauthOptionsError } from './errors.js'
+import type { EngineOptions } from './options.js'
 
 const ES256 = { name: 'ECDSA', namedCurve: 'P-256' } as const
 
@@ -316,6 +318,50 @@ describe('exportDpopKeyPair / importDpopKeyPair', () => {
       for (const secret of [ja.privateKey.d, jb.privateKey.d, ja.publicKey.x]) {
         expect(printed).not.toContain(secret)
       }
+    }
+  })
+})
+
+describe('createEngine({ dpop })', () => {
+  /** The key pair the engine hands to its first acquire. */
+  async function keyOf(dpop: EngineOptions['dpop']): Promise<CryptoKeyPair | undefined> {
+    let given: CryptoKeyPair | undefined
+    const engine = createEngine({
+      dpop,
+      acquire: async (context) => {
+        given = context.dpop
+        return { accessToken: 'at', tokenType: given ? 'DPoP' : 'Bearer' }
+      },
+    })
+    // the first getToken acquires
+    const stored = await engine.getToken()
+    expect(stored?.dpopKey).toBe(given)
+    engine.dispose()
+    return given
+  }
+
+  it('true and {} make a non-extractable key; { extractable: true } an extractable one; false none', async () => {
+    expect((await keyOf(true))?.privateKey.extractable).toBe(false)
+    expect((await keyOf({}))?.privateKey.extractable).toBe(false)
+    expect((await keyOf({ extractable: false }))?.privateKey.extractable).toBe(false)
+    const shared = await keyOf({ extractable: true })
+    expect(shared?.privateKey.extractable).toBe(true)
+    // what a store crossing processes needs: the pair exports
+    expect((await exportDpopKeyPair(shared as CryptoKeyPair)).privateKey.d).toEqual(
+      expect.any(String),
+    )
+    expect(await keyOf(false)).toBeUndefined()
+    expect(await keyOf(undefined)).toBeUndefined()
+  })
+
+  it('validates the option', () => {
+    for (const dpop of ['yes', null, [], { extractable: 'yes' }, 1]) {
+      expect(() =>
+        createEngine({
+          dpop: dpop as never,
+          refresh: async () => ({ accessToken: 'a', tokenType: 'Bearer' }),
+        }),
+      ).toThrow(/"dpop" must be a boolean or \{ extractable\?: boolean \}/)
     }
   })
 })

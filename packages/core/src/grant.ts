@@ -138,8 +138,7 @@ export function createGrants(config: EngineConfig, session: Session, events: Eve
     emit('refreshStart', { reason })
     // DPoP: the set's own key; a new one (stored with the tokens) when the engine makes keys.
     const dpopKey =
-      stored?.dpopKey ??
-      (config.dpop ? await generateDpopKeyPair({ extractable: false }) : undefined)
+      stored?.dpopKey ?? (config.dpop ? await generateDpopKeyPair(config.dpop) : undefined)
     let result: unknown
     try {
       result = await call(view, now, resource, dpopKey)

@@ -48,8 +48,12 @@ export interface EngineOptions {
    * has none — the first `acquire`, or a set without `dpopKey` — and hands it to `refresh` /
    * `acquire` as `dpop`; the key is stored with the tokens. Any set whose `tokenType` is `DPoP`
    * is sent with a proof per request, whatever this option says.
+   *
+   * `{ extractable: true }` makes the private key extractable: needed by a store that
+   * serialises the key to share it between processes (`@reauth/redis`). `true` is
+   * `{ extractable: false }`.
    */
-  dpop?: boolean | undefined
+  dpop?: boolean | { extractable?: boolean | undefined } | undefined
   /** Initial tokens for the default in-memory store. Not allowed together with `store`. */
   tokens?: TokenSet
   /** Where tokens live. Default: in memory. */
@@ -92,8 +96,8 @@ export interface EngineConfig {
   refresh: RefreshFunction
   acquire: AcquireFunction | undefined
   revoke: RevokeFunction | undefined
-  /** Make a DPoP key pair when a grant needs one and the set has none. */
-  dpop: boolean
+  /** Make a DPoP key pair (extractable or not) when a grant needs one and the set has none. */
+  dpop: { extractable: boolean } | undefined
   /** The resource indicator a URL's tokens are for, when the engine has `resources`. */
   resourceFor(url: URL): string | undefined
   store: TokenStore
@@ -139,7 +143,15 @@ function validate(options: EngineOptions): void {
   }
   if (options.revoke !== undefined) requireFunction(options.revoke, 'revoke')
   if (options.dpop !== undefined && typeof options.dpop !== 'boolean') {
-    throw new ReauthOptionsError('"dpop" must be a boolean')
+    const extractable = (options.dpop as { extractable?: unknown } | null)?.extractable
+    if (
+      typeof options.dpop !== 'object' ||
+      options.dpop === null ||
+      Array.isArray(options.dpop) ||
+      (extractable !== undefined && typeof extractable !== 'boolean')
+    ) {
+      throw new ReauthOptionsError('"dpop" must be a boolean or { extractable?: boolean }')
+    }
   }
   if (options.resources !== undefined) resourceMap(options.resources)
   if (options.store !== undefined) {
@@ -232,7 +244,12 @@ export function resolveOptions(options: EngineOptions): EngineConfig {
         (acquire as AcquireFunction)({ signal, startedAt, resource, dpop })),
     acquire,
     revoke: options.revoke,
-    dpop: options.dpop === true,
+    dpop:
+      options.dpop === true
+        ? { extractable: false }
+        : typeof options.dpop === 'object'
+          ? { extractable: options.dpop.extractable === true }
+          : undefined,
     resourceFor: (url) => resources?.get(url.origin),
     store: options.store ?? createMemoryStore(options.tokens),
     lock: options.lock ?? createLocalLock(),

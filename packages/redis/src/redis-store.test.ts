@@ -1,11 +1,17 @@
 import {
   createEngine,
+  dpopThumbprint,
+  exportDpopKeyPair,
+  generateDpopKeyPair,
   isReauthOptionsError,
   isRefreshError,
   isSessionEnd,
+  isSessionExpiredError,
+  OAuthError,
   type StoredSession,
   type TokenSet,
 } from '@reauth/core'
+import { connect as connectAdapter } from '@reauth/core/adapter'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisClients } from '../../../test/redis/support/clients.js'
 import { type RunningRedis, startRedis } from '../../../test/redis/support/redis-server.js'
@@ -34,6 +40,27 @@ const end: StoredSession = {
     status: 400,
     at: 1_800_000_000_000,
   },
+}
+
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
+}
+
+/** Verify a DPoP proof with a given public key (not the one in its header): was it signed by that key's pair? */
+async function signedBy(proof: string, publicKey: CryptoKey): Promise<boolean> {
+  const [header = '', claims = '', signature = ''] = proof.split('.')
+  return crypto.subtle.verify(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    publicKey,
+    fromBase64url(signature),
+    new TextEncoder().encode(`${header}.${claims}`),
+  )
+}
+
+/** The private `d` of an extractable pair: what must never be in Redis in clear under encryption. */
+async function privateD(pair: CryptoKeyPair): Promise<string> {
+  return String((await exportDpopKeyPair(pair)).privateKey.d)
 }
 
 beforeAll(async () => {
@@ -217,6 +244,230 @@ describe.each(redisClients)('on $major', ({ major, version, createClient }) => {
       )
     })
 
+    describe('dpopKey', () => {
+      const raw = new Uint8Array(32).fill(7)
+      const dpopSet = (id: string, dpopKey: CryptoKeyPair): TokenSet => ({
+        ...tokens(id),
+        tokenType: 'DPoP',
+        dpopKey,
+      })
+
+      it.each([
+        ['in clear', undefined],
+        ['encrypted', raw],
+      ])(
+        'round-trips a DPoP set %s: the key comes back as a pair that signs for the same public key',
+        async (_, encryptionKey) => {
+          const client = await connect()
+          const key = uniqueKey()
+          const store = createRedisStore(client, encryptionKey ? { key, encryptionKey } : { key })
+          const pair = await generateDpopKeyPair({ extractable: true })
+          const d = await privateD(pair)
+          await store.set(dpopSet('1', pair))
+          const data = (await client.hGet(key, 'data')) ?? ''
+          if (encryptionKey) {
+            expect(data.startsWith('aesgcm2:1:')).toBe(true)
+            expect(data).not.toContain(d)
+            expect(data).not.toContain('dpopKey')
+          } else {
+            // documented: without encryptionKey the private key is as exposed as the tokens
+            expect(JSON.parse(data).dpopKey.privateKey.d).toBe(d)
+          }
+          const read = (await store.get()) as TokenSet
+          const { dpopKey, ...rest } = read
+          expect(rest).toEqual({ ...tokens('1'), tokenType: 'DPoP' })
+          expect(dpopKey?.privateKey.type).toBe('private')
+          // read back non-extractable: nothing holding the set can export the private key
+          expect(dpopKey?.privateKey.extractable).toBe(false)
+          expect(await dpopThumbprint(dpopKey!.publicKey)).toBe(
+            await dpopThumbprint(pair.publicKey),
+          )
+          const signature = await crypto.subtle.sign(
+            { name: 'ECDSA', hash: 'SHA-256' },
+            dpopKey!.privateKey,
+            new TextEncoder().encode('x'),
+          )
+          expect(
+            await crypto.subtle.verify(
+              { name: 'ECDSA', hash: 'SHA-256' },
+              pair.publicKey,
+              signature,
+              new TextEncoder().encode('x'),
+            ),
+          ).toBe(true)
+          // one import per stored key: the same pair object until the key changes
+          expect(((await store.get()) as TokenSet).dpopKey).toBe(dpopKey)
+          // the set as read (non-extractable key) is written again, by this store and by another
+          await store.set({ ...read, accessToken: 'at-2' })
+          const other = createRedisStore(
+            await connect(),
+            encryptionKey ? { key, encryptionKey } : { key },
+          )
+          const again = (await other.get()) as TokenSet
+          expect(again.accessToken).toBe('at-2')
+          await other.set({ ...again, accessToken: 'at-3' })
+          const last = (await store.get()) as TokenSet
+          expect(last.accessToken).toBe('at-3')
+          expect(await dpopThumbprint(last.dpopKey!.publicKey)).toBe(
+            await dpopThumbprint(pair.publicKey),
+          )
+          if (encryptionKey) expect((await client.hGet(key, 'data')) ?? '').not.toContain(d)
+          // a sign-out drops the process's copy too: the same key stored again is imported anew
+          await store.clear()
+          expect(await store.get()).toBeUndefined()
+          await other.set(last)
+          const after = (await store.get()) as TokenSet
+          expect(after.dpopKey).not.toBe(last.dpopKey)
+          expect(await dpopThumbprint(after.dpopKey!.publicKey)).toBe(
+            await dpopThumbprint(pair.publicKey),
+          )
+        },
+      )
+
+      it('refuses a non-extractable key with a ReauthOptionsError naming dpopKey, and writes nothing', async () => {
+        const client = await connect()
+        const key = uniqueKey()
+        const store = createRedisStore(client, { key, encryptionKey: raw })
+        await store.set(tokens('before'))
+        const pair = await generateDpopKeyPair()
+        const error = await store.set(dpopSet('1', pair)).catch((e: unknown) => e)
+        expect(isReauthOptionsError(error)).toBe(true)
+        expect((error as Error).message).toMatch(/"dpopKey".*not extractable/)
+        expect((error as Error).message).toMatch(/dpop: \{ extractable: true \}/)
+        expect(await client.hGet(key, 'v')).toBe('1')
+        expect(await store.get()).toEqual(tokens('before'))
+        // a mismatched pair (public key of another pair) is refused too
+        const a = await generateDpopKeyPair({ extractable: true })
+        const b = await generateDpopKeyPair({ extractable: true })
+        await expect(
+          store.set(dpopSet('2', { publicKey: b.publicKey, privateKey: a.privateKey })),
+        ).rejects.toSatisfy(isReauthOptionsError)
+        await expect(store.set(dpopSet('3', {} as CryptoKeyPair))).rejects.toSatisfy(
+          isReauthOptionsError,
+        )
+        expect(await client.hGet(key, 'v')).toBe('1')
+      })
+
+      it('an engine with dpop: true (non-extractable keys) on the store: its first grant fails, caused by the ReauthOptionsError, and nothing is stored', async () => {
+        const client = await connect()
+        const key = uniqueKey()
+        const engine = createEngine({
+          store: createRedisStore(client, { key }),
+          dpop: true,
+          acquire: async () => ({ ...tokens('a'), tokenType: 'DPoP' }),
+        })
+        try {
+          // the engine wraps a store failure in a RefreshError; its cause is the store's error
+          const error = await engine.getToken().catch((e: unknown) => e)
+          expect(isRefreshError(error)).toBe(true)
+          const cause = (error as Error).cause
+          expect(isReauthOptionsError(cause)).toBe(true)
+          expect((cause as Error).message).toMatch(/"dpopKey".*dpop: \{ extractable: true \}/)
+          expect(await client.hGet(key, 'data')).toBeNull()
+        } finally {
+          engine.dispose()
+        }
+      })
+
+      it('a stored key that is not an ES256 pair is a non-retryable RefreshError without key material', async () => {
+        const client = await connect()
+        const key = uniqueKey()
+        const store = createRedisStore(client, { key })
+        const pair = await generateDpopKeyPair({ extractable: true })
+        await store.set(dpopSet('1', pair))
+        const stored = JSON.parse((await client.hGet(key, 'data')) ?? '')
+        const d = stored.dpopKey.privateKey.d as string
+        stored.dpopKey.publicKey.x = stored.dpopKey.publicKey.y
+        await client.hSet(key, { data: JSON.stringify(stored) })
+        const error = await store.get().catch((e: unknown) => e)
+        expect(isRefreshError(error) && error.retryable === false).toBe(true)
+        expect((error as Error).message).toMatch(/"dpopKey"/)
+        expect(JSON.stringify(error)).not.toContain(d)
+        expect(String((error as Error).message)).not.toContain(d)
+      })
+
+      it('two engines on two connections share one key: a proof made by engine B verifies with the public key engine A generated', async () => {
+        const key = uniqueKey()
+        const session = async () => ({
+          store: createRedisStore(await connect(), { key, encryptionKey: raw }),
+          lock: createRedisLock(await connect(), { prefix: `${key}:lock:` }),
+        })
+        const generated: CryptoKeyPair[] = []
+        const engineA = createEngine({
+          ...(await session()),
+          dpop: { extractable: true },
+          acquire: async ({ dpop }) => {
+            if (dpop) generated.push(dpop)
+            return { ...tokens('a'), tokenType: 'DPoP' }
+          },
+        })
+        const engineB = createEngine({
+          ...(await session()),
+          dpop: { extractable: true },
+          acquire: async () => {
+            throw new Error('engine B must use the stored set')
+          },
+        })
+        try {
+          const url = 'https://api.example.com/orders'
+          const attach = (engine: typeof engineA) =>
+            connectAdapter(engine, {
+              origins: ['https://api.example.com'],
+              baseHint: 'origins',
+            }).attach({
+              url,
+              method: 'GET',
+            })
+          const sentA = await attach(engineA)
+          expect(generated).toHaveLength(1)
+          const keyA = generated[0] as CryptoKeyPair
+          expect(sentA?.headers.authorization).toBe('DPoP at-a')
+          const sentB = await attach(engineB)
+          expect(sentB?.headers.authorization).toBe('DPoP at-a')
+          const proof = sentB?.headers.dpop ?? ''
+          expect(await signedBy(proof, keyA.publicKey)).toBe(true)
+          // and not merely the key in its own header: another key does not verify it
+          const stranger = await generateDpopKeyPair()
+          expect(await signedBy(proof, stranger.publicKey)).toBe(false)
+          expect(generated).toHaveLength(1)
+        } finally {
+          engineA.dispose()
+          engineB.dispose()
+        }
+      })
+
+      it('a terminal failure and a sign-out remove the key with the tokens', async () => {
+        const client = await connect()
+        const key = uniqueKey()
+        const store = createRedisStore(client, { key })
+        const engine = createEngine({
+          store,
+          dpop: { extractable: true },
+          refresh: async () => {
+            throw new OAuthError({ error: 'invalid_grant', status: 400 })
+          },
+        })
+        try {
+          const pair = await generateDpopKeyPair({ extractable: true })
+          const d = await privateD(pair)
+          await engine.setTokens(dpopSet('1', pair))
+          expect((await client.hGet(key, 'data')) ?? '').toContain(d)
+          await expect(engine.refresh()).rejects.toSatisfy(isSessionExpiredError)
+          const ended = (await client.hGet(key, 'data')) ?? ''
+          expect(isSessionEnd(JSON.parse(ended))).toBe(true)
+          expect(ended).not.toContain(d)
+          expect(ended).not.toContain('dpopKey')
+          await engine.setTokens(dpopSet('2', pair))
+          expect((await client.hGet(key, 'data')) ?? '').toContain(d)
+          await engine.clear()
+          expect(await client.hGet(key, 'data')).toBeNull()
+          expect(JSON.stringify(await client.hGetAll(key))).not.toContain(d)
+        } finally {
+          engine.dispose()
+        }
+      })
+    })
+
     describe('encryptionKey', () => {
       const raw = new Uint8Array(32).fill(7)
 
@@ -372,8 +623,12 @@ describe.each(redisClients)('on $major', ({ major, version, createClient }) => {
       await own.stop({ keepData: true })
       try {
         const started = Date.now()
-        for (const attempt of [store.get(), store.set(tokens('x')), store.clear()]) {
-          const error = await attempt.catch((e: unknown) => e)
+        // each outcome is caught at once: the three time out in any order
+        const attempts = [store.get(), store.set(tokens('x')), store.clear()].map((attempt) =>
+          attempt.catch((e: unknown) => e),
+        )
+        for (const attempt of attempts) {
+          const error = await attempt
           expect(isRefreshError(error) && error.retryable).toBe(true)
           expect((error as Error).message).toMatch(/Redis did not (read|write|clear) the token set/)
         }

@@ -9,6 +9,7 @@ import {
   type TokenStore,
 } from '@reauth/core'
 import { command, isRedisClient, type RedisClientLike, subscriberOf } from './client.js'
+import { createDpopKeyReader, dpopKeyToJson } from './dpop-key.js'
 import {
   type Cipher,
   createCipher,
@@ -33,6 +34,8 @@ export interface RedisStoreOptions {
    * process sharing the set needs the same key. The ciphertext is bound to the Redis key and
    * to the version it was written as: a value copied from another key, or an older value of
    * this key written back over a later one (a rollback to a spent refresh token), is refused.
+   * A set's DPoP private key (`dpopKey`) is inside the same ciphertext; without this option
+   * it is in Redis in clear, as exposed as the refresh token next to it.
    */
   encryptionKey?: EncryptionKey
 }
@@ -69,6 +72,7 @@ redis.call('PUBLISH', ARGV[3], version .. ' ' .. ARGV[4])
 return {1, version}
 `
 
+/** The fields written as they are; `dpopKey` is written as JWKs (see dpop-key.ts). */
 const FIELDS = [
   'accessToken',
   'tokenType',
@@ -113,6 +117,12 @@ const WRITE_ATTEMPTS = 10
  * - **Prompt.** Writes are published; `subscribe` re-reads and tells the engine at once.
  * - **Bounded.** Every command gives up after `commandTimeout`; Redis being down is a
  *   retryable `RefreshError`, never a hang.
+ * - **DPoP.** A set's `dpopKey` is written as JWKs (private `d` included) in the same value as
+ *   the tokens — inside the ciphertext with `encryptionKey` — and read back as a
+ *   `CryptoKeyPair` whose private key is not extractable (the store keeps the JWK to write it
+ *   again). A clear or a session end removes it with the tokens. Its private key must be
+ *   extractable to be written (`createEngine({ dpop: { extractable: true } })`); a
+ *   non-extractable one makes `set` throw a `ReauthOptionsError` naming `dpopKey`.
  * - **Sealed** (with `encryptionKey`). AES-GCM bound to the key name and the version: a value
  *   that does not decrypt, or whose version is not the hash's (an older ciphertext written
  *   back), is refused with a non-retryable `RefreshError` and never returned, so an old
@@ -146,6 +156,7 @@ export function createRedisStore(
   const cipher: Cipher | undefined =
     options.encryptionKey === undefined ? undefined : createCipher(options.encryptionKey, key)
   const channel = `${key}:changed`
+  const dpopKeys = createDpopKeyReader()
 
   async function run(args: string[], doing: string): Promise<unknown> {
     try {
@@ -199,15 +210,40 @@ export function createRedisStore(
     } catch {
       throw corrupt('is not JSON')
     }
-    const problem = storedSessionProblem(value)
+    // The key pair is JWKs here: the rest is checked first, then the key imported.
+    const isSet = typeof value === 'object' && value !== null && !isSessionEnd(value)
+    const { dpopKey: jwks, ...rest } = (isSet ? value : {}) as { dpopKey?: unknown }
+    const problem = storedSessionProblem(isSet ? rest : value)
     if (problem) throw corrupt(`is malformed: ${problem}`)
-    return pick(value as StoredSession)
+    const session = pick(value as StoredSession)
+    if (jwks === undefined || !isSet || isSessionEnd(session)) {
+      // No key stored any more: this process keeps none either (it lives with the tokens).
+      dpopKeys.forget()
+    } else {
+      try {
+        session.dpopKey = await dpopKeys.read(jwks)
+      } catch {
+        // core's message never quotes a key; none is passed on anyway.
+        throw corrupt('is malformed: "dpopKey" is not an ES256 key pair (JWK)')
+      }
+    }
+    return session
+  }
+
+  /** The JSON to write: the known fields, and the DPoP key pair as JWKs. */
+  async function encode(value: StoredSession): Promise<string> {
+    const picked: Record<string, unknown> = { ...pick(value) }
+    if (!isSessionEnd(value) && value.dpopKey !== undefined) {
+      picked.dpopKey = await dpopKeyToJson(value.dpopKey)
+    }
+    return JSON.stringify(picked)
   }
 
   async function read(): Promise<{ version: number; value: StoredSession | undefined }> {
     const reply = await run(['HMGET', key, 'v', 'data'], 'read')
     const [version, data] = Array.isArray(reply) ? reply : []
     const current = Number(version ?? 0) || 0
+    if (typeof data !== 'string') dpopKeys.forget()
     return {
       version: current,
       value: typeof data === 'string' ? await decode(data, current) : undefined,
@@ -300,9 +336,11 @@ export function createRedisStore(
     async set(value) {
       const problem = storedSessionProblem(value)
       if (problem) throw new ReauthOptionsError(`"tokens": ${problem}`)
-      await write(JSON.stringify(pick(value)))
+      if (isSessionEnd(value) || value.dpopKey === undefined) dpopKeys.forget()
+      await write(await encode(value))
     },
     async clear() {
+      dpopKeys.forget()
       await write(undefined)
     },
     subscribe(listener) {
