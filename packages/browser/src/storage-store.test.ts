@@ -54,6 +54,21 @@ describe('createStorageStore', () => {
     expect(backing.has('k')).toBe(false)
   })
 
+  it('keeps per-resource tokens (RFC 8707) with the set', async () => {
+    const { storage } = memoryStorage()
+    const store = createStorageStore(storage, {
+      key: 'k',
+      events: new EventTarget(),
+      locks: createFakeLocks(),
+    })
+    const withResources: TokenSet = {
+      ...set(3),
+      resources: { 'urn:orders': { accessToken: 'at-orders', tokenType: 'Bearer' } },
+    }
+    await store.set(withResources)
+    expect(store.get()).toEqual(withResources)
+  })
+
   it('reads a bare token set written by other code', () => {
     const { storage, backing } = memoryStorage()
     backing.set('reauth.tokens', JSON.stringify(set(2)))

@@ -6,7 +6,7 @@ import {
   type TokenSet,
 } from '@reauth/core'
 
-const OPTIONAL = ['refreshToken', 'expiresAt', 'issuedAt', 'scope', 'idToken'] as const
+const OPTIONAL = ['refreshToken', 'expiresAt', 'issuedAt', 'scope', 'idToken', 'resources'] as const
 const END_OPTIONAL = ['error', 'errorDescription', 'status'] as const
 
 /**

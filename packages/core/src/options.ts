@@ -213,7 +213,7 @@ function resourceMap(resources: Record<string, string>): Map<string, string> {
     } catch {
       indicator = undefined
     }
-    if (!indicator || indicator.hash !== '') {
+    if (indicator?.hash !== '') {
       throw new ReauthOptionsError(
         `"resources" value for "${origin}" must be an absolute URI without a fragment`,
       )

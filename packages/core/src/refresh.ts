@@ -1,4 +1,9 @@
-import { isRefreshError, isSessionExpiredError, RefreshError } from './errors.js'
+import {
+  isReauthOptionsError,
+  isRefreshError,
+  isSessionExpiredError,
+  RefreshError,
+} from './errors.js'
 import type { EngineEvents, Events, RefreshReason } from './events.js'
 import type { Grants } from './grant.js'
 import type { EngineConfig } from './options.js'
@@ -102,7 +107,8 @@ export function createRefresher(
         counts.failures++
         const failure = new RefreshError(
           'The refresh could not run: the lock or the token store failed',
-          { retryable: true },
+          // A store refusing what it was given (a misconfiguration) will refuse it again.
+          { retryable: !isReauthOptionsError(error) },
           { cause: error },
         )
         log.warn('Token refresh failed: the lock or the token store failed', { reason })

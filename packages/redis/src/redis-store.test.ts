@@ -113,6 +113,20 @@ describe.each(redisClients)('on $major', ({ major, version, createClient }) => {
       expect(await client.hGet(key, 'v')).toBe('3')
     })
 
+    it('keeps per-resource tokens (RFC 8707) with the set', async () => {
+      const key = uniqueKey()
+      const a = createRedisStore(await connect(), { key })
+      const b = createRedisStore(await connect(), { key })
+      const set = {
+        ...tokens('r'),
+        resources: {
+          'urn:orders': { accessToken: 'at-orders', tokenType: 'Bearer', expiresAt: 1 },
+        },
+      }
+      await a.set(set)
+      expect(await b.get()).toEqual(set)
+    })
+
     it('two processes share the set', async () => {
       const key = uniqueKey()
       const a = createRedisStore(await connect(), { key })

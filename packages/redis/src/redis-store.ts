@@ -72,7 +72,7 @@ redis.call('PUBLISH', ARGV[3], version .. ' ' .. ARGV[4])
 return {1, version}
 `
 
-/** The fields written as they are; `dpopKey` is written as JWKs (see dpop-key.ts). */
+/** The fields written as they are (`resources`: RFC 8707 tokens); `dpopKey` as JWKs (see dpop-key.ts). */
 const FIELDS = [
   'accessToken',
   'tokenType',
@@ -81,6 +81,7 @@ const FIELDS = [
   'issuedAt',
   'scope',
   'idToken',
+  'resources',
 ] as const
 
 const END_FIELDS = ['error', 'errorDescription', 'status', 'at'] as const
