@@ -184,6 +184,27 @@ describe('createStorageStore with a DPoP set', () => {
     expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('DPoP key pair'))
   })
 
+  it('a `reauth` database made by someone else gets the object store in its next version', async () => {
+    const factory = new IDBFactory()
+    await new Promise<void>((resolve, reject) => {
+      const req = factory.open(KEY_DATABASE, 3)
+      req.onupgradeneeded = () => req.result.createObjectStore('other')
+      req.onsuccess = () => {
+        req.result.close()
+        resolve()
+      }
+      req.onerror = () => reject(req.error)
+    })
+    const { storage } = memoryStorage()
+    const pair = await generateDpopKeyPair()
+    const writer = createStorageStore(storage, { indexedDB: factory, locks: createFakeLocks() })
+    await writer.set(dpopSet(1, pair))
+    const reader = createStorageStore(storage, { indexedDB: factory, locks: createFakeLocks() })
+    expect(await dpopThumbprint(withKey(await reader.get()).publicKey)).toBe(
+      await dpopThumbprint(pair.publicKey),
+    )
+  })
+
   it('IndexedDB failing: set rejects with a KeyStoreError, nothing is written', async () => {
     const { storage, backing } = memoryStorage()
     const broken = {

@@ -99,13 +99,24 @@ export function createDpopKeys(
   function open(): Promise<IDBDatabase> {
     if (!factory) return Promise.reject(new Error('no IndexedDB'))
     opening ??= (async () => {
-      const req = factory.open(KEY_DATABASE, 1)
-      req.onupgradeneeded = () => {
-        if (!req.result.objectStoreNames.contains(KEY_OBJECT_STORE)) {
-          req.result.createObjectStore(KEY_OBJECT_STORE)
+      const openAt = (version?: number) => {
+        const req =
+          version === undefined ? factory.open(KEY_DATABASE) : factory.open(KEY_DATABASE, version)
+        req.onupgradeneeded = () => {
+          if (!req.result.objectStoreNames.contains(KEY_OBJECT_STORE)) {
+            req.result.createObjectStore(KEY_OBJECT_STORE)
+          }
         }
+        return request(req)
       }
-      const db = await request(req)
+      // The current version (a new database gets the object store at once); a `reauth`
+      // database made by someone else without it gets it in the next version.
+      let db = await openAt()
+      if (!db.objectStoreNames.contains(KEY_OBJECT_STORE)) {
+        const next = db.version + 1
+        db.close()
+        db = await openAt(next)
+      }
       // Another context upgrades the database: let it, and reopen next time.
       db.onversionchange = () => {
         db.close()
