@@ -8,6 +8,7 @@ import {
 } from '@reauth/core'
 import { createLogger } from '@reauth/core/adapter'
 import { createCatchUp } from './catch-up.js'
+import { createDpopKeys, defaultIndexedDb, type IndexedDbLike } from './idb-keys.js'
 import {
   createStampMarks,
   NONE,
@@ -18,7 +19,7 @@ import {
   type Stamp,
   stampLimit,
 } from './stamp.js'
-import { toStoredSession, toTokenSet } from './token-json.js'
+import { fromWire, toOwnSession, toTokenSet, toWire } from './token-json.js'
 import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
 
 /** Options of {@link createBroadcastStore}. */
@@ -43,6 +44,12 @@ export interface BroadcastStoreOptions {
   logger?: Logger
   /** The BroadcastChannel constructor. Default `globalThis.BroadcastChannel`. */
   BroadcastChannel?: typeof BroadcastChannel
+  /**
+   * Where the DPoP key pair of a set is kept (database `reauth`, object store `dpop-keys`):
+   * messages and `persist` carry only its thumbprint. Default `globalThis.indexedDB`; without
+   * one, key pairs stay in this tab's memory and other tabs cannot use a DPoP set.
+   */
+  indexedDB?: IndexedDbLike
 }
 
 /**
@@ -65,9 +72,12 @@ export interface BroadcastStore extends TokenStore, CatchUp {
   close(): void
 }
 
-/** `tokens` of a `set` is a token set or the end of the session. */
+/**
+ * `tokens` of a `set` is a token set or the end of the session; `jkt` the thumbprint of its
+ * DPoP key pair (in IndexedDB; on the wire, `tokens.dpopJkt`).
+ */
 type Message =
-  | { type: 'set'; stamp: Stamp; tokens: StoredSession }
+  | { type: 'set'; stamp: Stamp; tokens: StoredSession; jkt?: string | undefined }
   | { type: 'clear'; stamp: Stamp }
   | { type: 'ask' }
 
@@ -80,8 +90,8 @@ function readMessage(data: unknown, limit: number): Message | undefined {
   if (!stamp) return undefined
   if (message.type === 'clear') return { type: 'clear', stamp }
   if (message.type !== 'set') return undefined
-  const tokens = toStoredSession(message.tokens)
-  return tokens && { type: 'set', stamp, tokens }
+  const read = fromWire(message.tokens)
+  return read && { type: 'set', stamp, tokens: read.tokens, jkt: read.jkt }
 }
 
 /**
@@ -89,7 +99,9 @@ function readMessage(data: unknown, limit: number): Message | undefined {
  * set back since, or a forged value) counts as written now, not refused: the set is this
  * tab's own.
  */
-function readSaved(text: string): { tokens: StoredSession; stamp: Stamp } | undefined {
+function readSaved(
+  text: string,
+): { tokens: StoredSession; stamp: Stamp; jkt: string | undefined } | undefined {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -103,7 +115,9 @@ function readSaved(text: string): { tokens: StoredSession; stamp: Stamp } | unde
   const bounded =
     typeof stamp?.time === 'number' && stamp.time > limit ? { ...stamp, time: Date.now() } : stamp
   const message = readMessage({ ...value, stamp: bounded, type: 'set' }, limit)
-  return message?.type === 'set' ? { tokens: message.tokens, stamp: message.stamp } : undefined
+  return message?.type === 'set'
+    ? { tokens: message.tokens, stamp: message.stamp, jkt: message.jkt }
+    : undefined
 }
 
 /**
@@ -173,23 +187,32 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
   const listeners = new Set<(value: StoredSession | undefined) => void>()
   const waiting = new Set<(tokens: TokenSet | undefined) => void>()
   let current: StoredSession | undefined
+  /** The thumbprint of `current`'s DPoP key pair. */
+  let currentJkt: string | undefined
   let stamp: Stamp = NONE
   let closed = false
+  /** Reading a saved DPoP set's key pair from IndexedDB, or storing `initial`'s. */
+  let loading: Promise<void> | undefined
+  const keys = createDpopKeys(`broadcast:${name}`, options.indexedDB ?? defaultIndexedDb(), log)
   const catchUp = createCatchUp(marks, () => stamp, catchUpTimeout)
 
   function save(): void {
     if (!persist) return
     try {
-      if (current) persist.setItem(key, JSON.stringify({ tokens: current, stamp }))
-      else persist.removeItem(key)
+      if (current) {
+        persist.setItem(key, JSON.stringify({ tokens: toWire(current, currentJkt), stamp }))
+      } else persist.removeItem(key)
     } catch {
       log.warn(`Could not write the token set to storage under "${key}"`)
     }
   }
 
   /** Apply a change; resolves once its mark is published, so other tabs can learn of it. */
-  function apply(value: StoredSession | undefined, at: Stamp): Promise<void> {
+  function apply(value: StoredSession | undefined, at: Stamp, jkt?: string): Promise<void> {
+    // Another tab replaced or ended the set: its old pair is not this one's any more.
+    if (currentJkt !== undefined && currentJkt !== jkt) keys.forget(currentJkt)
     current = value
+    currentJkt = jkt
     stamp = at
     save()
     catchUp.changed()
@@ -218,7 +241,25 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
     }
     if (text !== null) {
       const saved = readSaved(text)
-      if (saved) {
+      if (saved?.jkt !== undefined) {
+        const { jkt } = saved
+        // The pair is in IndexedDB: the set is this tab's once it is read (`ready()` waits).
+        loading = keys
+          .load(jkt)
+          .then(
+            (pair) => {
+              if (!pair) {
+                log.warn(`The DPoP key pair of the token set under "${key}" is missing: ignored`)
+              } else if (!closed && newer(saved.stamp, stamp) && !isSessionEnd(saved.tokens)) {
+                void apply({ ...saved.tokens, dpopKey: pair }, saved.stamp, jkt)
+              }
+            },
+            () => log.warn(`Could not read the DPoP key pair of the token set under "${key}"`),
+          )
+          .finally(() => {
+            loading = undefined
+          })
+      } else if (saved) {
         current = saved.tokens
         stamp = saved.stamp
         void marks?.publish(stamp)
@@ -229,8 +270,13 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
   }
 
   function post(message: Message): void {
+    // Never the key pair: the set carries its thumbprint, the pair stays in IndexedDB.
+    const data =
+      message.type === 'set'
+        ? { type: 'set', stamp: message.stamp, tokens: toWire(message.tokens, message.jkt) }
+        : message
     try {
-      channel?.postMessage(message)
+      channel?.postMessage(data)
     } catch {
       log.warn('Could not share the token set with other tabs')
     }
@@ -245,11 +291,37 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
       if (!message || closed) return
       if (message.type === 'ask') {
         if (stamp === NONE) return
-        post(current ? { type: 'set', stamp, tokens: current } : { type: 'clear', stamp })
+        post(
+          current
+            ? { type: 'set', stamp, tokens: current, jkt: currentJkt }
+            : { type: 'clear', stamp },
+        )
         return
       }
       if (!newer(message.stamp, stamp)) return
-      void apply(message.type === 'set' ? message.tokens : undefined, message.stamp)
+      if (message.type === 'clear') {
+        void apply(undefined, message.stamp)
+        return
+      }
+      const { tokens, jkt } = message
+      if (jkt === undefined || isSessionEnd(tokens)) {
+        void apply(tokens, message.stamp)
+        return
+      }
+      // A DPoP set: its pair was stored in IndexedDB before the message was posted.
+      const cached = keys.cached(jkt)
+      if (cached) {
+        void apply({ ...tokens, dpopKey: cached }, message.stamp, jkt)
+        return
+      }
+      keys.load(jkt).then(
+        (pair) => {
+          // A newer change may have come meanwhile; a pair already deleted means one did.
+          if (!pair || closed || !newer(message.stamp, stamp)) return
+          void apply({ ...tokens, dpopKey: pair }, message.stamp, jkt)
+        },
+        () => log.warn('Could not read the DPoP key pair of a token set from another tab'),
+      )
     }
   } else {
     log.warn(
@@ -257,28 +329,53 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
     )
   }
 
-  const initial = options.initial && toTokenSet(options.initial)
-  if (initial) {
+  const initial = options.initial && toOwnSession(options.initial)
+  if (initial && !isSessionEnd(initial) && initial.dpopKey) {
+    const pair = initial.dpopKey
+    loading = keys
+      .put(pair)
+      .then(
+        (jkt) => {
+          if (closed) return
+          const at = nextStamp(stamp, id)
+          post({ type: 'set', stamp: at, tokens: initial, jkt })
+          void apply(initial, at, jkt)
+        },
+        () => log.warn('Could not store the DPoP key pair of "initial" in IndexedDB'),
+      )
+      .finally(() => {
+        loading = undefined
+      })
+  } else if (initial) {
     void apply(initial, nextStamp(stamp, id))
     post({ type: 'set', stamp, tokens: initial })
   } else if (!current) {
     post({ type: 'ask' })
   }
 
+  /** Drop the pair of a set this tab replaced or ended: the key lives as long as its tokens. */
+  async function discard(old: string | undefined, kept: string | undefined): Promise<void> {
+    if (old !== undefined && old !== kept) await keys.remove(old)
+  }
+
   return {
     get: () => current,
     async set(value) {
-      const copy = toStoredSession(value)
+      const copy = toOwnSession(value)
       if (!copy) throw new ReauthOptionsError('The token set to store is invalid')
+      // The pair is in IndexedDB before any tab hears of the set that names it.
+      const jkt = !isSessionEnd(copy) && copy.dpopKey ? await keys.put(copy.dpopKey) : undefined
+      const old = currentJkt
       const at = nextStamp(stamp, id)
       // Post first: the message is on its way before the mark tells anyone to wait for it.
-      post({ type: 'set', stamp: at, tokens: copy })
-      await apply(copy, at)
+      post({ type: 'set', stamp: at, tokens: copy, jkt })
+      await Promise.all([apply(copy, at, jkt), discard(old, jkt)])
     },
     async clear() {
+      const old = currentJkt
       const at = nextStamp(stamp, id)
       post({ type: 'clear', stamp: at })
-      await apply(undefined, at)
+      await Promise.all([apply(undefined, at), discard(old, undefined)])
     },
     subscribe(listener) {
       listeners.add(listener)
@@ -286,7 +383,8 @@ export function createBroadcastStore(options: BroadcastStoreOptions = {}): Broad
         listeners.delete(listener)
       }
     },
-    ready({ timeout = 500 } = {}) {
+    async ready({ timeout = 500 } = {}) {
+      if (loading) await loading
       if (current) return Promise.resolve(isSessionEnd(current) ? undefined : current)
       return new Promise((resolve) => {
         const done = (tokens: TokenSet | undefined) => {

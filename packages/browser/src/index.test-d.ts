@@ -19,7 +19,10 @@ test('the pieces fit the engine options', () => {
   expectTypeOf(createBroadcastStore().ready()).resolves.toEqualTypeOf<TokenSet | undefined>()
   // a store holds a set or the end of the session
   expectTypeOf(createBroadcastStore().get()).toEqualTypeOf<StoredSession | undefined>()
-  expectTypeOf(createStorageStore(localStorage).get()).toEqualTypeOf<StoredSession | undefined>()
+  // a Promise only while a DPoP set's key pair is read from IndexedDB
+  expectTypeOf(createStorageStore(localStorage).get()).toEqualTypeOf<
+    StoredSession | undefined | Promise<StoredSession | undefined>
+  >()
   expectTypeOf(createWebLock)
     .parameter(0)
     .toEqualTypeOf<import('./web-lock.js').WebLockOptions | undefined>()

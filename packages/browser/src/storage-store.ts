@@ -1,6 +1,13 @@
-import { type Logger, ReauthOptionsError, type StoredSession, type TokenStore } from '@reauth/core'
+import {
+  isSessionEnd,
+  type Logger,
+  ReauthOptionsError,
+  type StoredSession,
+  type TokenStore,
+} from '@reauth/core'
 import { createLogger } from '@reauth/core/adapter'
 import { createCatchUp } from './catch-up.js'
+import { createDpopKeys, defaultIndexedDb, type IndexedDbLike } from './idb-keys.js'
 import {
   createStampMarks,
   NONE,
@@ -10,7 +17,7 @@ import {
   type Stamp,
   stampLimit,
 } from './stamp.js'
-import { toStoredSession } from './token-json.js'
+import { fromWire, toOwnSession, toWire } from './token-json.js'
 import { type CatchUp, defaultLocks, type LockManagerLike } from './web-lock.js'
 
 /** Options of {@link createStorageStore}. */
@@ -28,12 +35,21 @@ export interface StorageStoreOptions {
   catchUpTimeout?: number
   /** Where to say that a stored value was not a valid token set (the value is never logged). */
   logger?: Logger
+  /**
+   * Where the DPoP key pair of a set is kept (database `reauth`, object store `dpop-keys`).
+   * Default `globalThis.indexedDB`; without one, key pairs stay in this context's memory.
+   */
+  indexedDB?: IndexedDbLike
 }
 
 /** A {@link TokenStore} on a Web Storage area: a token set, or the end of the session. */
 export interface StorageStore extends TokenStore, CatchUp {
-  /** The set, the end of the session, or `undefined` (signed out). */
-  get(): StoredSession | undefined
+  /**
+   * The set, the end of the session, or `undefined` (signed out). A Promise only when the set
+   * is DPoP-bound and its key pair must first be read from IndexedDB (after a reload, or a set
+   * another tab wrote); at once otherwise.
+   */
+  get(): StoredSession | undefined | Promise<StoredSession | undefined>
   /** Called on every change: this store's own writes and, for localStorage, other tabs' writes. */
   subscribe(listener: (value: StoredSession | undefined) => void): () => void
   /** Stop listening to `storage` events and drop this tab's mark. */
@@ -45,7 +61,14 @@ export interface StorageStore extends TokenStore, CatchUp {
  * token set is read too). A stamp more than the skew ahead of the present reads as none: it
  * would make every tab's catch-up wait for a write that never comes.
  */
-function parse(text: string | null): { tokens: StoredSession | undefined; stamp: Stamp } | null {
+interface Parsed {
+  tokens: StoredSession | undefined
+  stamp: Stamp
+  /** The thumbprint of the set's DPoP key pair, kept in IndexedDB. */
+  jkt?: string | undefined
+}
+
+function parse(text: string | null): Parsed | null {
   if (text === null) return { tokens: undefined, stamp: NONE }
   let value: unknown
   try {
@@ -55,10 +78,12 @@ function parse(text: string | null): { tokens: StoredSession | undefined; stamp:
   }
   if (typeof value !== 'object' || value === null) return null
   const { tokens, stamp } = value as { tokens?: unknown; stamp?: unknown }
-  const withStamp = toStoredSession(tokens)
-  if (withStamp) return { tokens: withStamp, stamp: readStamp(stamp, stampLimit()) ?? NONE }
-  const bare = toStoredSession(value)
-  return bare ? { tokens: bare, stamp: NONE } : null
+  const withStamp = fromWire(tokens)
+  if (withStamp) {
+    return { ...withStamp, stamp: readStamp(stamp, stampLimit()) ?? NONE }
+  }
+  const bare = fromWire(value)
+  return bare ? { ...bare, stamp: NONE } : null
 }
 
 /**
@@ -121,7 +146,9 @@ export function createStorageStore(
   const listeners = new Set<(value: StoredSession | undefined) => void>()
   let reported: string | null = null
 
-  function read(text: string | null): { tokens: StoredSession | undefined; stamp: Stamp } {
+  const keys = createDpopKeys(`storage:${key}`, options.indexedDB ?? defaultIndexedDb(), log)
+
+  function read(text: string | null): Parsed {
     const stored = parse(text)
     if (stored) return stored
     if (reported !== text) {
@@ -132,6 +159,9 @@ export function createStorageStore(
   }
 
   const current = () => read(storage.getItem(key))
+  /** The thumbprint of the key pair of the last value this context wrote or saw. */
+  let known: string | undefined = current().jkt
+
   // Nothing stored: there is no refresh token this tab could spend stale, so nothing to wait for.
   const caughtUp: Stamp = { time: Number.POSITIVE_INFINITY, writer: '' }
   const catchUp = createCatchUp(
@@ -139,6 +169,34 @@ export function createStorageStore(
     () => (storage.getItem(key) === null ? caughtUp : current().stamp),
     catchUpTimeout,
   )
+
+  /**
+   * The stored value with its DPoP key pair attached: at once when this context holds the
+   * pair, else a Promise that reads it from IndexedDB. A DPoP set whose pair is gone (deleted
+   * by a sign-out in another tab that raced this read, or a broken write) reads as no tokens.
+   */
+  function withKey(
+    parsed: Parsed,
+    text: string | null,
+  ): StoredSession | undefined | Promise<StoredSession | undefined> {
+    const { tokens, jkt } = parsed
+    if (!tokens || isSessionEnd(tokens) || jkt === undefined) return tokens
+    const pair = keys.cached(jkt)
+    if (pair) return { ...tokens, dpopKey: pair }
+    return keys.load(jkt).then((loaded) => {
+      if (loaded) return { ...tokens, dpopKey: loaded }
+      const now = storage.getItem(key)
+      // Another tab wrote meanwhile (its key is stored before its set): read again.
+      if (now !== text) return withKey(read(now), now)
+      log.warn(`The DPoP key pair of the token set under "${key}" is missing: read as no tokens`)
+      return undefined
+    })
+  }
+
+  function get(): StoredSession | undefined | Promise<StoredSession | undefined> {
+    const text = storage.getItem(key)
+    return withKey(read(text), text)
+  }
 
   function notify(tokens: StoredSession | undefined): void {
     catchUp.changed()
@@ -154,26 +212,52 @@ export function createStorageStore(
   const onStorage = (event: Event) => {
     const { key: changed, storageArea, newValue } = event as StorageEvent
     if (storageArea !== storage || (changed !== key && changed !== null)) return
-    const { tokens, stamp } = changed === null ? read(null) : read(newValue)
-    notify(tokens)
-    void marks?.publish(stamp)
+    const text = changed === null ? null : newValue
+    const parsed = read(text)
+    const previous = known
+    known = parsed.jkt
+    // Another tab replaced or deleted the set: its old pair is not this one's any more.
+    if (previous !== undefined && previous !== known) keys.forget(previous)
+    const value = withKey(parsed, text)
+    if (!(value instanceof Promise)) {
+      notify(value)
+      void marks?.publish(parsed.stamp)
+      return
+    }
+    value.then(
+      (tokens) => {
+        // Notified only if still the newest value: a later event notifies its own.
+        if (storage.getItem(key) !== text) return
+        notify(tokens)
+        void marks?.publish(parsed.stamp)
+      },
+      () => log.warn(`Could not read the DPoP key pair of the token set under "${key}"`),
+    )
   }
   events?.addEventListener('storage', onStorage)
 
-  function write(tokens: StoredSession | undefined): Promise<void> {
-    const stamp = nextStamp(current().stamp, id)
-    if (tokens) storage.setItem(key, JSON.stringify({ tokens, stamp }))
+  function write(tokens: StoredSession | undefined, jkt?: string): Promise<void> {
+    const before = current()
+    const stamp = nextStamp(before.stamp, id)
+    if (tokens) storage.setItem(key, JSON.stringify({ tokens: toWire(tokens, jkt), stamp }))
     else storage.removeItem(key)
+    known = jkt
     notify(tokens)
-    return marks?.publish(stamp) ?? Promise.resolve()
+    const published = marks?.publish(stamp) ?? Promise.resolve()
+    // The key lives as long as its tokens: a sign-out, a session end or a new key drops it.
+    const old = before.jkt
+    if (old === undefined || old === jkt) return published
+    return Promise.all([published, keys.remove(old)]).then(() => undefined)
   }
 
   return {
-    get: () => current().tokens,
+    get,
     set(value) {
-      const copy = toStoredSession(value)
+      const copy = toOwnSession(value)
       if (!copy) throw new ReauthOptionsError('The token set to store is invalid')
-      return write(copy)
+      if (isSessionEnd(copy) || copy.dpopKey === undefined) return write(copy)
+      // The pair is in IndexedDB before the set that names it is in storage.
+      return keys.put(copy.dpopKey).then((jkt) => write(copy, jkt))
     },
     clear: () => write(undefined),
     subscribe(listener) {
