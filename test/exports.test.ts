@@ -75,10 +75,12 @@ const entries: Record<string, string[]> = {
     'isRedisLockError',
   ],
   browser: [
+    'KeyStoreError',
     'TabSyncError',
     'createBroadcastStore',
     'createStorageStore',
     'createWebLock',
+    'isKeyStoreError',
     'isTabSyncError',
   ],
   otel: ['INSTRUMENTATION_SCOPE', 'instrumentEngine'],
