@@ -55,9 +55,12 @@ describe('examples', () => {
       'grants revoked by the provider (a reused refresh token would do that): 0',
     )
     expect(stdout).toMatch(/p99 ms/)
-    // The control phase is printed beside the two others, with the ratio.
+    // The control phase is printed beside the three others, with the ratio.
     expect(stdout).toMatch(/0 control/)
     expect(stdout).toMatch(/expiry known vs control: p50 ×[\d.]+, p99 ×[\d.]+/)
+    // The DPoP phase (nonces required, every proof verified by the API) and its ratio.
+    expect(stdout).toMatch(/3 DPoP/)
+    expect(stdout).toMatch(/DPoP vs expiry known \(Bearer\): p50 ×[\d.]+, p99 ×[\d.]+/)
   }, 110_000)
 
   it('ky-browser builds with Vite', async () => {

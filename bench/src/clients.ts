@@ -8,6 +8,7 @@ import {
   createEngine,
   type Engine,
   type EngineOptions,
+  generateDpopKeyPair,
   OAuthError,
   parseTokenResponse,
   type TokenSet,
@@ -79,8 +80,15 @@ function fetchRefresh(tokenUrl: string): EngineOptions['refresh'] {
   }
 }
 
-function engineFor(context: ClientContext): Engine {
-  const tokens: TokenSet = parseTokenResponse(context.tokens, { sentAt: context.sentAt })
+/**
+ * The engine of a reauth row. With `dpopKey`, the server's tokens are held as DPoP-bound
+ * (`tokenType: 'DPoP'` and the key): every send carries `Authorization: DPoP <token>` and a
+ * proof signed for it, as with a provider that binds tokens (the bench's server issues the same
+ * tokens and only checks that a proof is there).
+ */
+function engineFor(context: ClientContext, dpopKey?: CryptoKeyPair): Engine {
+  const parsed: TokenSet = parseTokenResponse(context.tokens, { sentAt: context.sentAt })
+  const tokens: TokenSet = dpopKey ? { ...parsed, tokenType: 'DPoP', dpopKey } : parsed
   return createEngine({
     tokens,
     ...context.engine,
@@ -109,17 +117,23 @@ export const bareAxios: Variant = {
   },
 }
 
-export const reauthAxios: Variant = {
-  name: '@reauth/axios',
-  client: 'axios',
-  kind: 'reauth',
-  make(context) {
-    const api = axios.create({ baseURL: context.server.origin })
-    const engine = engineFor(context)
-    attachReauth(api, engine)
-    return { engine, get: () => settle(async () => (await api.get('/api')).status) }
-  },
+function reauthAxiosVariant(dpop: boolean): Variant {
+  return {
+    name: dpop ? '@reauth/axios (DPoP)' : '@reauth/axios',
+    client: 'axios',
+    kind: 'reauth',
+    async make(context) {
+      const api = axios.create({ baseURL: context.server.origin })
+      const engine = engineFor(context, dpop ? await generateDpopKeyPair() : undefined)
+      attachReauth(api, engine)
+      return { engine, get: () => settle(async () => (await api.get('/api')).status) }
+    },
+  }
 }
+
+export const reauthAxios: Variant = reauthAxiosVariant(false)
+/** The same with DPoP-bound tokens: a proof (ES256) signed for every send. */
+export const reauthAxiosDpop: Variant = reauthAxiosVariant(true)
 
 /** axios-auth-refresh as its README shows: a request interceptor that sets the stored token, a refresh logic on global axios. */
 function authRefresh(name: string, deduplicateRefresh: boolean | undefined): Variant {
@@ -314,22 +328,28 @@ export const bareFetch: Variant = {
   },
 }
 
-export const reauthFetch: Variant = {
-  name: '@reauth/fetch',
-  client: 'fetch',
-  kind: 'reauth',
-  make(context) {
-    const engine = engineFor(context)
-    const api = createFetch(engine, { origins: [context.server.origin] })
-    const url = context.server.apiUrl
-    return {
-      engine,
-      get: () =>
-        settle(async () => {
-          const response = await api(url)
-          await response.json()
-          return response.status
-        }),
-    }
-  },
+function reauthFetchVariant(dpop: boolean): Variant {
+  return {
+    name: dpop ? '@reauth/fetch (DPoP)' : '@reauth/fetch',
+    client: 'fetch',
+    kind: 'reauth',
+    async make(context) {
+      const engine = engineFor(context, dpop ? await generateDpopKeyPair() : undefined)
+      const api = createFetch(engine, { origins: [context.server.origin] })
+      const url = context.server.apiUrl
+      return {
+        engine,
+        get: () =>
+          settle(async () => {
+            const response = await api(url)
+            await response.json()
+            return response.status
+          }),
+      }
+    },
+  }
 }
+
+export const reauthFetch: Variant = reauthFetchVariant(false)
+/** The same with DPoP-bound tokens: a proof (ES256) signed for every send. */
+export const reauthFetchDpop: Variant = reauthFetchVariant(true)

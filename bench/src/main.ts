@@ -86,14 +86,17 @@ export const PLAN = {
 }
 export type Plan = typeof PLAN
 
+/** The overhead cells; the DPoP rows are compared with their Bearer rows (report.ts, DPOP). */
 const OVERHEAD: Variant[] = [
   clients.bareAxios,
   clients.reauthAxios,
+  clients.reauthAxiosDpop,
   clients.axiosAuthRefresh,
   clients.bareKy,
   clients.reauthKy,
   clients.bareFetch,
   clients.reauthFetch,
+  clients.reauthFetchDpop,
 ]
 const STORM: Variant[] = [
   clients.reauthAxios,

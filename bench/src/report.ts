@@ -126,6 +126,16 @@ const BARE: Record<string, string> = {
   '@reauth/fetch': 'fetch (bare, token by hand)',
 }
 
+/**
+ * The DPoP overhead rows (RFC 9449: `Authorization: DPoP`, a proof signed per send) and the
+ * Bearer row of the same client each is compared with, repeat by repeat. They are reported in
+ * their own table, not against the bare client's 1.05 target.
+ */
+export const DPOP: Record<string, string> = {
+  '@reauth/fetch (DPoP)': '@reauth/fetch',
+  '@reauth/axios (DPoP)': '@reauth/axios',
+}
+
 /** The plain client whose in-flight request a row's waiting request is held to. */
 const PLAIN: Record<string, string> = {
   ...BARE,
@@ -179,6 +189,69 @@ export function overheadRows(results: Results): OverheadRow[] {
             ? undefined
             : spread(cpuRuns.map((r) => (r.cpuMicros as number) / results.plan.overheadCount)),
         cpuRatio: cpuRatios?.length ? spread(cpuRatios) : undefined,
+        failures: runs.reduce((sum, r) => sum + r.failures, 0),
+      })
+    }
+  }
+  return rows
+}
+
+export interface DpopRow {
+  /** The DPoP row's name, and its Bearer row's. */
+  variant: string
+  bearer: string
+  mode: OverheadRun['mode']
+  dpopReqPerSec: Spread
+  bearerReqPerSec: Spread
+  /** Per repeat: the DPoP row's time over the Bearer row's time in the same repeat. */
+  ratio: Spread | undefined
+  dpopCpu: Spread | undefined
+  bearerCpu: Spread | undefined
+  /** Per repeat: the DPoP row's CPU per request over the Bearer row's. */
+  cpuRatio: Spread | undefined
+  /** Per repeat: the DPoP row's CPU µs per request minus the Bearer row's. */
+  cpuAdded: Spread | undefined
+  failures: number
+}
+
+/** The DPoP rows against their Bearer rows, mode by mode (empty for runs without DPoP rows). */
+export function dpopRows(results: Results): DpopRow[] {
+  const rows: DpopRow[] = []
+  const count = results.plan.overheadCount
+  const cpuOf = (run: OverheadRun) =>
+    run.cpuMicros === undefined ? undefined : run.cpuMicros / count
+  for (const [variant, bearer] of Object.entries(DPOP)) {
+    for (const mode of ['sequential', 'concurrent'] as const) {
+      const runs = results.overhead.filter((r) => r.variant === variant && r.mode === mode)
+      const bearerRuns = results.overhead.filter((r) => r.variant === bearer && r.mode === mode)
+      if (runs.length === 0 || bearerRuns.length === 0) continue
+      const pairs = runs.flatMap((run, i) => {
+        const base = bearerRuns.find((b) => b.repeat === run.repeat) ?? bearerRuns[i]
+        return base ? [[run, base] as const] : []
+      })
+      const cpuPairs = pairs.flatMap(([run, base]) => {
+        const a = cpuOf(run)
+        const b = cpuOf(base)
+        return a === undefined || b === undefined ? [] : [[a, b] as const]
+      })
+      const cpu = (list: OverheadRun[]) => {
+        const values = list.flatMap((r) => {
+          const c = cpuOf(r)
+          return c === undefined ? [] : [c]
+        })
+        return values.length === 0 ? undefined : spread(values)
+      }
+      rows.push({
+        variant,
+        bearer,
+        mode,
+        dpopReqPerSec: spread(runs.map((r) => (count / r.ms) * 1000)),
+        bearerReqPerSec: spread(bearerRuns.map((r) => (count / r.ms) * 1000)),
+        ratio: pairs.length === 0 ? undefined : spread(pairs.map(([r, b]) => r.ms / b.ms)),
+        dpopCpu: cpu(runs),
+        bearerCpu: cpu(bearerRuns),
+        cpuRatio: cpuPairs.length === 0 ? undefined : spread(cpuPairs.map(([a, b]) => a / b)),
+        cpuAdded: cpuPairs.length === 0 ? undefined : spread(cpuPairs.map(([a, b]) => a - b)),
         failures: runs.reduce((sum, r) => sum + r.failures, 0),
       })
     }
@@ -291,7 +364,8 @@ export function renderResults(results: Results, before?: Results): string {
       "reauth's own cost apart from the load much better than req/s.",
   )
   out.push('')
-  const rows = overheadRows(results)
+  // The DPoP rows have a table of their own (below), against their Bearer rows.
+  const rows = overheadRows(results).filter((r) => DPOP[r.variant] === undefined)
   const names = [...new Set(rows.map((r) => r.variant))]
   const ratioCell = (row: OverheadRow | undefined) =>
     row?.ratio === undefined
@@ -336,6 +410,11 @@ export function renderResults(results: Results, before?: Results): string {
   out.push('')
   out.push(overheadNotes(rows))
   out.push('')
+  const dpop = dpopRows(results)
+  if (dpop.length > 0) {
+    out.push(dpopSection(dpop, plan.concurrency))
+    out.push('')
+  }
 
   // 2. storm
   const rtt = median(results.tokenRoundTrip)
@@ -739,6 +818,51 @@ function overheadNotes(rows: OverheadRow[]): string {
       '(`pnpm --filter @reauth/bench profile`).',
   )
   return lines.join(' ')
+}
+
+/** §1's DPoP table: each DPoP row beside its Bearer row, from the same repeats. */
+function dpopSection(rows: DpopRow[], concurrency: number): string {
+  const rate = (s: Spread) => range(s, (n) => String(Math.round(n)))
+  const micros = (s: Spread | undefined) => (s === undefined ? '—' : range(s, (n) => n.toFixed(0)))
+  return [
+    '### DPoP (RFC 9449) against Bearer, same client, same run',
+    '',
+    'The same reauth client with DPoP-bound tokens: `Authorization: DPoP <token>` and a `DPoP` proof ' +
+      '(ES256 JWT: `htm`, `htu`, `iat`, `jti`, `ath`) signed by the engine for every send, beside the ' +
+      'Bearer row of the same client, both cells in every repeat. The ratio is taken per repeat (the ' +
+      "DPoP cell's time, or CPU per request, over the Bearer cell's in the same repeat), then min / " +
+      "median / max; _added CPU_ is the DPoP cell's client CPU per request minus the Bearer cell's. " +
+      'The loopback server takes a DPoP request when it carries a proof, without verifying it: the ' +
+      "figure is the client's cost (a server verifying proofs adds its own). No target: this is the " +
+      'price of sender-constrained tokens.',
+    '',
+    table(
+      [
+        'client',
+        'mode',
+        'Bearer req/s',
+        'DPoP req/s',
+        'time ratio DPoP / Bearer',
+        'client CPU µs per request, Bearer',
+        'client CPU µs per request, DPoP',
+        'CPU ratio DPoP / Bearer',
+        'added CPU µs per request',
+        'failures',
+      ],
+      rows.map((row) => [
+        row.variant,
+        row.mode === 'concurrent' ? `concurrency ${concurrency}` : 'sequential',
+        rate(row.bearerReqPerSec),
+        rate(row.dpopReqPerSec),
+        row.ratio ? range(row.ratio, fixed2) : '—',
+        micros(row.bearerCpu),
+        micros(row.dpopCpu),
+        row.cpuRatio ? range(row.cpuRatio, fixed2) : '—',
+        micros(row.cpuAdded),
+        String(row.failures),
+      ]),
+    ),
+  ].join('\n')
 }
 
 function sizeNotes(sizes: Size[]): string {

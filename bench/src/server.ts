@@ -3,7 +3,9 @@
  * its own process (forked by `control.ts`) so its work does not share the clients' event loop.
  *
  * - `GET /api` answers 200 `{"ok":true}` to a valid bearer token, else 401 with
- *   `WWW-Authenticate: Bearer error="invalid_token"`.
+ *   `WWW-Authenticate: Bearer error="invalid_token"`. `Authorization: DPoP <token>` is taken
+ *   like a bearer token when the request carries a `DPoP` proof header; the proof is not
+ *   verified (the DPoP overhead cells measure the client's cost of making proofs).
  * - `POST /token` is an RFC 6749 refresh_token grant with rotation: each grant issues a new
  *   refresh token and retires the old one. A retired refresh token presented again is
  *   **counted as reuse** and answered 400 `invalid_grant` (a real server would revoke the whole
@@ -175,7 +177,11 @@ function api(req: IncomingMessage, res: ServerResponse): void {
 
 function answerApi(req: IncomingMessage, res: ServerResponse): void {
   const header = req.headers.authorization
-  const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined
+  const token = header?.startsWith('Bearer ')
+    ? header.slice(7)
+    : header?.startsWith('DPoP ') && typeof req.headers.dpop === 'string'
+      ? header.slice(5)
+      : undefined
   const expiresAt = token === undefined ? undefined : access.get(token)
   if (expiresAt !== undefined && Date.now() < expiresAt) {
     json(res, 200, { ok: true })

@@ -3,15 +3,20 @@
  * real sign-in (authorization code + PKCE + offline_access), then axios, ky and fetch on ONE
  * engine firing bursts of concurrent requests across several token lifetimes.
  *
- * Three phases, each with its own provider, API and engine, run interleaved: every round fires
+ * Four phases, each with its own provider, API and engine, run interleaved: every round fires
  * one burst per phase, one after the other, in an order rotated each round, so load and drift
- * hit the three alike.
+ * hit the four alike.
  * - 0 control: a token that does not expire during the run (one-hour lifetimes), so no
  *   request ever meets a refresh.
  * - 1 expiry known (`expires_in`): reauth refreshes ahead of it in the background, so the API
  *   sees no 401 and no request waits — its latency should match the control's.
  * - 2 expiry unknown (as with a server that sends no `expires_in`): every expiry meets a wave
  *   of 401s, which must cost exactly one grant.
+ * - 3 DPoP (RFC 9449), expiry known: as phase 1, with DPoP-bound tokens (signed in with a key
+ *   from `generateDpopKeyPair()`); the provider requires DPoP nonces at its token endpoint and
+ *   the API requires its own nonce in every proof and verifies every proof (signature, htm,
+ *   htu, iat, jti, ath, nonce, the token's `cnf.jkt`). Every send carries a fresh proof; its
+ *   p50/p99 against phase 1's is DPoP's cost per request under the same load.
  *
  * The token lifetime (8 s): oidc-provider keeps `exp` in whole seconds (`exp = floor(now / 1000)
  * + ttl`, expired once `exp <= floor(now / 1000)`), so a token lives between TTL − 1 and TTL
@@ -22,10 +27,10 @@
  * the real expiry, met a 401. With 8 s the window opens 4 s before the client's expiry (at least
  * 3 s before the real one) and the margin is 2 s.
  *
- * Exits 0 only when no request failed and the provider revoked no grant.
+ * Exits 0 only when no request failed, no provider revoked a grant and the API refused no DPoP proof.
  */
 import { attachReauth } from '@reauth/axios'
-import { createEngine, type Engine } from '@reauth/core'
+import { createEngine, type Engine, type EngineStats, generateDpopKeyPair } from '@reauth/core'
 import { createFetch } from '@reauth/fetch'
 import { withReauth } from '@reauth/ky'
 import { createRefreshGrant } from '@reauth/oauth'
@@ -69,6 +74,11 @@ interface PhaseResult {
   'joined waiters': number
   'stale retries': number
   replays: number
+  /** DPoP proofs the API accepted and refused (since counting began); '-' for Bearer phases. */
+  'proofs ok': number | '-'
+  'proofs refused': number | '-'
+  /** Refresh tokens presented again (the provider revokes the grant when it sees one), whole run. */
+  reuse: number
   'p50 ms': number
   'p99 ms': number
 }
@@ -87,7 +97,13 @@ class Phase {
   /** Requests that waited for a grant, by why: inside the expiry margin, or after a 401. */
   readonly waits = { proactive: 0, reactive: 0, longest: 0 }
   private readonly clients: Array<() => Promise<number>>
-  private readonly start: { unauthorized: number; grants: number }
+  private readonly start: {
+    unauthorized: number
+    grants: number
+    proofsAccepted: number
+    proofsRejected: number
+    engine: EngineStats | undefined
+  }
   private unsubscribe: () => void
 
   constructor(
@@ -95,6 +111,7 @@ class Phase {
     readonly engine: Engine,
     readonly api: Api,
     readonly provider: Provider,
+    readonly dpop = false,
   ) {
     const viaAxios = axios.create({ baseURL: api.origin })
     attachReauth(viaAxios, engine)
@@ -109,7 +126,13 @@ class Phase {
         return response.status
       },
     ]
-    this.start = { unauthorized: 0, grants: 0 }
+    this.start = {
+      unauthorized: 0,
+      grants: 0,
+      proofsAccepted: 0,
+      proofsRejected: 0,
+      engine: undefined,
+    }
     this.unsubscribe = () => {}
   }
 
@@ -117,6 +140,9 @@ class Phase {
   begin(): void {
     this.start.unauthorized = this.api.counters.unauthorized
     this.start.grants = this.provider.counters.refreshGrants
+    this.start.proofsAccepted = this.api.counters.dpopAccepted
+    this.start.proofsRejected = this.api.counters.dpopRejected
+    this.start.engine = { ...this.engine.stats() }
     this.unsubscribe = this.engine.on('wait', ({ reason, durationMs }) => {
       if (reason === 'proactive') this.waits.proactive++
       else if (reason === 'reactive') this.waits.reactive++
@@ -146,13 +172,21 @@ class Phase {
   }
 
   line(): string {
-    return `${this.name.trim()}: ${this.ok + this.failed} requests, ${this.failed} failed, ${this.unauthorized} 401s, ${this.engine.stats().grants} grants`
+    return `${this.name.trim()}: ${this.ok + this.failed} requests, ${this.failed} failed, ${this.unauthorized} 401s, ${this.engine.stats().grants - (this.start.engine?.grants ?? 0)} grants`
   }
 
   result(): PhaseResult {
     this.unsubscribe()
     const sorted = [...this.latencies].sort((a, b) => a - b)
-    const stats = this.engine.stats()
+    // The engine's counters since counting began (the warm-up's are left out, e.g. the DPoP
+    // phase's first-contact nonce retries).
+    const now = this.engine.stats()
+    const stats = Object.fromEntries(
+      Object.entries(now).map(([key, value]) => [
+        key,
+        value - (this.start.engine?.[key as keyof EngineStats] ?? 0),
+      ]),
+    ) as unknown as EngineStats
     return {
       phase: this.name,
       requests: this.ok + this.failed,
@@ -168,6 +202,11 @@ class Phase {
       'joined waiters': stats.joins,
       'stale retries': stats.staleRetries,
       replays: stats.replays,
+      'proofs ok': this.dpop ? this.api.counters.dpopAccepted - this.start.proofsAccepted : '-',
+      'proofs refused': this.dpop
+        ? this.api.counters.dpopRejected - this.start.proofsRejected
+        : '-',
+      reuse: this.provider.counters.grantsRevoked,
       'p50 ms': percentile(sorted, 50),
       'p99 ms': percentile(sorted, 99),
     }
@@ -176,24 +215,28 @@ class Phase {
 
 const started = Date.now()
 // Each phase has its own provider and API, so their counters are the phase's own.
-const [steady, knownProvider, unknownProvider] = await Promise.all([
+const [steady, knownProvider, unknownProvider, dpopProvider] = await Promise.all([
   startProvider({ accessTokenTtl: 3600 }),
   startProvider({ accessTokenTtl: TTL_SECONDS }),
   startProvider({ accessTokenTtl: TTL_SECONDS }),
+  startProvider({ accessTokenTtl: TTL_SECONDS, dpop: { requireNonce: true } }),
 ])
-const [steadyApi, knownApi, unknownApi] = await Promise.all([
+const [steadyApi, knownApi, unknownApi, dpopApi] = await Promise.all([
   startApi({ issuer: steady.issuer }),
   startApi({ issuer: knownProvider.issuer }),
   startApi({ issuer: unknownProvider.issuer }),
+  startApi({ issuer: dpopProvider.issuer, dpop: { requireNonce: true } }),
 ])
+const providers = [steady, knownProvider, unknownProvider, dpopProvider]
+const apis = [steadyApi, knownApi, unknownApi, dpopApi]
 console.log(
-  `OpenID Providers ${steady.issuer} (control), ${knownProvider.issuer}, ${unknownProvider.issuer}`,
+  `OpenID Providers ${steady.issuer} (control), ${knownProvider.issuer}, ${unknownProvider.issuer}, ${dpopProvider.issuer} (DPoP, nonces required)`,
 )
 console.log(
-  `protected APIs   ${steadyApi.origin} (control), ${knownApi.origin}, ${unknownApi.origin}`,
+  `protected APIs   ${steadyApi.origin} (control), ${knownApi.origin}, ${unknownApi.origin}, ${dpopApi.origin} (DPoP proofs verified, nonces required)`,
 )
 console.log(
-  `access tokens live ${TTL_SECONDS} s (control: 1 h); ${LIFETIMES} lifetimes of bursts of ${BURST}, the three phases interleaved`,
+  `access tokens live ${TTL_SECONDS} s (control: 1 h); ${LIFETIMES} lifetimes of bursts of ${BURST}, the four phases interleaved`,
 )
 
 console.log('\nsigning in (authorization code + PKCE + offline_access), once per phase…')
@@ -210,11 +253,19 @@ const reactive = createEngine({
   refresh: createRefreshGrant(clientOptions(unknownProvider.issuer)),
 })
 await reactive.setTokens(await signInOverHttp(unknownProvider.issuer))
+// DPoP: the sign-in binds the tokens to the key (`dpop_jkt`, a proof); the key goes into the
+// engine with them, and the refresh grant sends proofs with it.
+const dpopKey = await generateDpopKeyPair()
+const bound = createEngine({
+  tokens: { ...(await signInOverHttp(dpopProvider.issuer, { dpop: dpopKey })), dpopKey },
+  refresh: createRefreshGrant(clientOptions(dpopProvider.issuer)),
+})
 
 const phases = [
   new Phase('0 control       ', control, steadyApi, steady),
   new Phase('1 expiry known  ', proactive, knownApi, knownProvider),
   new Phase('2 expiry unknown', reactive, unknownApi, unknownProvider),
+  new Phase('3 DPoP, known   ', bound, dpopApi, dpopProvider, true),
 ]
 
 // Warm-up round, not recorded: JIT and connections for every phase's clients.
@@ -242,21 +293,22 @@ while (Date.now() < until) {
 
 const results = phases.map((p) => p.result())
 console.table(results)
-const [base, known] = results as [PhaseResult, PhaseResult, PhaseResult]
+const [base, known, , dpop] = results as [PhaseResult, PhaseResult, PhaseResult, PhaseResult]
 const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a')
 console.log(
   `expiry known vs control: p50 ×${ratio(known['p50 ms'], base['p50 ms'])}, p99 ×${ratio(known['p99 ms'], base['p99 ms'])} (refresh-ahead: no request waits for a grant; target within 5 %: ×0.95–×1.05)`,
 )
+console.log(
+  `DPoP vs expiry known (Bearer): p50 ×${ratio(dpop['p50 ms'], known['p50 ms'])}, p99 ×${ratio(dpop['p99 ms'], known['p99 ms'])} (a proof signed per send by the client and verified by the API, both in this one process; DPoP nonce challenges at the API: ${dpopApi.counters.dpopNonceChallenges}, at the token endpoint: ${dpopProvider.counters.grantErrors.use_dpop_nonce ?? 0}, whole run)`,
+)
 const failed = results.reduce((sum, r) => sum + r.failed, 0)
-const revoked =
-  steady.counters.grantsRevoked +
-  knownProvider.counters.grantsRevoked +
-  unknownProvider.counters.grantsRevoked
+const revoked = providers.reduce((sum, p) => sum + p.counters.grantsRevoked, 0)
+const proofsRefused = dpopApi.counters.dpopRejected
 console.log(`grants revoked by the provider (a reused refresh token would do that): ${revoked}`)
 console.log(
-  `token endpoint errors: ${JSON.stringify({ ...knownProvider.counters.grantErrors, ...unknownProvider.counters.grantErrors })}`,
+  `token endpoint errors: ${JSON.stringify({ ...knownProvider.counters.grantErrors, ...unknownProvider.counters.grantErrors })}; DPoP provider: ${JSON.stringify(dpopProvider.counters.grantErrors)} (a use_dpop_nonce is sent again with the nonce it brought: no grant spent)`,
 )
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-await Promise.all([steadyApi, knownApi, unknownApi].map((a) => a.stop()))
-await Promise.all([steady, knownProvider, unknownProvider].map((p) => p.stop()))
-process.exitCode = failed === 0 && revoked === 0 ? 0 : 1
+await Promise.all(apis.map((a) => a.stop()))
+await Promise.all(providers.map((p) => p.stop()))
+process.exitCode = failed === 0 && revoked === 0 && proofsRefused === 0 ? 0 : 1
