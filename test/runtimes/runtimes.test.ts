@@ -174,7 +174,10 @@ const checks: Record<string, Check> = {
     expect(r.server.unauthorized).toBe(STORM)
     expect(r.server.tokenRequests).toBe(1)
     expect(r.engine.grants).toBe(1)
-    expect(r.engine.joins + r.engine.staleRetries).toBe(STORM - 1)
+    // Every other caller got the one grant's tokens without a grant of its own: it joined the
+    // grant in flight, retried with its result, or (having read the store just before the grant
+    // wrote it, as happens on Deno's scheduling) adopted it inside the lock.
+    expect(r.engine.joins + r.engine.staleRetries + r.engine.adopted).toBe(STORM - 1)
     expect(r.engine.replays).toBe(STORM)
     expect(r.events).toEqual({ refresh: 1 })
   },

@@ -135,7 +135,7 @@ describe('clear() with revoke (RFC 7009)', () => {
     engine.on('signOut', signOut)
     await expect(engine.clear()).resolves.toBeUndefined()
     expect(await engine.getToken()).toBeUndefined()
-    const { error } = signOut.mock.calls[0]?.[0] as { revoked: boolean; error: Error }
+    const { error } = (signOut.mock.calls[0]?.[0] ?? {}) as { revoked?: boolean; error?: Error }
     expect(signOut.mock.calls[0]?.[0]).toMatchObject({ revoked: false })
     expect(inspect(error, { depth: 10 })).not.toContain('rt-secret-1')
     expect(JSON.stringify(warn.mock.calls)).not.toContain('rt-secret-1')

@@ -217,7 +217,10 @@ export function createRequestPath(
     const url = resolveRequestUrl(input)
     const decision = url && policy(url) ? { resource: config.resourceFor(url) } : null
     if (key !== undefined && isPureMatcher(policy)) {
-      if (!cache) decisions.set(policy, (cache = new Map()))
+      if (!cache) {
+        cache = new Map()
+        decisions.set(policy, cache)
+      }
       if (cache.size >= MAX_DECISIONS) cache.clear()
       cache.set(key, decision)
     }
