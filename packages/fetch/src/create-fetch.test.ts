@@ -70,6 +70,18 @@ describe('createFetch', () => {
     expect(refresh).not.toHaveBeenCalled()
   })
 
+  it('leaves a request that carries its own DPoP proof alone (headers object, array, Headers, Request)', async () => {
+    const server = fakeServer('never')
+    const { engine } = engineWith()
+    const api = createFetch(engine, { fetch: server.fetch, origins: [API] })
+    await api(`${API}/me`, { headers: { DPoP: 'own-proof' } })
+    await api(`${API}/me`, { headers: [['dpop', 'own-proof']] })
+    await api(`${API}/me`, { headers: new Headers({ dpop: 'own-proof' }) })
+    await api(new Request(`${API}/me`, { headers: { dpop: 'own-proof' } }))
+    await api(`${API}/me`)
+    expect(server.sent.map((s) => s.authorization)).toEqual([null, null, null, null, 'Bearer old'])
+  })
+
   it.each([
     ['a JSON string', () => JSON.stringify({ a: 1, b: 'ü' })],
     ['URLSearchParams', () => new URLSearchParams({ a: '1', b: 'two words' })],
