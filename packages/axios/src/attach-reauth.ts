@@ -110,6 +110,15 @@ function authResponse(response: AxiosResponse): AuthResponse {
   }
 }
 
+/** What a replay ended with, as the engine looks at it: its response, or the one its error carries. */
+function inspect(
+  outcome: { ok: true; value: AxiosResponse } | { ok: false; error: unknown },
+): AuthResponse | undefined {
+  if (outcome.ok) return authResponse(outcome.value)
+  const { error } = outcome
+  return isAxiosError(error) && error.response ? authResponse(error.response) : undefined
+}
+
 function randomBoundary(): string {
   const bytes = new Uint8Array(16)
   globalThis.crypto.getRandomValues(bytes)
@@ -281,16 +290,16 @@ export function attachReauth(
    * The response-side step for a response to a config reauth authorised: the replay's
    * response, or `undefined` to hand `response` (or `axiosError`) on as it is.
    */
-  async function respond(
+  function respond(
     config: Config,
     response: AxiosResponse,
     axiosError?: AxiosError,
   ): Promise<AxiosResponse | undefined> {
     const attached = config.reauth === false ? undefined : config[ATTACHED]
-    if (attached?.on(config.headers) !== true) return undefined
+    if (attached?.on(config.headers) !== true) return Promise.resolve(undefined)
     const wait = waitSignal(config)
-    try {
-      return await reauth.respond<AxiosResponse>(attached.sent, {
+    return reauth
+      .respond<AxiosResponse>(attached.sent, {
         response: authResponse(response),
         method: config.method,
         // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
@@ -300,11 +309,7 @@ export function attachReauth(
         unreplayable: unreplayableBody(config.data),
         signal: wait.signal,
         errorContext: { response: axiosError },
-        inspect(outcome) {
-          if (outcome.ok) return authResponse(outcome.value)
-          const { error } = outcome
-          return isAxiosError(error) && error.response ? authResponse(error.response) : undefined
-        },
+        inspect,
         resend(next) {
           const headers = new AxiosHeaders(config.headers)
           setCredentials(headers, next)
@@ -323,11 +328,16 @@ export function attachReauth(
           return instance.request(retry)
         },
       })
-    } catch (failure) {
-      throw translate(failure, config)
-    } finally {
-      wait.done()
-    }
+      .then(
+        (replayed) => {
+          wait.done()
+          return replayed
+        },
+        (failure: unknown) => {
+          wait.done()
+          throw translate(failure, config)
+        },
+      )
   }
 
   function onResponse(response: AxiosResponse): AxiosResponse | Promise<AxiosResponse> {
@@ -340,11 +350,12 @@ export function attachReauth(
     return respond(config, response).then((replayed) => replayed ?? response)
   }
 
-  async function onResponseError(error: unknown): Promise<AxiosResponse> {
-    if (!isAxiosError(error) || !error.config || !error.response) throw error
-    const replayed = await respond(error.config as Config, error.response, error)
-    if (replayed === undefined) throw error
-    return replayed
+  function onResponseError(error: unknown): Promise<AxiosResponse> {
+    if (!isAxiosError(error) || !error.config || !error.response) return Promise.reject(error)
+    return respond(error.config as Config, error.response, error).then((replayed) => {
+      if (replayed === undefined) throw error
+      return replayed
+    })
   }
 
   let warned = false

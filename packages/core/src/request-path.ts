@@ -236,6 +236,86 @@ export function createRequestPath(
     return decide(request.url, allowed ?? config.origins)
   }
 
+  /** Why not: a request that cannot be sent again goes back to its caller (counted, logged). */
+  function replayable(failure: AuthFailure<unknown>): boolean {
+    if (failure.unreplayable === undefined) return true
+    counts.authErrors++
+    counts.unreplayable++
+    log.warn(`Not replaying ${describeUrl(failure.method, failure.url)}: ${failure.unreplayable}`)
+    return false
+  }
+
+  /** Send again with `tokens`, through the queue; a proof is made as the send leaves the queue. */
+  function resendWith<T>(failure: AuthFailure<T>, tokens: TokenSet, resource: string | undefined) {
+    return path.replay(
+      async () =>
+        failure.resend(await credentialsFor(tokens, resource, failure.method, failure.url)),
+      { signal: failure.signal },
+    )
+  }
+
+  /** The refresh (or the current token, when `authorization` was stale), then the replay. */
+  function recoverAndReplay<T>(
+    authorization: string,
+    sent: Credentials,
+    failure: AuthFailure<T>,
+  ): Promise<T> {
+    const resource = resources.get(sent)
+    failure.release?.()
+    // A chain, not an async function: a request waiting here holds as little as it can.
+    return recoverTokens(authorization, failure.signal, resource).then(
+      (tokens) => {
+        log.debug(`Replaying ${describeUrl(failure.method, failure.url)}`)
+        return resendWith(failure, tokens, resource)
+      },
+      (error: unknown) => {
+        // Waiters share one failure object: each caller gets its own copy.
+        throw errorForRequest(error, failure.errorContext ?? {})
+      },
+    )
+  }
+
+  /**
+   * A DPoP nonce retry: the same token with a proof carrying the new nonce, no grant. A nonce
+   * rotated again meanwhile is followed once more (a new nonce only), and a token failure after
+   * it is recovered once (a server may ask for the nonce before it looks at the token).
+   */
+  async function nonceRetry<T>(
+    sent: Credentials,
+    failure: AuthFailure<T>,
+    where: URL | undefined,
+  ): Promise<T> {
+    const resource = resources.get(sent)
+    const { signal } = failure
+    failure.release?.()
+    let tokens: TokenSet
+    try {
+      if (signal?.aborted) throw signal.reason
+      tokens = session.view(await session.require(), resource)
+    } catch (error) {
+      throw errorForRequest(error, failure.errorContext ?? {})
+    }
+    log.debug('Retrying with the DPoP nonce the server asked for')
+    const inspect = failure.inspect
+    if (!inspect) return resendWith(failure, tokens, resource)
+    let outcome: Outcome<T>
+    let again: AuthResponse | undefined
+    for (let retries = 0; ; retries++) {
+      const used = where && nonces.get(where)
+      outcome = await settle(resendWith(failure, tokens, resource))
+      again = inspect(outcome)
+      if (again && where) nonces.remember(where, again.headers)
+      const newer = where && nonces.get(where)
+      if (retries >= MAX_NONCE_RETRIES - 1 || !again || !asksForNonce(again) || newer === used)
+        break
+    }
+    if (!again || !path.isAuthError(again)) {
+      if (outcome.ok) return outcome.value
+      throw outcome.error
+    }
+    return recoverAndReplay(authorizationHeader(tokens), sent, failure)
+  }
+
   const path: RequestPath = {
     async authorize(request, allowed, options = {}) {
       const to = target(request, allowed)
@@ -284,78 +364,22 @@ export function createRequestPath(
       }, options.signal)
     },
 
-    async respond<T>(
-      sent: Credentials | undefined,
-      failure: AuthFailure<T>,
-    ): Promise<T | undefined> {
+    respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T | undefined> {
       const authorization = sent?.headers.authorization
-      if (authorization === undefined) return undefined
-      const proof = sent?.headers.dpop !== undefined
-      // DPoP: every answer may carry the origin's next nonce.
-      // Where the request went, resolved as its client resolved it (nonces are per origin).
+      if (sent === undefined || authorization === undefined) return Promise.resolve(undefined)
+      const proof = sent.headers.dpop !== undefined
+      // DPoP: every answer may carry the origin's next nonce (per origin: the URL as resolved).
       const where = proof ? resolveRequestUrl(failure.url) : undefined
       if (where) nonces.remember(where, failure.response.headers)
       // The origin wants a (new) nonce: the token is fine; retry with it, no grant.
-      const wantsNonce = proof && asksForNonce(failure.response)
-      if (!wantsNonce && !path.isAuthError(failure.response)) return undefined
-      if (failure.unreplayable !== undefined) {
-        counts.authErrors++
-        counts.unreplayable++
-        log.warn(
-          `Not replaying ${describeUrl(failure.method, failure.url)}: ${failure.unreplayable}`,
-        )
-        return undefined
+      if (proof && asksForNonce(failure.response)) {
+        if (!replayable(failure)) return Promise.resolve(undefined)
+        return nonceRetry(sent, failure, where)
       }
-      const { signal } = failure
-      const resource = sent && resources.get(sent)
-      failure.release?.()
-      let tokens: TokenSet
-      try {
-        if (wantsNonce) {
-          if (signal?.aborted) throw signal.reason
-          tokens = session.view(await session.require(), resource)
-          log.debug('Retrying with the DPoP nonce the server asked for')
-        } else {
-          tokens = await recoverTokens(authorization, signal, resource)
-        }
-      } catch (error) {
-        // Waiters share one failure object: each caller gets its own copy.
-        throw errorForRequest(error, failure.errorContext ?? {})
+      if (!path.isAuthError(failure.response) || !replayable(failure)) {
+        return Promise.resolve(undefined)
       }
-      log.debug(`Replaying ${describeUrl(failure.method, failure.url)}`)
-      // A proof for each send, made when it leaves the queue.
-      const resendWith = (set: TokenSet) =>
-        path.replay(
-          async () =>
-            failure.resend(await credentialsFor(set, resource, failure.method, failure.url)),
-          { signal },
-        )
-      if (!wantsNonce || !failure.inspect) return resendWith(tokens)
-      // After a nonce retry: a nonce rotated again meanwhile is followed once more (a new nonce
-      // only), and a token failure is recovered once (a server may ask for the nonce first).
-      const inspect = failure.inspect
-      let outcome: Outcome<T>
-      let again: AuthResponse | undefined
-      for (let retries = 0; ; retries++) {
-        const used = where && nonces.get(where)
-        outcome = await settle(resendWith(tokens))
-        again = inspect(outcome)
-        if (again && where) nonces.remember(where, again.headers)
-        const newer = where && nonces.get(where)
-        if (retries >= MAX_NONCE_RETRIES - 1 || !again || !asksForNonce(again) || newer === used)
-          break
-      }
-      if (!again || !path.isAuthError(again)) {
-        if (outcome.ok) return outcome.value
-        throw outcome.error
-      }
-      let next: TokenSet
-      try {
-        next = await recoverTokens(authorizationHeader(tokens), signal, resource)
-      } catch (error) {
-        throw errorForRequest(error, failure.errorContext ?? {})
-      }
-      return resendWith(next)
+      return recoverAndReplay(authorization, sent, failure)
     },
   }
   return path
