@@ -28,7 +28,10 @@ describe('examples', () => {
     90_000,
   )
 
-  it('@reauth/example-service: four cluster workers on a real redis-server, one client credentials token request per expiry', async () => {
+  it('@reauth/example-service: four cluster workers on a real redis-server, one client credentials token request per expiry', {
+    timeout: 120_000,
+    retry: 1,
+  }, async () => {
     // redis-server from the PATH (bash .ci/run installs Debian's), as test/redis does
     // 8 s tokens: a 2 s expiry margin, which a loaded machine's transit does not outlast (with
     // 4 s tokens a send just inside the margin sometimes met a 401: served after a refresh,
@@ -47,7 +50,10 @@ describe('examples', () => {
     expect(stdout, output).toContain('token requests: 3 for 3 token lifetimes across 4 workers')
     expect(stdout, output).toContain('api: 150 ok, 0 unauthorized')
     expect(stderr, output).not.toContain('exited non-zero')
-  }, 120_000)
+    // Once in one CI run the service's primary was ended by a SIGTERM from outside it, 14 s in,
+    // between bursts 1 and 2, while other suites ran beside it (not reproduced alone or under
+    // load): one more run, whole and with the same assertions, before the test fails.
+  })
 
   it('pnpm demo exits 0 with its table: nothing failed, no grant revoked', async () => {
     const { stdout } = await run('pnpm', ['demo'], { cwd: root })
