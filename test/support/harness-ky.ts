@@ -22,6 +22,14 @@ function callOptions(options: TestRequest) {
   }
 }
 
+/**
+ * ky's own `timeout` (10 s by default) bounds the whole call, the wait on a refresh included.
+ * The storms send 1 000 requests, in DPoP mode with a proof signed and checked for every send
+ * and replay: on a loaded machine that outlasts 10 s. The timeout is the client's setting, not
+ * what the contract tests (packages/ky tests the call-wide timeout itself).
+ */
+const TIMEOUT = 60_000
+
 const isAbortError = (error: unknown) =>
   error instanceof DOMException && error.name === 'AbortError'
 
@@ -29,7 +37,7 @@ const isAbortError = (error: unknown) =>
 const ky1Harness: Harness = {
   name: 'ky 1',
   create(engine, origin) {
-    const api = withReauth(ky.create({}), engine, { origins: [origin] })
+    const api = withReauth(ky.create({ timeout: TIMEOUT }), engine, { origins: [origin] })
     return {
       async request(url, options = {}) {
         const response = await api(url, callOptions(options))
@@ -45,7 +53,7 @@ const ky1Harness: Harness = {
 const ky2Harness: Harness = {
   name: 'ky 2',
   create(engine, origin) {
-    const api = withReauth(ky2.create({ baseUrl: origin }), engine)
+    const api = withReauth(ky2.create({ baseUrl: origin, timeout: TIMEOUT }), engine)
     return {
       async request(url, options = {}) {
         const response = await api(url, callOptions(options))
