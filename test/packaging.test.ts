@@ -100,3 +100,41 @@ describe.each(packages)('package %s', (dir) => {
     }
   }, 60_000)
 })
+
+describe('@reauth/core, built', () => {
+  const core = join(root, 'packages', 'core')
+
+  it('an engine made from the CJS and the ESM build replays through its queue (p-queue bundled)', async () => {
+    const script = (load: string) => `${load}
+const engine = m.createEngine({
+  tokens: { accessToken: 'a0', tokenType: 'Bearer', refreshToken: 'r0' },
+  refresh: async () => ({ accessToken: 'a1', tokenType: 'Bearer' }),
+  origins: ['https://api.test'],
+})
+const reauth = a.connect(engine, { baseHint: 'x' })
+a.run(reauth, {
+  url: 'https://api.test/x',
+  send: async (sent) => (sent?.headers.authorization === 'Bearer a1' ? 200 : 401),
+  response: (status) => ({ status, headers: { get: () => null } }),
+}).then((status) => console.log(status, engine.stats().replays))`
+    const cjs = await run(
+      'node',
+      [
+        '-e',
+        script("const m = require('@reauth/core'); const a = require('@reauth/core/adapter')"),
+      ],
+      { cwd: core },
+    )
+    const esm = await run(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        script("import * as m from '@reauth/core'; import * as a from '@reauth/core/adapter'"),
+      ],
+      { cwd: core },
+    )
+    expect(cjs.stdout.trim()).toBe('200 1')
+    expect(esm.stdout.trim()).toBe('200 1')
+  }, 60_000)
+})
