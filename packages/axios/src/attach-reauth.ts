@@ -103,11 +103,24 @@ function isAxiosResponse(value: unknown): value is AxiosResponse {
   return typeof status === 'number' && typeof config === 'object' && typeof headers === 'object'
 }
 
-function authResponse(response: AxiosResponse): AuthResponse {
-  return {
-    status: response.status,
-    headers: { get: (name) => headerText(response.headers, name) },
+/** An axios response as the engine reads it (a class: no closure per response). */
+class ResponseView implements AuthResponse {
+  readonly status: number
+  readonly #response: AxiosResponse
+  constructor(response: AxiosResponse) {
+    this.status = response.status
+    this.#response = response
   }
+  get headers(): AuthResponse['headers'] {
+    return this
+  }
+  get(name: string): string | null {
+    return headerText(this.#response.headers, name)
+  }
+}
+
+function authResponse(response: AxiosResponse): AuthResponse {
+  return new ResponseView(response)
 }
 
 /** What a replay ended with, as the engine looks at it: its response, or the one its error carries. */
@@ -147,6 +160,25 @@ function withoutToken(config: Config): InternalAxiosRequestConfig {
   const copy: Config = { ...config, headers }
   delete copy[ATTACHED]
   return copy
+}
+
+/** One marker per credentials object: the engine hands the same one to every send of a set. */
+const markers = new WeakMap<Credentials, Attached>()
+
+/** The config, ready to send with `sent` (or untouched when `undefined`). */
+function withCredentials(config: Config, sent: Credentials | undefined): Config {
+  const left = remaining(config)
+  if (left !== undefined) config.timeout = left
+  if (sent === undefined) return config
+  setCredentials(config.headers, sent)
+  let marker = markers.get(sent)
+  if (!marker) {
+    marker = new Attached(sent)
+    markers.set(sent, marker)
+  }
+  config[ATTACHED] = marker
+  pinBoundary(config)
+  return config
 }
 
 /** Set the headers reauth computed for a send. */
@@ -249,7 +281,8 @@ export function attachReauth(
     baseHint: 'the instance an absolute "baseURL"',
   })
 
-  async function onRequest(config: Config): Promise<Config> {
+  /** A chain, not an async function: a request waiting for a refresh holds no suspended frame. */
+  function onRequest(config: Config): Config | Promise<Config> {
     if (config.reauth === false) return config
     const attached = config[ATTACHED]
     delete config[ATTACHED]
@@ -258,10 +291,9 @@ export function attachReauth(
     if (attached?.on(config.headers) === true) {
       for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
     }
-    let sent: Credentials | undefined
     const wait = waitSignal(config)
-    try {
-      sent = await reauth.attach(
+    return reauth
+      .attach(
         {
           url: fullUrl(instance, config),
           method: config.method,
@@ -272,72 +304,75 @@ export function attachReauth(
         },
         { signal: wait.signal },
       )
-    } catch (error) {
-      throw translate(error, config)
-    } finally {
-      wait.done()
-    }
-    const left = remaining(config)
-    if (left !== undefined) config.timeout = left
-    if (sent === undefined) return config
-    setCredentials(config.headers, sent)
-    config[ATTACHED] = new Attached(sent)
-    pinBoundary(config)
-    return config
+      .then(
+        (sent) => {
+          wait.done()
+          return withCredentials(config, sent)
+        },
+        (error: unknown) => {
+          wait.done()
+          throw translate(error, config)
+        },
+      )
   }
 
   /**
    * The response-side step for a response to a config reauth authorised: the replay's
-   * response, or `undefined` to hand `response` (or `axiosError`) on as it is.
+   * response, or `undefined` (decided at once) to hand `response` (or `axiosError`) on as it is.
    */
   function respond(
     config: Config,
     response: AxiosResponse,
     axiosError?: AxiosError,
-  ): Promise<AxiosResponse | undefined> {
+  ): Promise<AxiosResponse> | undefined {
     const attached = config.reauth === false ? undefined : config[ATTACHED]
-    if (attached?.on(config.headers) !== true) return Promise.resolve(undefined)
+    if (attached?.on(config.headers) !== true) return undefined
     const wait = waitSignal(config)
-    return reauth
-      .respond<AxiosResponse>(attached.sent, {
-        response: authResponse(response),
-        method: config.method,
-        // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
-        get url() {
-          return fullUrl(instance, config)
-        },
-        unreplayable: unreplayableBody(config.data),
-        signal: wait.signal,
-        errorContext: { response: axiosError },
-        inspect,
-        resend(next) {
-          const headers = new AxiosHeaders(config.headers)
-          setCredentials(headers, next)
-          const retry: Config = {
-            ...config,
-            headers,
-            // `data` is what the first send serialised: sent again as is, byte for byte.
-            transformRequest: [(data: unknown) => data],
-            reauth: false,
-          }
-          delete retry[ATTACHED]
-          warnIfNotLast()
-          // What is left of the call's timeout when the replay really starts (after the queue).
-          const left = remaining(config)
-          if (left !== undefined) retry.timeout = left
-          return instance.request(retry)
-        },
-      })
-      .then(
-        (replayed) => {
-          wait.done()
-          return replayed
-        },
-        (failure: unknown) => {
-          wait.done()
-          throw translate(failure, config)
-        },
-      )
+    const replay = reauth.respond<AxiosResponse>(attached.sent, {
+      response: authResponse(response),
+      method: config.method,
+      // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
+      get url() {
+        return fullUrl(instance, config)
+      },
+      unreplayable: unreplayableBody(config.data),
+      signal: wait.signal,
+      errorContext: { response: axiosError },
+      inspect,
+      resend(next) {
+        const headers = new AxiosHeaders(config.headers)
+        setCredentials(headers, next)
+        const retry: Config = {
+          ...config,
+          headers,
+          // `data` is what the first send serialised: sent again as is, byte for byte.
+          transformRequest: [(data: unknown) => data],
+          reauth: false,
+        }
+        delete retry[ATTACHED]
+        warnIfNotLast()
+        // What is left of the call's timeout when the replay really starts (after the queue).
+        const left = remaining(config)
+        if (left !== undefined) retry.timeout = left
+        return instance.request(retry)
+      },
+    })
+    // Without a signal or a timeout there is nothing to release or translate: the waiter
+    // holds only the engine's promise.
+    if (replay === undefined || wait.signal === undefined) {
+      wait.done()
+      return replay
+    }
+    return replay.then(
+      (replayed) => {
+        wait.done()
+        return replayed
+      },
+      (failure: unknown) => {
+        wait.done()
+        throw translate(failure, config)
+      },
+    )
   }
 
   function onResponse(response: AxiosResponse): AxiosResponse | Promise<AxiosResponse> {
@@ -347,15 +382,12 @@ export function attachReauth(
     if (!isAxiosResponse(response)) return response
     const config = response.config as Config
     if (config.reauth === false || config[ATTACHED] === undefined) return response
-    return respond(config, response).then((replayed) => replayed ?? response)
+    return respond(config, response) ?? response
   }
 
   function onResponseError(error: unknown): Promise<AxiosResponse> {
     if (!isAxiosError(error) || !error.config || !error.response) return Promise.reject(error)
-    return respond(error.config as Config, error.response, error).then((replayed) => {
-      if (replayed === undefined) throw error
-      return replayed
-    })
+    return respond(error.config as Config, error.response, error) ?? Promise.reject(error)
   }
 
   let warned = false

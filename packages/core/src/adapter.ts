@@ -49,12 +49,12 @@ export interface Connection {
     options?: { signal?: AbortSignal | null | undefined },
   ): Promise<Credentials | undefined>
   /**
-   * The one response-side step, for every response to a send made with `sent`: `undefined`
-   * means hand the response to the caller as it is; otherwise the outcome of the replay
-   * (refreshed once for all concurrent callers, or the current token when `sent` was stale).
-   * Rejects with this request's own copy of a refresh failure.
+   * The one response-side step, for every response to a send made with `sent`. `undefined`,
+   * decided at once (no wait): hand the response to the caller as it is. Otherwise a promise
+   * of the replay's outcome (refreshed once for all concurrent callers, or the current token
+   * when `sent` was stale); it rejects with this request's own copy of a refresh failure.
    */
-  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T | undefined>
+  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined
 }
 
 /** Is this an engine from `createEngine` (of any copy of core)? */
@@ -124,7 +124,7 @@ export async function run<R>(connection: Connection, request: RunRequest<R>): Pr
   const sent = await connection.attach(request)
   const first = await request.send(sent)
   if (sent === undefined) return first
-  const replayed = await connection.respond<R>(sent, {
+  const replayed = connection.respond<R>(sent, {
     response: request.response(first),
     method: request.method,
     url: request.url,
@@ -134,5 +134,5 @@ export async function run<R>(connection: Connection, request: RunRequest<R>): Pr
     resend: (next) => request.send(next),
     inspect: (outcome) => (outcome.ok ? request.response(outcome.value) : undefined),
   })
-  return replayed === undefined ? first : replayed
+  return replayed === undefined ? first : await replayed
 }

@@ -1,6 +1,10 @@
 /** The longest delay `setTimeout` honours; beyond it a deadline cannot come first. */
 const MAX_TIMER = 2_147_483_647
 
+const noop = () => {}
+/** No signal, no deadline: one object for every such wait. */
+const NOTHING: DeadlineSignal = Object.freeze({ signal: undefined, done: noop })
+
 /** A signal for one wait, and how to release its timer when the wait is over. */
 export interface DeadlineSignal {
   signal: AbortSignal | null | undefined
@@ -24,7 +28,7 @@ export function deadlineSignal(
   reason: () => unknown,
 ): DeadlineSignal {
   const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - Date.now()
-  if (left > MAX_TIMER) return { signal: own, done() {} }
+  if (left > MAX_TIMER) return own ? { signal: own, done: noop } : NOTHING
   const controller = new AbortController()
   let timer: ReturnType<typeof setTimeout> | undefined
   if (left <= 0) controller.abort(reason())

@@ -112,7 +112,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   const internals: EngineInternals = { path, log, origins: config.origins }
   const engine: Engine & { [INTERNALS]: EngineInternals } = {
-    getToken: (opts = {}) => refresher.tokens(opts.signal),
+    getToken: async (opts = {}) => refresher.tokens(opts.signal),
 
     async setTokens(tokens) {
       const problem = tokenSetProblem(tokens)

@@ -20,7 +20,7 @@ export interface Refresher {
    * margin; acquired first when the store is empty and the engine has `acquire`; `undefined`
    * when signed out.
    */
-  tokens(signal: Signal, resource?: string): Promise<TokenSet | undefined>
+  tokens(signal: Signal, resource?: string): TokenSet | undefined | Promise<TokenSet | undefined>
   /**
    * Start or join the refresh of `basis` (`undefined`: acquire); a request waiting on it is
    * reported as a `wait` event.
@@ -43,6 +43,10 @@ export interface Refresher {
 }
 
 const noop = () => {}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null | undefined)?.then === 'function'
+}
 
 function abortable<T>(promise: Promise<T>, signal: Signal): Promise<T> {
   if (!signal) return promise
@@ -139,24 +143,36 @@ export function createRefresher(
     return abortable(entry.promise, signal)
   }
 
-  async function wait(
+  function reportWait(
+    reason: RefreshReason,
+    outcome: EngineEvents['wait']['outcome'],
+    started: number,
+  ): void {
+    emit('wait', { reason, outcome, durationMs: Date.now() - started })
+  }
+
+  function wait(
     basis: TokenSet | undefined,
     reason: RefreshReason,
     signal: Signal,
     resource?: string,
   ): Promise<TokenSet> {
     const started = Date.now()
-    let outcome: EngineEvents['wait']['outcome'] = 'failed'
-    try {
-      const tokens = await shared(basis, reason, signal, resource)
-      outcome = 'refreshed'
-      return tokens
-    } catch (error) {
-      if (signal?.aborted && error === signal.reason) outcome = 'aborted'
-      throw error
-    } finally {
-      emit('wait', { reason, outcome, durationMs: Date.now() - started })
-    }
+    // A chain, not an async function: a waiting request holds no suspended frame.
+    return shared(basis, reason, signal, resource).then(
+      (tokens) => {
+        reportWait(reason, 'refreshed', started)
+        return tokens
+      },
+      (error: unknown) => {
+        reportWait(
+          reason,
+          signal?.aborted && error === signal.reason ? 'aborted' : 'failed',
+          started,
+        )
+        throw error
+      },
+    )
   }
 
   /** Inside the refresh-ahead window: start one grant in the background, unless one runs. */
@@ -180,9 +196,12 @@ export function createRefresher(
     )
   }
 
-  async function tokens(signal: Signal, resource?: string): Promise<TokenSet | undefined> {
-    if (signal?.aborted) throw signal.reason
-    const stored = await session.read()
+  /** The set for a request once the store answered (see {@link Refresher.tokens}). */
+  function tokensFrom(
+    stored: TokenSet | undefined,
+    signal: Signal,
+    resource: string | undefined,
+  ): TokenSet | undefined | Promise<TokenSet | undefined> {
     if (!stored) {
       if (session.isEnded) throw session.endedError()
       // A service's first request (client credentials): acquire, every caller waits for one.
@@ -193,9 +212,7 @@ export function createRefresher(
       refreshAhead(current, resource)
       return current
     }
-    try {
-      return await wait(current, 'proactive', signal, resource)
-    } catch (error) {
+    return wait(current, 'proactive', signal, resource).catch((error: unknown) => {
       // A transient failure before expiry: the current token still works, use it.
       if (
         isRefreshError(error) &&
@@ -205,7 +222,22 @@ export function createRefresher(
         return current
       }
       throw error
-    }
+    })
+  }
+
+  /**
+   * Chains, not async functions: a request waiting on a refresh holds no suspended frames,
+   * and with a synchronous store (memory, Storage) a valid token costs no extra turn.
+   */
+  function tokens(
+    signal: Signal,
+    resource?: string,
+  ): TokenSet | undefined | Promise<TokenSet | undefined> {
+    if (signal?.aborted) throw signal.reason
+    const stored = session.readNow()
+    return isPromise(stored)
+      ? stored.then((value) => tokensFrom(value, signal, resource))
+      : tokensFrom(stored, signal, resource)
   }
 
   return {

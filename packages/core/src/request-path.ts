@@ -75,12 +75,12 @@ export interface RequestPath {
     options?: { signal?: Signal },
   ): Promise<Credentials | undefined>
   /**
-   * The one response-side step. `undefined`: hand the response to the caller as it is (not an
-   * auth failure, not reauth's, or not replayable — logged). Otherwise the outcome of the
-   * replay after a refresh (or with the current token, when the sent one was stale). Rejects
-   * with this request's own copy of a refresh failure.
+   * The one response-side step. `undefined`, decided at once: hand the response to the caller
+   * as it is (not an auth failure, not reauth's, or not replayable — logged). Otherwise the
+   * outcome of the replay after a refresh (or with the current token, when the sent one was
+   * stale). Rejects with this request's own copy of a refresh failure.
    */
-  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T | undefined>
+  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined
   /** The `Authorization` value for a request (attach's core), for tests and the otel package. */
   authorize(
     request: OutgoingRequest,
@@ -115,6 +115,17 @@ const MAX_DECISIONS = 1_000
 /** Nonce retries of one request (a nonce may rotate again while the first retry travels). */
 const MAX_NONCE_RETRIES = 2
 
+/** Waiters share one failure object: each caller gets its own copy. */
+function copyForRequest(error: unknown): never {
+  throw errorForRequest(error, {})
+}
+
+const NOTHING: Promise<undefined> = Promise.resolve(undefined)
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null | undefined)?.then === 'function'
+}
+
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
 
 function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
@@ -136,6 +147,8 @@ function asksForNonce(response: AuthResponse): boolean {
 
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
+/** Bearer credentials per token set (see `credentialsFor`). */
+const bearerCredentials = new WeakMap<TokenSet, Credentials>()
 
 function remember(sent: Credentials, resource: string | undefined): Credentials {
   if (resource !== undefined) resources.set(sent, resource)
@@ -158,29 +171,49 @@ export function createRequestPath(
    * What a send of `request` carries for `tokens`: `Authorization`, and for a DPoP-bound set a
    * proof made for this very send (method, URL, token hash, the origin's nonce).
    */
-  async function credentialsFor(
+  function credentialsFor(
+    tokens: TokenSet,
+    resource: string | undefined,
+    method: string | undefined,
+    url: string | URL,
+  ): Credentials | Promise<Credentials> {
+    if (!isDpopBound(tokens)) {
+      // Bearer: the same headers for every send with this set — one object, made once.
+      const known = bearerCredentials.get(tokens)
+      const authorization = authorizationHeader(tokens)
+      if (known?.headers.authorization === authorization && resources.get(known) === resource) {
+        return known
+      }
+      const made = remember({ headers: { authorization } }, resource)
+      bearerCredentials.set(tokens, made)
+      return made
+    }
+    return proofCredentials(tokens, resource, method, url)
+  }
+
+  async function proofCredentials(
     tokens: TokenSet,
     resource: string | undefined,
     method: string | undefined,
     url: string | URL,
   ): Promise<Credentials> {
-    const headers: Record<string, string> = { authorization: authorizationHeader(tokens) }
-    if (isDpopBound(tokens)) {
-      const target = resolveRequestUrl(url)
-      if (!tokens.dpopKey || !target) {
-        throw new RefreshError('A DPoP-bound token needs its key pair ("dpopKey") to be sent', {
-          retryable: false,
-          field: 'dpopKey',
-        })
-      }
-      headers.dpop = await createDpopProof(tokens.dpopKey, {
-        htm: method ?? 'GET',
-        htu: target,
-        accessToken: tokens.accessToken,
-        nonce: nonces.get(target),
+    const target = resolveRequestUrl(url)
+    if (!tokens.dpopKey || !target) {
+      throw new RefreshError('A DPoP-bound token needs its key pair ("dpopKey") to be sent', {
+        retryable: false,
+        field: 'dpopKey',
       })
     }
-    return remember({ headers }, resource)
+    const proof = await createDpopProof(tokens.dpopKey, {
+      htm: method ?? 'GET',
+      htu: target,
+      accessToken: tokens.accessToken,
+      nonce: nonces.get(target),
+    })
+    return remember(
+      { headers: { authorization: authorizationHeader(tokens), dpop: proof } },
+      resource,
+    )
   }
 
   /** The set to retry with after an auth failure of a send made with `sent`. */
@@ -324,15 +357,19 @@ export function createRequestPath(
       return tokens && authorizationHeader(tokens)
     },
 
-    async attach(request, allowed, options = {}) {
-      const to = target(request, allowed)
-      if (to === null) return undefined
+    attach(request, allowed, options = {}) {
+      // A chain, not an async function: a request waiting for a refresh holds no frame.
       try {
-        const tokens = await refresher.tokens(options.signal ?? request.signal, to.resource)
-        return tokens && (await credentialsFor(tokens, to.resource, request.method, request.url))
+        const to = target(request, allowed)
+        if (to === null) return NOTHING
+        const tokens = refresher.tokens(options.signal ?? request.signal, to.resource)
+        const send = (set: TokenSet | undefined) =>
+          set && credentialsFor(set, to.resource, request.method, request.url)
+        if (!isPromise(tokens)) return Promise.resolve(send(tokens))
+        // (A proof's own error is made for this request: only the shared refresh failure is copied.)
+        return tokens.then(send, copyForRequest)
       } catch (error) {
-        // Waiters share one failure object: each caller gets its own copy.
-        throw errorForRequest(error, {})
+        return Promise.reject(copyForRequest(error))
       }
     },
 
@@ -364,21 +401,19 @@ export function createRequestPath(
       }, options.signal)
     },
 
-    respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T | undefined> {
+    respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined {
       const authorization = sent?.headers.authorization
-      if (sent === undefined || authorization === undefined) return Promise.resolve(undefined)
+      if (sent === undefined || authorization === undefined) return undefined
       const proof = sent.headers.dpop !== undefined
       // DPoP: every answer may carry the origin's next nonce (per origin: the URL as resolved).
       const where = proof ? resolveRequestUrl(failure.url) : undefined
       if (where) nonces.remember(where, failure.response.headers)
       // The origin wants a (new) nonce: the token is fine; retry with it, no grant.
       if (proof && asksForNonce(failure.response)) {
-        if (!replayable(failure)) return Promise.resolve(undefined)
+        if (!replayable(failure)) return undefined
         return nonceRetry(sent, failure, where)
       }
-      if (!path.isAuthError(failure.response) || !replayable(failure)) {
-        return Promise.resolve(undefined)
-      }
+      if (!path.isAuthError(failure.response) || !replayable(failure)) return undefined
       return recoverAndReplay(authorization, sent, failure)
     },
   }

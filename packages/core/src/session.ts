@@ -12,6 +12,8 @@ import type { SessionEnd, StoredSession, TokenSet } from './types.js'
 export interface Session {
   /** The token set, or `undefined` (signed out, or ended: see {@link Session.ended}). */
   read(): Promise<TokenSet | undefined>
+  /** The same, without a promise when the store answers synchronously (memory, Storage). */
+  readNow(): TokenSet | undefined | Promise<TokenSet | undefined>
   /** The token set, or the reason there is none: the ended session's error, or "no tokens". */
   require(what?: string): Promise<TokenSet>
   /** Take in a value the store reported (its `subscribe`): a set, an end, or nothing. */
@@ -89,6 +91,14 @@ export function createSession(config: EngineConfig, events: Events): Session {
 
     async read() {
       return session.observe((await store.get()) ?? undefined)
+    },
+
+    readNow() {
+      const value = store.get()
+      if (typeof (value as Promise<unknown> | null | undefined)?.then === 'function') {
+        return Promise.resolve(value).then((stored) => session.observe(stored ?? undefined))
+      }
+      return session.observe((value as StoredSession | undefined | null) ?? undefined)
     },
 
     async require(what = 'No tokens to refresh') {

@@ -220,13 +220,20 @@ export function storedSessionProblem(value: unknown): string | undefined {
   return tokenSetProblem(value)
 }
 
+/** The header value per set object: one string for every request sent with the same set. */
+const headerValues = new WeakMap<TokenSet, { type: unknown; token: string; value: string }>()
+
 /**
  * The `Authorization` header value for a token set: `DPoP <token>` for a DPoP-bound set
  * (RFC 9449 §7.1, which then also needs a proof), `Bearer <token>` otherwise.
  */
 export function authorizationHeader(tokens: TokenSet): string {
+  const cached = headerValues.get(tokens)
+  if (cached?.token === tokens.accessToken && cached.type === tokens.tokenType) return cached.value
   const scheme = knownTokenType(String(tokens.tokenType)) === 'DPoP' ? 'DPoP' : 'Bearer'
-  return `${scheme} ${tokens.accessToken}`
+  const value = `${scheme} ${tokens.accessToken}`
+  headerValues.set(tokens, { type: tokens.tokenType, token: tokens.accessToken, value })
+  return value
 }
 
 /** Is this set a DPoP-bound one (RFC 9449): sent as `DPoP <token>` with a proof per request? */
