@@ -369,7 +369,7 @@ export function createRequestPath(
         // (A proof's own error is made for this request: only the shared refresh failure is copied.)
         return tokens.then(send, copyForRequest)
       } catch (error) {
-        return Promise.reject(copyForRequest(error))
+        return Promise.reject(errorForRequest(error, {}))
       }
     },
 

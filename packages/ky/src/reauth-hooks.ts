@@ -137,6 +137,13 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
   }
 }
 
+const DONE: Promise<undefined> = Promise.resolve(undefined)
+
+/** Cancel a response body nobody will read (a hook's own clone of a 401). */
+function cancelBody(response: Response): void {
+  if (response.body && !response.bodyUsed) response.body.cancel().catch(() => {})
+}
+
 /** Set the headers reauth computed for a send. */
 function setCredentials(headers: Headers, sent: Credentials): void {
   for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
@@ -154,11 +161,12 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
     return call.context ?? call.signal ?? undefined
   }
 
-  async function beforeRequest(first: unknown, second?: unknown): Promise<void> {
+  /** Chains, not async functions: a request waiting for a refresh holds no suspended frame. */
+  function beforeRequest(first: unknown, second?: unknown): Promise<void> {
     const args = hookArgs(first, second, undefined)
-    if (!args) return
+    if (!args) return DONE
     const { request, options: call } = args
-    if (call.context?.[REPLAY]) return
+    if (call.context?.[REPLAY]) return DONE
     const key = keyOf(call)
     let state = key && calls.get(key)
     if (!state) {
@@ -174,9 +182,9 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
     // recognises its refresh function's own requests.
     const own = callerOf(call).signal ?? call.signal ?? request.signal
     const wait = waitSignal(state, callerOf(call).timeout ?? call.timeout, request, own)
-    let sent: Credentials | undefined
-    try {
-      sent = await reauth.attach(
+    const held = state
+    return reauth
+      .attach(
         {
           url: request.url,
           method: request.method,
@@ -186,49 +194,56 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
         },
         { signal: wait.signal },
       )
-    } catch (error) {
-      endLegacyRetries(args)
-      throw error
-    } finally {
-      wait.done()
-    }
-    state.sent = sent
-    state.spare = undefined
-    state.unreplayable = undefined
-    if (sent === undefined) return
-    setCredentials(request.headers, sent)
-    if (request.body) {
-      // ky may hand afterResponse a request whose body the send consumed: keep a clone. A
-      // stream the caller gave is read once, and teeing it would buffer an upload of any size.
-      state.unreplayable = unreplayableBody(call.body)
-      if (state.unreplayable === undefined) state.spare = request.clone()
-    }
+      .then(
+        (sent) => {
+          wait.done()
+          held.sent = sent
+          held.spare = undefined
+          held.unreplayable = undefined
+          if (sent === undefined) return
+          setCredentials(request.headers, sent)
+          if (request.body) {
+            // ky may hand afterResponse a request whose body the send consumed: keep a clone. A
+            // stream the caller gave is read once, and teeing it would buffer an upload of any size.
+            held.unreplayable = unreplayableBody(call.body)
+            if (held.unreplayable === undefined) held.spare = request.clone()
+          }
+        },
+        (error: unknown) => {
+          wait.done()
+          endLegacyRetries(args)
+          throw error
+        },
+      )
   }
 
-  async function afterResponse(
+  function afterResponse(
     first: unknown,
     second?: unknown,
     third?: unknown,
   ): Promise<Response | undefined> {
     const args = hookArgs(first, second, third)
-    if (!args?.response) return undefined
+    if (!args?.response) return DONE
     const { request, options: call, response } = args
-    if (call.context?.[REPLAY]) return undefined
+    if (call.context?.[REPLAY]) return DONE
     const key = keyOf(call)
     const state = key && calls.get(key)
-    if (!state || state.sent === undefined || state.replayed) return undefined
+    if (!state || state.sent === undefined || state.replayed) return DONE
     const caller = callerOf(call)
     const own = caller.signal ?? call.signal ?? request.signal
     const wait = waitSignal(state, caller.timeout ?? call.timeout, request, own)
     const fetch = caller.fetch ?? call.fetch
+    let replay: Promise<Response> | undefined
     try {
-      return await reauth.respond<Response>(state.sent, {
+      replay = reauth.respond<Response>(state.sent, {
         response,
         method: request.method,
         url: request.url,
         unreplayable: state.unreplayable,
         signal: wait.signal,
         errorContext: { request, response },
+        // ky hands each afterResponse hook its own clone: ours never reaches the caller.
+        release: () => cancelBody(response),
         inspect: (outcome) => (outcome.ok ? outcome.value : undefined),
         resend(next) {
           state.replayed = true
@@ -259,11 +274,25 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
         },
       })
     } catch (error) {
+      wait.done()
       endLegacyRetries(args)
       throw error
-    } finally {
-      wait.done()
     }
+    if (replay === undefined) {
+      wait.done()
+      return DONE
+    }
+    return replay.then(
+      (replayed) => {
+        wait.done()
+        return replayed
+      },
+      (error: unknown) => {
+        wait.done()
+        endLegacyRetries(args)
+        throw error
+      },
+    )
   }
 
   return {
