@@ -212,13 +212,18 @@ function timeoutError(config: Config, timeout: number): AxiosError {
  * with axios's usual timeout error. {@link remaining} gives the next send what is left.
  */
 function waitSignal(config: Timed): DeadlineSignal {
-  if (config[DEADLINE] === undefined && typeof config.timeout === 'number' && config.timeout > 0) {
-    config[DEADLINE] = { at: Date.now() + config.timeout, timeout: config.timeout }
-  }
+  startDeadline(config)
   const deadline = config[DEADLINE]
   return deadlineSignal(deadline?.at, config.signal as AbortSignal | undefined, () =>
     timeoutError(config, deadline?.timeout ?? 0),
   )
+}
+
+/** The call's deadline, from its first pass through reauth (a `timeout` bounds the whole call). */
+function startDeadline(config: Timed): void {
+  if (config[DEADLINE] === undefined && typeof config.timeout === 'number' && config.timeout > 0) {
+    config[DEADLINE] = { at: Date.now() + config.timeout, timeout: config.timeout }
+  }
 }
 
 /** What is left of the call's timeout for its next send (at least 1 ms). */
@@ -291,7 +296,9 @@ export function attachReauth(
     if (attached?.on(config.headers) === true) {
       for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
     }
-    const wait = waitSignal(config)
+    // The call's deadline starts now; its timer only if the request really waits.
+    startDeadline(config)
+    let wait: DeadlineSignal | undefined
     return reauth
       .attach(
         {
@@ -302,15 +309,20 @@ export function attachReauth(
           // its refresh function, which must not wait on the refresh they belong to.
           signal: config.signal as AbortSignal | undefined,
         },
-        { signal: wait.signal },
+        {
+          signal: () => {
+            wait = waitSignal(config)
+            return wait.signal
+          },
+        },
       )
       .then(
         (sent) => {
-          wait.done()
+          wait?.done()
           return withCredentials(config, sent)
         },
         (error: unknown) => {
-          wait.done()
+          wait?.done()
           throw translate(error, config)
         },
       )
@@ -327,49 +339,55 @@ export function attachReauth(
   ): Promise<AxiosResponse> | undefined {
     const attached = config.reauth === false ? undefined : config[ATTACHED]
     if (attached?.on(config.headers) !== true) return undefined
-    const wait = waitSignal(config)
-    const replay = reauth.respond<AxiosResponse>(attached.sent, {
-      response: authResponse(response),
-      method: config.method,
-      // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
-      get url() {
-        return fullUrl(instance, config)
-      },
-      unreplayable: unreplayableBody(config.data),
-      signal: wait.signal,
-      errorContext: { response: axiosError },
-      inspect,
-      resend(next) {
-        const headers = new AxiosHeaders(config.headers)
-        setCredentials(headers, next)
-        const retry: Config = {
-          ...config,
-          headers,
-          // `data` is what the first send serialised: sent again as is, byte for byte.
-          transformRequest: [(data: unknown) => data],
-          reauth: false,
-        }
-        delete retry[ATTACHED]
-        warnIfNotLast()
-        // What is left of the call's timeout when the replay really starts (after the queue).
-        const left = remaining(config)
-        if (left !== undefined) retry.timeout = left
-        return instance.request(retry)
-      },
+    const view = authResponse(response)
+    let wait: DeadlineSignal | undefined
+    // Described (and a deadline started) only for a response reauth recovers from.
+    const replay = reauth.respond<AxiosResponse>(attached.sent, view, () => {
+      wait = waitSignal(config)
+      return {
+        response: view,
+        method: config.method,
+        // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
+        get url() {
+          return fullUrl(instance, config)
+        },
+        unreplayable: unreplayableBody(config.data),
+        signal: wait.signal,
+        errorContext: { response: axiosError },
+        inspect,
+        resend(next) {
+          const headers = new AxiosHeaders(config.headers)
+          setCredentials(headers, next)
+          const retry: Config = {
+            ...config,
+            headers,
+            // `data` is what the first send serialised: sent again as is, byte for byte.
+            transformRequest: [(data: unknown) => data],
+            reauth: false,
+          }
+          delete retry[ATTACHED]
+          warnIfNotLast()
+          // What is left of the call's timeout when the replay really starts (after the queue).
+          const left = remaining(config)
+          if (left !== undefined) retry.timeout = left
+          return instance.request(retry)
+        },
+      }
     })
+    const deadline = wait
     // Without a signal or a timeout there is nothing to release or translate: the waiter
     // holds only the engine's promise.
-    if (replay === undefined || wait.signal === undefined) {
-      wait.done()
+    if (replay === undefined || deadline === undefined || deadline.signal === undefined) {
+      deadline?.done()
       return replay
     }
     return replay.then(
       (replayed) => {
-        wait.done()
+        deadline.done()
         return replayed
       },
       (failure: unknown) => {
-        wait.done()
+        deadline.done()
         throw translate(failure, config)
       },
     )

@@ -23,7 +23,9 @@ describe('@reauth/core/adapter types', () => {
     >()
     expectTypeOf<Credentials['headers']>().toEqualTypeOf<Readonly<Record<string, string>>>()
     const failure = {} as AuthFailure<number>
-    expectTypeOf(reauth.respond(undefined, failure)).toEqualTypeOf<Promise<number> | undefined>()
+    expectTypeOf(reauth.respond(undefined, failure.response, () => failure)).toEqualTypeOf<
+      Promise<number> | undefined
+    >()
     expectTypeOf(reauth.allowed).toEqualTypeOf<OriginMatcher>()
     expectTypeOf(createOriginMatcher([])).toEqualTypeOf<OriginMatcher>()
   })

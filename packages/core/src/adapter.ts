@@ -42,19 +42,35 @@ export interface Connection {
    * The credentials for a send (headers to set), or `undefined` when the request goes
    * untouched (opted out, has its own `Authorization`, another origin, no tokens). Waits
    * for a refresh only inside the expiry margin. Rejects with this request's own copy of a
-   * refresh failure, or with `options.signal`'s reason.
+   * refresh failure, or with `options.signal`'s reason. `options.signal` may be a function
+   * that makes the signal (a deadline's timer, say): it is called only when the request
+   * really waits, so a request with a valid token builds none.
    */
   attach(
     request: OutgoingRequest,
-    options?: { signal?: AbortSignal | null | undefined },
+    options?: { signal?: AbortSignal | null | undefined | (() => AbortSignal | null | undefined) },
   ): Promise<Credentials | undefined>
   /**
-   * The one response-side step, for every response to a send made with `sent`. `undefined`,
-   * decided at once (no wait): hand the response to the caller as it is. Otherwise a promise
-   * of the replay's outcome (refreshed once for all concurrent callers, or the current token
-   * when `sent` was stale); it rejects with this request's own copy of a refresh failure.
+   * The one response-side step, for every response (status and headers) to a send made with
+   * `sent`. `undefined`, decided at once (no wait): hand the response to the caller as it is.
+   * Otherwise a promise of the replay's outcome (refreshed once for all concurrent callers, or
+   * the current token when `sent` was stale); it rejects with this request's own copy of a
+   * refresh failure. `describe` is called only when reauth needs the rest (an auth failure to
+   * recover from, or a DPoP send): a plain success costs no description.
    */
-  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined
+  respond<T>(
+    sent: Credentials | undefined,
+    response: AuthResponse,
+    describe: () => AuthFailure<T>,
+  ): Promise<T> | undefined
+  /**
+   * Before the client builds its per-request objects (a wrapper like `withReauth` can call
+   * this; an interceptor is too late): `undefined` when the request may go now, else a promise
+   * that resolves when the refresh it would wait for gave it a token (then `attach` answers at
+   * once) and rejects with this request's own copy of a refresh failure. A parked request holds
+   * only this promise and what the caller passed. It never attaches: `attach` still runs.
+   */
+  hold(request: OutgoingRequest): Promise<void> | undefined
 }
 
 /** Is this an engine from `createEngine` (of any copy of core)? */
@@ -87,7 +103,8 @@ export function connect(engine: Engine, options: ConnectOptions): Connection {
     log: internals.log,
     allowed,
     attach: (request, opts) => path.attach(request, allowed, opts),
-    respond: (sent, failure) => path.respond(sent, failure),
+    respond: (sent, response, describe) => path.respond(sent, response, describe),
+    hold: (request) => path.hold(request, allowed),
   }
 }
 
@@ -124,8 +141,9 @@ export async function run<R>(connection: Connection, request: RunRequest<R>): Pr
   const sent = await connection.attach(request)
   const first = await request.send(sent)
   if (sent === undefined) return first
-  const replayed = connection.respond<R>(sent, {
-    response: request.response(first),
+  const response = request.response(first)
+  const replayed = connection.respond<R>(sent, response, () => ({
+    response,
     method: request.method,
     url: request.url,
     unreplayable: request.replayable?.(),
@@ -133,6 +151,6 @@ export async function run<R>(connection: Connection, request: RunRequest<R>): Pr
     release: () => request.discard?.(first),
     resend: (next) => request.send(next),
     inspect: (outcome) => (outcome.ok ? request.response(outcome.value) : undefined),
-  })
+  }))
   return replayed === undefined ? first : await replayed
 }

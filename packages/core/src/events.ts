@@ -26,7 +26,10 @@ export interface EngineEvents {
    * completes either way.
    */
   signOut: { revoked: boolean; error?: unknown }
-  /** A request stopped waiting for a refresh: it got new tokens, the refresh failed, or its signal aborted the wait. */
+  /**
+   * A request stopped waiting for a refresh: it got new tokens, the refresh failed, or its
+   * signal aborted the wait (reported for waits that began while a listener was subscribed).
+   */
   wait: { reason: RefreshReason; outcome: 'refreshed' | 'failed' | 'aborted'; durationMs: number }
 }
 
@@ -61,6 +64,8 @@ export interface Events {
   /** The live counters (the engine's parts increment them). */
   readonly counts: EngineStats
   emit<E extends keyof EngineEvents>(event: E, payload: EngineEvents[E]): void
+  /** Someone listens to `event` (else a part may skip what only the event needs). */
+  listening(event: keyof EngineEvents): boolean
   on<E extends keyof EngineEvents>(
     event: E,
     listener: (payload: EngineEvents[E]) => void,
@@ -101,6 +106,7 @@ export function createEvents(log: Required<Logger>): Events {
         }
       }
     },
+    listening: (event) => listeners[event].size > 0,
     on(event, listener) {
       const set = listeners[event] as Set<typeof listener>
       set.add(listener)

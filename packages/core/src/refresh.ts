@@ -12,6 +12,10 @@ import { authorizationHeader } from './token-set.js'
 import type { TokenSet } from './types.js'
 
 type Signal = AbortSignal | null | undefined
+/** A signal, or how to make one: called only when the request really waits. */
+export type LazySignal = Signal | (() => Signal)
+
+const signalOf = (signal: LazySignal): Signal => (typeof signal === 'function' ? signal() : signal)
 
 /** The single-flight refresh: one grant at a time per engine (and per lock), joined by every caller. */
 export interface Refresher {
@@ -20,7 +24,10 @@ export interface Refresher {
    * margin; acquired first when the store is empty and the engine has `acquire`; `undefined`
    * when signed out.
    */
-  tokens(signal: Signal, resource?: string): TokenSet | undefined | Promise<TokenSet | undefined>
+  tokens(
+    signal: LazySignal,
+    resource?: string,
+  ): TokenSet | undefined | Promise<TokenSet | undefined>
   /**
    * Start or join the refresh of `basis` (`undefined`: acquire); a request waiting on it is
    * reported as a `wait` event.
@@ -157,9 +164,12 @@ export function createRefresher(
     signal: Signal,
     resource?: string,
   ): Promise<TokenSet> {
+    const joined = shared(basis, reason, signal, resource)
+    // Nobody listens: a waiting request holds only the shared promise.
+    if (!events.listening('wait')) return joined
     const started = Date.now()
     // A chain, not an async function: a waiting request holds no suspended frame.
-    return shared(basis, reason, signal, resource).then(
+    return joined.then(
       (tokens) => {
         reportWait(reason, 'refreshed', started)
         return tokens
@@ -199,20 +209,22 @@ export function createRefresher(
   /** The set for a request once the store answered (see {@link Refresher.tokens}). */
   function tokensFrom(
     stored: TokenSet | undefined,
-    signal: Signal,
+    signal: LazySignal,
     resource: string | undefined,
   ): TokenSet | undefined | Promise<TokenSet | undefined> {
     if (!stored) {
       if (session.isEnded) throw session.endedError()
       // A service's first request (client credentials): acquire, every caller waits for one.
-      return config.acquire ? wait(undefined, 'proactive', signal, resource) : undefined
+      return config.acquire ? wait(undefined, 'proactive', signalOf(signal), resource) : undefined
     }
     const current = session.view(stored, resource)
     if (!session.expiresSoon(current)) {
       refreshAhead(current, resource)
       return current
     }
-    return wait(current, 'proactive', signal, resource).catch((error: unknown) => {
+    const waiting = wait(current, 'proactive', signalOf(signal), resource)
+    if (current.expiresAt === undefined || current.expiresAt <= Date.now()) return waiting
+    return waiting.catch((error: unknown) => {
       // A transient failure before expiry: the current token still works, use it.
       if (
         isRefreshError(error) &&
@@ -230,10 +242,10 @@ export function createRefresher(
    * and with a synchronous store (memory, Storage) a valid token costs no extra turn.
    */
   function tokens(
-    signal: Signal,
+    signal: LazySignal,
     resource?: string,
   ): TokenSet | undefined | Promise<TokenSet | undefined> {
-    if (signal?.aborted) throw signal.reason
+    if (typeof signal !== 'function' && signal?.aborted) throw signal.reason
     const stored = session.readNow()
     return isPromise(stored)
       ? stored.then((value) => tokensFrom(value, signal, resource))

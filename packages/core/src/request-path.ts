@@ -6,7 +6,7 @@ import type { Grants } from './grant.js'
 import { describeUrl } from './logger.js'
 import type { EngineConfig } from './options.js'
 import { isPureMatcher, type OriginMatcher } from './origins.js'
-import type { Refresher } from './refresh.js'
+import type { LazySignal, Refresher } from './refresh.js'
 import type { Session } from './session.js'
 import { authorizationHeader, isDpopBound } from './token-set.js'
 import type { AuthResponse, TokenSet } from './types.js'
@@ -72,7 +72,7 @@ export interface RequestPath {
   attach(
     request: OutgoingRequest,
     allowed: OriginMatcher | undefined,
-    options?: { signal?: Signal },
+    options?: { signal?: LazySignal },
   ): Promise<Credentials | undefined>
   /**
    * The one response-side step. `undefined`, decided at once: hand the response to the caller
@@ -80,7 +80,18 @@ export interface RequestPath {
    * outcome of the replay after a refresh (or with the current token, when the sent one was
    * stale). Rejects with this request's own copy of a refresh failure.
    */
-  respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined
+  respond<T>(
+    sent: Credentials | undefined,
+    response: AuthResponse,
+    describe: () => AuthFailure<T>,
+  ): Promise<T> | undefined
+  /**
+   * Park before the client builds anything: `undefined` when `request` can be sent now (or
+   * its tokens are not at hand synchronously: `attach` decides); otherwise a promise that
+   * resolves when a refresh it would wait for has given it a token, and rejects with this
+   * request's own copy of a refresh failure. It never sends and never attaches.
+   */
+  hold(request: OutgoingRequest, allowed: OriginMatcher | undefined): Promise<void> | undefined
   /** The `Authorization` value for a request (attach's core), for tests and the otel package. */
   authorize(
     request: OutgoingRequest,
@@ -121,6 +132,7 @@ function copyForRequest(error: unknown): never {
 }
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined)
+const noop = () => {}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null | undefined)?.then === 'function'
@@ -357,17 +369,37 @@ export function createRequestPath(
       return tokens && authorizationHeader(tokens)
     },
 
+    hold(request, allowed) {
+      const to = target(request, allowed)
+      if (to === null) return undefined
+      // Only a synchronous store: a second read of an async one would cost every request.
+      const stored = session.readNow()
+      if (!stored || isPromise(stored) || !session.expiresSoon(session.view(stored, to.resource)))
+        return undefined
+      try {
+        const tokens = refresher.tokens(request.signal, to.resource)
+        return isPromise(tokens) ? tokens.then(noop, copyForRequest) : undefined
+      } catch (error) {
+        return Promise.reject(errorForRequest(error, {}))
+      }
+    },
+
     attach(request, allowed, options = {}) {
       // A chain, not an async function: a request waiting for a refresh holds no frame.
       try {
         const to = target(request, allowed)
         if (to === null) return NOTHING
         const tokens = refresher.tokens(options.signal ?? request.signal, to.resource)
-        const send = (set: TokenSet | undefined) =>
-          set && credentialsFor(set, to.resource, request.method, request.url)
-        if (!isPromise(tokens)) return Promise.resolve(send(tokens))
+        if (!isPromise(tokens)) {
+          return Promise.resolve(
+            tokens && credentialsFor(tokens, to.resource, request.method, request.url),
+          )
+        }
         // (A proof's own error is made for this request: only the shared refresh failure is copied.)
-        return tokens.then(send, copyForRequest)
+        return tokens.then(
+          (set) => set && credentialsFor(set, to.resource, request.method, request.url),
+          copyForRequest,
+        )
       } catch (error) {
         return Promise.reject(errorForRequest(error, {}))
       }
@@ -401,19 +433,29 @@ export function createRequestPath(
       }, options.signal)
     },
 
-    respond<T>(sent: Credentials | undefined, failure: AuthFailure<T>): Promise<T> | undefined {
+    respond<T>(
+      sent: Credentials | undefined,
+      response: AuthResponse,
+      describe: () => AuthFailure<T>,
+    ): Promise<T> | undefined {
       const authorization = sent?.headers.authorization
       if (sent === undefined || authorization === undefined) return undefined
-      const proof = sent.headers.dpop !== undefined
+      if (sent.headers.dpop === undefined) {
+        // Bearer, the common case: nothing is described unless the response is an auth failure.
+        if (!path.isAuthError(response)) return undefined
+        const failure = describe()
+        return replayable(failure) ? recoverAndReplay(authorization, sent, failure) : undefined
+      }
+      const failure = describe()
       // DPoP: every answer may carry the origin's next nonce (per origin: the URL as resolved).
-      const where = proof ? resolveRequestUrl(failure.url) : undefined
-      if (where) nonces.remember(where, failure.response.headers)
+      const where = resolveRequestUrl(failure.url)
+      if (where) nonces.remember(where, response.headers)
       // The origin wants a (new) nonce: the token is fine; retry with it, no grant.
-      if (proof && asksForNonce(failure.response)) {
+      if (asksForNonce(response)) {
         if (!replayable(failure)) return undefined
         return nonceRetry(sent, failure, where)
       }
-      if (!path.isAuthError(failure.response) || !replayable(failure)) return undefined
+      if (!path.isAuthError(response) || !replayable(failure)) return undefined
       return recoverAndReplay(authorization, sent, failure)
     },
   }

@@ -1,5 +1,13 @@
-import { createEngine, type Engine, isReauthOptionsError, type TokenSet } from '@reauth/core'
+import {
+  createEngine,
+  type Engine,
+  isReauthOptionsError,
+  isSessionExpiredError,
+  OAuthError,
+  type TokenSet,
+} from '@reauth/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { deferred } from '../../../test/support/deferred.js'
 import { createFetch } from './create-fetch.js'
 
 const API = 'https://api.example.test'
@@ -259,5 +267,39 @@ describe('a refresh function that uses the wrapped fetch itself', () => {
     const response = await api(`${API}/me`)
     expect(response.status).toBe(200)
     expect(seen).toEqual(['Bearer old', null, 'Bearer new'])
+  })
+})
+
+describe('a call that would wait for a refresh is parked before anything is built', () => {
+  const expiring: TokenSet = { ...oldTokens, expiresAt: Date.now() - 1_000 }
+
+  it('nothing is sent while the refresh runs; then each call goes once, with the new token', async () => {
+    const server = fakeServer()
+    const gate = deferred<TokenSet>()
+    const refresh = vi.fn(() => gate.promise)
+    const engine = createEngine({ tokens: expiring, refresh })
+    const api = createFetch(engine, { fetch: server.fetch, origins: [API] })
+    const calls = [api(`${API}/a`), api(`${API}/b`, { method: 'POST', body: 'x' })]
+    await vi.waitFor(() => expect(engine.stats().joins).toBe(1))
+    expect(server.calls).not.toHaveBeenCalled()
+    gate.resolve({ accessToken: 'new', tokenType: 'Bearer' })
+    expect((await Promise.all(calls)).map((r) => r.status)).toEqual([200, 200])
+    expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer new', 'Bearer new'])
+    expect(refresh).toHaveBeenCalledTimes(1)
+  })
+
+  it('a refresh failure or the caller’s abort rejects a parked call, nothing sent', async () => {
+    const server = fakeServer()
+    const gate = deferred<TokenSet>()
+    const engine = createEngine({ tokens: expiring, refresh: () => gate.promise })
+    const api = createFetch(engine, { fetch: server.fetch, origins: [API] })
+    const controller = new AbortController()
+    const aborted = api(`${API}/a`, { signal: controller.signal }).catch((e: unknown) => e)
+    const failed = api(`${API}/b`).catch((e: unknown) => e)
+    controller.abort()
+    expect(((await aborted) as DOMException).name).toBe('AbortError')
+    gate.reject(new OAuthError({ error: 'invalid_grant', status: 400 }))
+    expect(isSessionExpiredError(await failed)).toBe(true)
+    expect(server.calls).not.toHaveBeenCalled()
   })
 })

@@ -1,5 +1,12 @@
 import { type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
-import { type Credentials, connect, pageOrigin, run, unreplayableBody } from '@reauth/core/adapter'
+import {
+  type Credentials,
+  connect,
+  pageOrigin,
+  type RunRequest,
+  run,
+  unreplayableBody,
+} from '@reauth/core/adapter'
 
 /** `RequestInit` plus reauth's per-request option. */
 export interface ReauthRequestInit extends RequestInit {
@@ -50,14 +57,6 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     baseHint: 'a page origin (in a browser)',
   })
 
-  /** The fields every request shares; `send` and `url` differ between the two paths. */
-  const common = {
-    response: (response: Response) => response,
-    discard(response: Response) {
-      response.body?.cancel().catch(noop)
-    },
-  }
-
   return async function reauthFetch(input, init) {
     const send = options.fetch ?? globalThis.fetch
     const { reauth: optIn, ...rest } = init ?? {}
@@ -67,8 +66,10 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     if (url !== undefined && resendable(rest.body)) {
       // The common case (a URL and a body that can be passed again as is): no Request to
       // build, the caller's init is sent again with the headers set, byte for byte.
-      return run<Response>(reauth, {
-        ...common,
+      // An object literal with all its fields (no spread): every call shares one shape.
+      const call: RunRequest<Response> = {
+        response: asIs,
+        discard,
         url,
         method: rest.method ?? 'GET',
         skip,
@@ -79,7 +80,12 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
           if (sent === undefined) return send(input, rest)
           return send(input, { ...rest, headers: withCredentials(new Headers(rest.headers), sent) })
         },
-      })
+      }
+      // A refresh it would wait for is running: park it (only this call's description is
+      // held) and run it when the refresh gave it a token. A refresh failure or the caller's
+      // abort rejects it as `attach` would have.
+      const hold = reauth.hold(call)
+      return hold === undefined ? run(reauth, call) : hold.then(() => run(reauth, call))
     }
     const request = new Request(input, rest)
     // A stream given as the body is read once by the first send: it cannot be replayed,
@@ -89,7 +95,8 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
     const spare = request.body && !oneShot ? request.clone() : undefined
     let sends = 0
     return run<Response>(reauth, {
-      ...common,
+      response: asIs,
+      discard,
       url: request.url,
       method: request.method,
       skip,
@@ -106,6 +113,13 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       replayable: () => oneShot,
     })
   }
+}
+
+const asIs = (response: Response) => response
+
+/** A response that will not reach the caller: release its body. */
+function discard(response: Response): void {
+  response.body?.cancel().catch(noop)
 }
 
 /** Set the headers reauth computed for this send. */

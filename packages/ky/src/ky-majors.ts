@@ -19,6 +19,8 @@ export interface HookOptions {
 /** What a call's caller gave, kept in `context` (ky derives new values before later hooks run). */
 export interface CallerOptions {
   signal?: AbortSignal | null | undefined
+  /** When the call's timeout runs out (ms since the epoch), for a call that was parked first. */
+  deadline?: number | undefined
   timeout?: number | false | undefined
   fetch?: unknown
 }

@@ -111,14 +111,21 @@ function timeoutError(request: Request): Error {
  */
 function waitSignal(
   state: CallState,
-  timeout: number | false | undefined,
   request: Request,
   own: AbortSignal | null | undefined,
 ): DeadlineSignal {
-  if (state.deadline === undefined && typeof timeout === 'number' && timeout > 0) {
-    state.deadline = Date.now() + timeout
-  }
   return deadlineSignal(state.deadline, own, () => timeoutError(request))
+}
+
+/** The call's deadline, from its first send (a call parked before ky built it: from when it was made). */
+function startDeadline(
+  state: CallState,
+  timeout: number | false | undefined,
+  deadline: number | undefined,
+): void {
+  if (state.deadline !== undefined) return
+  if (deadline !== undefined) state.deadline = deadline
+  else if (typeof timeout === 'number' && timeout > 0) state.deadline = Date.now() + timeout
 }
 
 /** Options of the internal factory shared by {@link reauthHooks} and {@link withReauth}. */
@@ -138,11 +145,6 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
 }
 
 const DONE: Promise<undefined> = Promise.resolve(undefined)
-
-/** Cancel a response body nobody will read (a hook's own clone of a 401). */
-function cancelBody(response: Response): void {
-  if (response.body && !response.bodyUsed) response.body.cancel().catch(() => {})
-}
 
 /** Set the headers reauth computed for a send. */
 function setCredentials(headers: Headers, sent: Credentials): void {
@@ -181,8 +183,11 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
     // The caller's own signal (ky combines it with its own): it is how the engine
     // recognises its refresh function's own requests.
     const own = callerOf(call).signal ?? call.signal ?? request.signal
-    const wait = waitSignal(state, callerOf(call).timeout ?? call.timeout, request, own)
+    const caller = callerOf(call)
     const held = state
+    // The call's deadline starts now; its timer only if the request really waits.
+    startDeadline(held, caller.timeout ?? call.timeout, caller.deadline)
+    let wait: DeadlineSignal | undefined
     return reauth
       .attach(
         {
@@ -192,11 +197,16 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
           hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
           signal: own,
         },
-        { signal: wait.signal },
+        {
+          signal: () => {
+            wait = waitSignal(held, request, own)
+            return wait.signal
+          },
+        },
       )
       .then(
         (sent) => {
-          wait.done()
+          wait?.done()
           held.sent = sent
           held.spare = undefined
           held.unreplayable = undefined
@@ -210,7 +220,7 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
           }
         },
         (error: unknown) => {
-          wait.done()
+          wait?.done()
           endLegacyRetries(args)
           throw error
         },
@@ -231,64 +241,70 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
     if (!state || state.sent === undefined || state.replayed) return DONE
     const caller = callerOf(call)
     const own = caller.signal ?? call.signal ?? request.signal
-    const wait = waitSignal(state, caller.timeout ?? call.timeout, request, own)
+    startDeadline(state, caller.timeout ?? call.timeout, caller.deadline)
     const fetch = caller.fetch ?? call.fetch
     let replay: Promise<Response> | undefined
+    let wait: DeadlineSignal | undefined
     try {
-      replay = reauth.respond<Response>(state.sent, {
-        response,
-        method: request.method,
-        url: request.url,
-        unreplayable: state.unreplayable,
-        signal: wait.signal,
-        errorContext: { request, response },
-        // ky hands each afterResponse hook its own clone: ours never reaches the caller.
-        release: () => cancelBody(response),
-        inspect: (outcome) => (outcome.ok ? outcome.value : undefined),
-        resend(next) {
-          state.replayed = true
-          state.sent = next
-          // ky's own retries of this call (after a 5xx replay, say) go with the new headers.
-          setCredentials(request.headers, next)
-          const replay = state.spare ?? request.clone()
-          state.spare = undefined
-          setCredentials(replay.headers, next)
-          // One timeout for the whole call: the replay gets what is left when it starts.
-          const timeout =
-            state.deadline === undefined
-              ? (caller.timeout ?? call.timeout)
-              : Math.max(1, state.deadline - Date.now())
-          // One more attempt of the same call: ky applies its timeout and fetch to it; this
-          // call's own throwHttpErrors, retry budget and later hooks then apply to the response.
-          return replayKy(replay, {
-            // The headers again, as ky sets them one by one: MSW's interceptors (which record
-            // headers as they are set) would otherwise drop those of a cloned request.
-            headers: [...replay.headers],
-            retry: 0,
-            throwHttpErrors: false,
-            context: { ...call.context, [REPLAY]: true },
-            ...(timeout === undefined ? {} : { timeout }),
-            ...(fetch === undefined ? {} : { fetch }),
-            ...(caller.signal ? { signal: caller.signal } : {}),
-          })
-        },
+      // Described (and the deadline's timer started) only for a response reauth recovers from.
+      replay = reauth.respond<Response>(state.sent, response, () => {
+        wait = waitSignal(state, request, own)
+        return {
+          response,
+          method: request.method,
+          url: request.url,
+          unreplayable: state.unreplayable,
+          signal: wait.signal,
+          errorContext: { request, response },
+          // No `release`: cancelling the body of the clone ky hands this hook ends in an
+          // unhandled rejection inside ky when the caller then aborts (seen in test/runtimes).
+          inspect: (outcome) => (outcome.ok ? outcome.value : undefined),
+          resend(next) {
+            state.replayed = true
+            state.sent = next
+            // ky's own retries of this call (after a 5xx replay, say) go with the new headers.
+            setCredentials(request.headers, next)
+            const replay = state.spare ?? request.clone()
+            state.spare = undefined
+            setCredentials(replay.headers, next)
+            // One timeout for the whole call: the replay gets what is left when it starts.
+            const timeout =
+              state.deadline === undefined
+                ? (caller.timeout ?? call.timeout)
+                : Math.max(1, state.deadline - Date.now())
+            // One more attempt of the same call: ky applies its timeout and fetch to it; this
+            // call's own throwHttpErrors, retry budget and later hooks then apply to the response.
+            return replayKy(replay, {
+              // The headers again, as ky sets them one by one: MSW's interceptors (which record
+              // headers as they are set) would otherwise drop those of a cloned request.
+              headers: [...replay.headers],
+              retry: 0,
+              throwHttpErrors: false,
+              context: { ...call.context, [REPLAY]: true },
+              ...(timeout === undefined ? {} : { timeout }),
+              ...(fetch === undefined ? {} : { fetch }),
+              ...(caller.signal ? { signal: caller.signal } : {}),
+            })
+          },
+        }
       })
     } catch (error) {
-      wait.done()
+      wait?.done()
       endLegacyRetries(args)
       throw error
     }
+    const deadline = wait
     if (replay === undefined) {
-      wait.done()
+      deadline?.done()
       return DONE
     }
     return replay.then(
       (replayed) => {
-        wait.done()
+        deadline?.done()
         return replayed
       },
       (error: unknown) => {
-        wait.done()
+        deadline?.done()
         endLegacyRetries(args)
         throw error
       },
