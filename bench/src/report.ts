@@ -880,34 +880,71 @@ function sizeNotes(sizes: Size[]): string {
   )
 }
 
+/**
+ * Why a reauth row misses a memory target, from heap snapshots of the waiting requests
+ * (bench/src/memory-one.ts with a snapshot before and after; the figures named here are
+ * the run's own).
+ */
+const MEMORY_REASONS: Record<string, string> = {
+  '@reauth/axios before send':
+    'axios merges the call into a new config and copies its headers (AxiosHeaders) before the ' +
+    'first request interceptor runs, and `attachReauth` has no earlier point: the instance’s ' +
+    'methods call the Axios object’s own `request`, not the instance’s. axios-auth-refresh, ' +
+    'which waits in the same place with one promise, holds {peer} B; reauth’s own part is the ' +
+    'difference (the engine’s wait and the interceptor’s chain, no suspended async frames).',
+  '@reauth/axios after 401':
+    'the waiter keeps the 401’s `AxiosError` — its response with the `ClientRequest` and ' +
+    '`IncomingMessage`, and its stack trace — because a refresh that fails hands the caller ' +
+    '`error.response`, that very `AxiosError` (packages/axios README); the plain client in ' +
+    'flight holds the socket instead. Dropping it would change what callers get.',
+  '@reauth/ky before send':
+    'parked calls (`withReauth`) hold only what the caller passed, one promise and the ' +
+    'engine’s wait; the rest is the harness’s own async frames, the same for every row.',
+  '@reauth/ky after 401':
+    'ky 1 and ky 2 hand each `afterResponse` hook a clone of the response (a tee of its body) ' +
+    'and keep their own: the waiter holds both, the `Request` and ky’s call state. Cancelling ' +
+    'the clone’s body ends in an unhandled rejection inside ky when the caller then aborts ' +
+    '(test/runtimes), so reauth does not.',
+  '@reauth/fetch before send':
+    'parked calls hold only what the caller passed, one promise and the engine’s wait; the ' +
+    'rest is the harness’s own async frames, the same for every row.',
+}
+
 function memoryNotes(rows: MemoryRow[]): string {
   const lines: string[] = []
+  const peer = rows.find((r) => r.variant.startsWith('axios-auth-refresh'))?.stages['before send']
+  const reason = (key: string) => {
+    const text = MEMORY_REASONS[key]
+    return text ? ` Why: ${text.replace('{peer}', peer ? bytes(peer.median) : '—')}` : ''
+  }
   for (const row of rows.filter((r) => r.variant.startsWith('@reauth/'))) {
     const beforeSend = row.stages['before send']
     const after401 = row.stages['after 401']
     if (beforeSend && beforeSend.median > BEFORE_SEND_TARGET) {
       lines.push(
         `- ${row.variant} before send: ${bytes(beforeSend.median)} B per waiting request, ` +
-          `${(beforeSend.median / BEFORE_SEND_TARGET).toFixed(1)}× the ${BEFORE_SEND_TARGET} B target.`,
+          `${(beforeSend.median / BEFORE_SEND_TARGET).toFixed(1)}× the ${BEFORE_SEND_TARGET} B target.` +
+          reason(`${row.variant} before send`),
       )
     }
     if (after401 && row.plain && after401.median > row.plain.median) {
       lines.push(
         `- ${row.variant} after its 401: ${bytes(after401.median)} B, ` +
           `${(after401.median / row.plain.median).toFixed(2)}× the plain client's in-flight ` +
-          `request (${bytes(row.plain.median)} B).`,
+          `request (${bytes(row.plain.median)} B).` +
+          reason(`${row.variant} after 401`),
       )
     }
   }
   if (lines.length === 0) return 'Every reauth adapter meets both memory targets (medians).'
   return [
-    '**Where reauth misses a memory target** (medians):',
+    '**Where reauth misses a memory target** (medians), with the reason measured in heap ' +
+      'snapshots of the waiting requests (`bench/src/memory-one.ts`):',
     ...lines,
-    'A waiter holds what its client built before the wait began (axios: the config and header ' +
-      'copies; ky: the `Request`, options, `AbortController` and timer; after a 401, the response ' +
-      "too unless it is released), plus the engine's own wait (a promise and, with a signal, an " +
-      'abort listener). Issue 15 describes the fix: park the request before the client builds its ' +
-      'per-request objects, one abort listener per signal, release the 401 before waiting.',
+    'The bench runs the packages from their sources through tsx, whose transform keeps ' +
+      'function names (`keepNames`): every named closure reauth creates per request carries an ' +
+      'own `name` property there (about 250 B, and a `defineProperty` per creation) that the ' +
+      'built packages do not have — a penalty of the measurement, not of what users install.',
   ].join('\n')
 }
 

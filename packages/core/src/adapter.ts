@@ -6,7 +6,7 @@
 import { type Engine, type EngineInternals, internalsOf } from './engine.js'
 import { ReauthOptionsError } from './errors.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
-import type { AuthFailure, Credentials, OutgoingRequest } from './request-path.js'
+import type { AuthFailure, Credentials, OutgoingRequest, Pass } from './request-path.js'
 import type { AuthResponse, Logger, OriginPolicy } from './types.js'
 
 export type { DeadlineSignal } from './deadline.js'
@@ -15,7 +15,7 @@ export { unreplayableBody } from './errors.js'
 export { createLogger, describeUrl } from './logger.js'
 export type { OriginMatcher } from './origins.js'
 export { createOriginMatcher } from './origins.js'
-export type { AuthFailure, Credentials, OutgoingRequest } from './request-path.js'
+export type { AuthFailure, Credentials, OutgoingRequest, Pass } from './request-path.js'
 export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'
 
 /** Where an adapter may send the token (see {@link connect}). */
@@ -48,7 +48,11 @@ export interface Connection {
    */
   attach(
     request: OutgoingRequest,
-    options?: { signal?: AbortSignal | null | undefined | (() => AbortSignal | null | undefined) },
+    options?: {
+      signal?: AbortSignal | null | undefined | (() => AbortSignal | null | undefined)
+      /** What `hold` resolved with, for a call that was parked: its token, without a second wait. */
+      pass?: Pass | undefined
+    },
   ): Promise<Credentials | undefined>
   /**
    * The one response-side step, for every response (status and headers) to a send made with
@@ -70,7 +74,7 @@ export interface Connection {
    * once) and rejects with this request's own copy of a refresh failure. A parked request holds
    * only this promise and what the caller passed. It never attaches: `attach` still runs.
    */
-  hold(request: OutgoingRequest): Promise<void> | undefined
+  hold(request: OutgoingRequest): Promise<Pass> | undefined
 }
 
 /** Is this an engine from `createEngine` (of any copy of core)? */
@@ -137,8 +141,12 @@ export interface RunRequest<R> extends OutgoingRequest {
  * @example
  * const response = await run(reauth, { url, method, send: (sent) => fetch(url, withHeaders(sent)), response: (r) => r })
  */
-export async function run<R>(connection: Connection, request: RunRequest<R>): Promise<R> {
-  const sent = await connection.attach(request)
+export async function run<R>(
+  connection: Connection,
+  request: RunRequest<R>,
+  pass?: Pass,
+): Promise<R> {
+  const sent = await connection.attach(request, pass === undefined ? undefined : { pass })
   const first = await request.send(sent)
   if (sent === undefined) return first
   const response = request.response(first)

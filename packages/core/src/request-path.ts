@@ -72,7 +72,7 @@ export interface RequestPath {
   attach(
     request: OutgoingRequest,
     allowed: OriginMatcher | undefined,
-    options?: { signal?: LazySignal },
+    options?: { signal?: LazySignal; pass?: Pass | undefined },
   ): Promise<Credentials | undefined>
   /**
    * The one response-side step. `undefined`, decided at once: hand the response to the caller
@@ -91,7 +91,7 @@ export interface RequestPath {
    * resolves when a refresh it would wait for has given it a token, and rejects with this
    * request's own copy of a refresh failure. It never sends and never attaches.
    */
-  hold(request: OutgoingRequest, allowed: OriginMatcher | undefined): Promise<void> | undefined
+  hold(request: OutgoingRequest, allowed: OriginMatcher | undefined): Promise<Pass> | undefined
   /** The `Authorization` value for a request (attach's core), for tests and the otel package. */
   authorize(
     request: OutgoingRequest,
@@ -159,6 +159,14 @@ function asksForNonce(response: AuthResponse): boolean {
 
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
+/**
+ * What `hold` resolves with: the call, once it goes, hands it to `attach` (`options.pass`),
+ * which then uses the set the call waited for instead of reading (and maybe waiting) again.
+ * Opaque: the set stays inside core.
+ */
+export type Pass = Record<string, never>
+const passes = new WeakMap<Pass, { set: TokenSet; resource: string | undefined }>()
+
 /** Bearer credentials per token set (see `credentialsFor`). */
 const bearerCredentials = new WeakMap<TokenSet, Credentials>()
 
@@ -370,15 +378,33 @@ export function createRequestPath(
     },
 
     hold(request, allowed) {
-      const to = target(request, allowed)
-      if (to === null) return undefined
-      // Only a synchronous store: a second read of an async one would cost every request.
-      const stored = session.readNow()
-      if (!stored || isPromise(stored) || !session.expiresSoon(session.view(stored, to.resource)))
+      let to: Target | null
+      let stored: TokenSet | undefined | Promise<TokenSet | undefined>
+      try {
+        to = target(request, allowed)
+        // Only a synchronous store: a second read of an async one would cost every request.
+        if (to === null || session.asyncStore) return undefined
+        stored = session.readNow()
+      } catch {
+        // A store that throws: `attach` reads it again and rejects the call with it.
         return undefined
+      }
+      if (isPromise(stored)) {
+        // Learnt now, on the first call: `attach` reads it (and reports its failure).
+        stored.catch(noop)
+        return undefined
+      }
+      if (!stored || !session.expiresSoon(session.view(stored, to.resource))) return undefined
       try {
         const tokens = refresher.tokens(request.signal, to.resource)
-        return isPromise(tokens) ? tokens.then(noop, copyForRequest) : undefined
+        if (!isPromise(tokens)) return undefined
+        // The set it waited for goes with the call: `attach` uses it without a second wait
+        // (after a failed grant before expiry, a second read would start a second grant).
+        return tokens.then((set) => {
+          const pass: Pass = {}
+          if (set) passes.set(pass, { set, resource: to.resource })
+          return pass
+        }, copyForRequest)
       } catch (error) {
         return Promise.reject(errorForRequest(error, {}))
       }
@@ -389,6 +415,14 @@ export function createRequestPath(
       try {
         const to = target(request, allowed)
         if (to === null) return NOTHING
+        const held = options.pass && passes.get(options.pass)
+        if (
+          held &&
+          held.resource === to.resource &&
+          (held.set.expiresAt === undefined || held.set.expiresAt > Date.now())
+        ) {
+          return Promise.resolve(credentialsFor(held.set, to.resource, request.method, request.url))
+        }
         const tokens = refresher.tokens(options.signal ?? request.signal, to.resource)
         if (!isPromise(tokens)) {
           return Promise.resolve(

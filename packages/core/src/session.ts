@@ -14,6 +14,8 @@ export interface Session {
   read(): Promise<TokenSet | undefined>
   /** The same, without a promise when the store answers synchronously (memory, Storage). */
   readNow(): TokenSet | undefined | Promise<TokenSet | undefined>
+  /** The store has answered with a promise (Redis, IndexedDB): `undefined` until it answered once. */
+  readonly asyncStore: boolean | undefined
   /** The token set, or the reason there is none: the ended session's error, or "no tokens". */
   require(what?: string): Promise<TokenSet>
   /** Take in a value the store reported (its `subscribe`): a set, an end, or nothing. */
@@ -52,6 +54,9 @@ export interface Session {
   deferred(ms: number): RefreshError
 }
 
+const isThenable = (value: unknown): boolean =>
+  typeof (value as Promise<unknown> | null | undefined)?.then === 'function'
+
 export function createSession(config: EngineConfig, events: Events): Session {
   const { store, log } = config
   /** The ended session, while the store holds no tokens after a terminal failure. */
@@ -61,6 +66,7 @@ export function createSession(config: EngineConfig, events: Events): Session {
   /** The store has given back a session end: it keeps them, so it is the truth about the end. */
   let storeKeepsEnds = false
   let generation = 0
+  let asyncStore: boolean | undefined
 
   function endError(value: SessionEnd): SessionExpiredError {
     const { error, errorDescription, status } = value.ended
@@ -90,12 +96,19 @@ export function createSession(config: EngineConfig, events: Events): Session {
     },
 
     async read() {
-      return session.observe((await store.get()) ?? undefined)
+      const value = store.get()
+      asyncStore = isThenable(value)
+      return session.observe((await value) ?? undefined)
+    },
+
+    get asyncStore() {
+      return asyncStore
     },
 
     readNow() {
       const value = store.get()
-      if (typeof (value as Promise<unknown> | null | undefined)?.then === 'function') {
+      asyncStore = isThenable(value)
+      if (asyncStore) {
         return Promise.resolve(value).then((stored) => session.observe(stored ?? undefined))
       }
       return session.observe((value as StoredSession | undefined | null) ?? undefined)

@@ -85,7 +85,7 @@ export function createFetch(engine: Engine, options: CreateFetchOptions = {}): R
       // held) and run it when the refresh gave it a token. A refresh failure or the caller's
       // abort rejects it as `attach` would have.
       const hold = reauth.hold(call)
-      return hold === undefined ? run(reauth, call) : hold.then(() => run(reauth, call))
+      return hold === undefined ? run(reauth, call) : hold.then((pass) => run(reauth, call, pass))
     }
     const request = new Request(input, rest)
     // A stream given as the body is read once by the first send: it cannot be replayed,

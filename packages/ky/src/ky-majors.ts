@@ -3,6 +3,8 @@
  * own options survive, and how a thrown hook error is retried.
  */
 
+import type { Pass } from '@reauth/core/adapter'
+
 /** The parts of ky's options the hooks read; ky adds them to `context` or hands them over. */
 export interface HookOptions {
   context?: Record<PropertyKey, unknown>
@@ -21,6 +23,8 @@ export interface CallerOptions {
   signal?: AbortSignal | null | undefined
   /** When the call's timeout runs out (ms since the epoch), for a call that was parked first. */
   deadline?: number | undefined
+  /** What the engine's `hold` resolved with, for a call that was parked first. */
+  pass?: Pass | undefined
   timeout?: number | false | undefined
   fetch?: unknown
 }

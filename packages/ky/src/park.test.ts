@@ -2,6 +2,7 @@ import {
   createEngine,
   isSessionExpiredError,
   OAuthError,
+  RefreshError,
   type RefreshFunction,
   type TokenSet,
 } from '@reauth/core'
@@ -64,27 +65,42 @@ function fakeServer() {
 
 afterEach(() => {
   vi.useRealTimers()
+  vi.unstubAllGlobals()
 })
+
+/** Counts the `Request`s built (ky builds one per call before its hooks run). */
+function countRequests(): () => number {
+  let built = 0
+  const Original = globalThis.Request
+  vi.stubGlobal(
+    'Request',
+    class extends Original {
+      constructor(input: RequestInfo | URL, init?: RequestInit) {
+        super(input, init)
+        built++
+      }
+    },
+  )
+  return () => built
+}
 
 describe.each(majors)(
   '$name: a call that would wait for a refresh is parked before ky builds it',
   (major) => {
-    /** The instance with a hook of the user's that counts the requests ky built. */
-    function setUp(refresh: RefreshFunction, defaults: Record<string, unknown> = {}) {
+    /** The instance, and how many `Request`s ky built. */
+    function setUp(
+      refresh: RefreshFunction,
+      defaults: Record<string, unknown> = {},
+      tokens: TokenSet = expired,
+    ) {
       const server = fakeServer()
-      const engine = createEngine({ tokens: expired, refresh })
-      let built = 0
+      const engine = createEngine({ tokens, refresh })
+      const built = countRequests()
       const api = withReauth(
-        major.ky.create({
-          ...major.prefix,
-          fetch: server.fetch,
-          retry: 0,
-          hooks: { beforeRequest: [() => void built++] },
-          ...defaults,
-        }),
+        major.ky.create({ ...major.prefix, fetch: server.fetch, retry: 0, ...defaults }),
         engine,
-      ) as unknown as LooseKy & { get: LooseKy }
-      return { server, engine, api, built: () => built }
+      ) as unknown as LooseKy & { get: LooseKy; extend: (options: unknown) => LooseKy }
+      return { server, engine, api, built }
     }
 
     it('ky builds nothing while the refresh runs; then the call goes once, with the new token', async () => {
@@ -169,7 +185,7 @@ describe.each(majors)(
       expect(vi.getTimerCount()).toBe(1)
     })
 
-    it('a released call takes its parked time off its timeout; the lot leaves no timer behind', async () => {
+    it('a released call goes with the token it waited for; the lot leaves no timer behind', async () => {
       vi.useFakeTimers()
       const gate = deferred<TokenSet>()
       const { server, api } = setUp(() => gate.promise, { timeout: 1_000 })
@@ -198,6 +214,84 @@ describe.each(majors)(
       gate.resolve(fresh)
       await parked
       expect(server.sent.at(-1)).toMatchObject({ path: '/parked', authorization: 'Bearer new' })
+    })
+
+    it('never parks calls of an instance that sends its own Authorization, opts out, or has beforeRequest hooks', async () => {
+      const gate = deferred<TokenSet>()
+      const { server, engine, api } = setUp(() => gate.promise)
+      const parked = api('parked')
+      await vi.waitFor(() => expect(engine.stats().proactive).toBe(1))
+      const own = api.extend({ headers: { Authorization: 'Basic dXNlcg==' } })
+      const optOut = api.extend({ context: { reauth: false } })
+      const hooked = api.extend({ hooks: { beforeRequest: [() => {}] } })
+      const byFunction = api.extend(() => ({ context: { reauth: false } }))
+      await own('own')
+      await optOut('optout')
+      await byFunction('byfunction')
+      const fromHook = hooked('hooked')
+      // Not parked: ky built it, and it waits in reauth's hook (the user's hook may set a header).
+      await vi.waitFor(() => expect(engine.stats().joins).toBe(1))
+      expect(server.sent.map((s) => [s.path, s.authorization])).toEqual([
+        ['/own', 'Basic dXNlcg=='],
+        ['/optout', null],
+        ['/byfunction', null],
+      ])
+      gate.resolve(fresh)
+      await Promise.all([parked, fromHook])
+    })
+
+    it('a transient failure of the grant before expiry sends the parked call with the current token: one grant', async () => {
+      const valid: TokenSet = { ...expired, expiresAt: Date.now() + 2_000 }
+      const refresh = vi.fn(async (): Promise<TokenSet> => {
+        throw new RefreshError('token endpoint down', { retryable: true, status: 503 })
+      })
+      const { server, api } = setUp(refresh, {}, valid)
+      const response = await api('me')
+      expect(response.status).toBe(200)
+      expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer old'])
+      expect(refresh).toHaveBeenCalledTimes(1)
+    })
+
+    it('ky refusing a parked call synchronously rejects it: no call left pending', async () => {
+      const gate = deferred<TokenSet>()
+      const { api } = setUp(() => gate.promise)
+      // A timeout ky refuses when the call is made (above what a timer can wait).
+      const refused = api('me', { timeout: 2_147_483_648 }).catch((e: unknown) => e)
+      gate.resolve(fresh)
+      expect(await refused).toBeInstanceOf(Error)
+    })
+
+    it('a body shortcut asked after the call went leaves no unhandled rejection when the call fails', async () => {
+      const unhandled: unknown[] = []
+      const onUnhandled = (reason: unknown) => unhandled.push(reason)
+      process.on('unhandledRejection', onUnhandled)
+      try {
+        const gate = deferred<TokenSet>()
+        const answer = deferred<void>()
+        let sent = 0
+        const failing = async () => {
+          sent++
+          await answer.promise
+          return new Response('down', { status: 500 })
+        }
+        const engine = createEngine({ tokens: expired, refresh: () => gate.promise })
+        const api = withReauth(
+          major.ky.create({ ...major.prefix, fetch: failing, retry: 0 }),
+          engine,
+        ) as unknown as LooseKy
+        const call = api('x')
+        gate.resolve(fresh)
+        // The call went (it is in flight) before the shortcut is asked for.
+        await vi.waitFor(() => expect(sent).toBe(1))
+        const json = call.json().catch((e: unknown) => e)
+        answer.resolve()
+        const error = await json
+        expect((error as Error).name).toBe('HTTPError')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        expect(unhandled).toEqual([])
+      } finally {
+        process.off('unhandledRejection', onUnhandled)
+      }
     })
   },
 )

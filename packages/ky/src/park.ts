@@ -5,6 +5,8 @@
  * its hooks then attach the fresh token at once.
  */
 
+import type { Pass } from '@reauth/core/adapter'
+
 /** ky's body shortcuts on a `ResponsePromise` (ky 1; `bytes` since ky 1.8 and in ky 2). */
 type BodyType = 'json' | 'text' | 'formData' | 'arrayBuffer' | 'blob' | 'bytes'
 
@@ -17,10 +19,18 @@ interface Ask {
   reject(error: unknown): void
 }
 
+/** How a parked call goes to ky, and how it ends when its time runs out first. */
+export interface ParkedCall {
+  /** Make the call now (ky builds it; its hooks attach the token `hold` waited for). */
+  go(pass: Pass): ResponsePromise
+  /** The call's own timeout (ms), or `false`. */
+  timeout: number | false
+  /** ky's `TimeoutError` for this call, when its timeout runs out while it is parked. */
+  timeoutError(): unknown
+}
+
 interface State {
-  /** Make the call now; `elapsed` ms were spent parked (taken off the call's timeout). */
-  go(elapsed: number): ResponsePromise
-  started: number
+  call: ParkedCall
   resolve(response: Response): void
   reject(error: unknown): void
   sent?: ResponsePromise | undefined
@@ -79,10 +89,10 @@ class Parked extends Promise<Response> {
   }
   #body(type: BodyType): Promise<unknown> {
     const state = states.get(this) as State
+    // As ky's own shortcuts await the call: its failure is handled through the shortcut.
+    this.then(undefined, noop)
     if (state.sent) return shortcut(state.sent, type)
     if (state.failed) return Promise.reject(state.failed.error)
-    // As ky's own shortcuts await the call: its failure is handled through this one.
-    this.then(undefined, noop)
     return new Promise((resolve, reject) => {
       state.asked ??= []
       state.asked.push({ type, resolve, reject })
@@ -93,16 +103,11 @@ class Parked extends Promise<Response> {
 /** Parks calls until their holds settle (see {@link ParkingLot.park}). */
 export interface ParkingLot {
   /**
-   * Park a call until `hold` settles: resolved, it goes to ky (`go`); rejected with a refresh
-   * failure, the call rejects with it and ky never sees the call; rejected because the
-   * caller's `signal` aborted, or when `timeout` ms pass first, it goes to ky at once, which
-   * then ends it with its own abort or timeout error.
+   * Park a call until `hold` settles: resolved, it goes to ky (`call.go()`); rejected (a
+   * refresh failure, or the caller's abort reason), the call rejects with it and ky never sees
+   * the call; when its timeout runs out first, it rejects with `call.timeoutError()`.
    */
-  park(
-    hold: Promise<void>,
-    go: (elapsed: number) => ResponsePromise,
-    options: { timeout: number | false; signal: AbortSignal | null | undefined },
-  ): ResponsePromise
+  park(hold: Promise<Pass>, call: ParkedCall): ResponsePromise
 }
 
 /** The longest delay `setTimeout` honours. */
@@ -119,16 +124,29 @@ export function createParkingLot(): ParkingLot {
   function leave(state: State): void {
     const queue = state.queue
     state.queue = undefined
-    if (!queue || --queue.live > 0) return
-    clearTimeout(queue.timer)
-    queue.calls.length = 0
-    if (queues.get(queue.timeout) === queue) queues.delete(queue.timeout)
+    if (!queue) return
+    queue.live--
+    if (queue.live === 0) {
+      clearTimeout(queue.timer)
+      queue.calls.length = 0
+      if (queues.get(queue.timeout) === queue) queues.delete(queue.timeout)
+    } else if (queue.live * 2 < queue.calls.length) {
+      // Most calls have left: keep only those still parked (their order is kept).
+      queue.calls = queue.calls.filter((call) => call.queue === queue)
+    }
   }
 
-  function release(state: State): void {
+  function release(state: State, pass: Pass): void {
     if (state.sent || state.failed) return
     leave(state)
-    const sent = state.go(Date.now() - state.started)
+    let sent: ResponsePromise
+    try {
+      sent = state.call.go(pass)
+    } catch (error) {
+      // ky refused the call synchronously (a bad input, say): the parked call rejects with it.
+      end(state, error)
+      return
+    }
     state.sent = sent
     sent.then(state.resolve, state.reject)
     for (const ask of state.asked ?? []) shortcut(sent, ask.type).then(ask.resolve, ask.reject)
@@ -138,43 +156,51 @@ export function createParkingLot(): ParkingLot {
   function fail(state: State, error: unknown): void {
     if (state.sent || state.failed) return
     leave(state)
+    end(state, error)
+  }
+
+  function end(state: State, error: unknown): void {
     state.failed = { error }
     state.reject(error)
     for (const ask of state.asked ?? []) ask.reject(error)
     state.asked = undefined
   }
 
-  /** Release the calls whose deadline passed; the timer waits for the next one. */
+  /** End the calls whose deadline passed; the timer waits for the next one. */
   function expire(queue: Queue): void {
-    const { calls } = queue
     const now = Date.now()
-    let due = 0
-    while (due < calls.length) {
-      const state = calls[due] as State
-      if (state.queue === queue && state.deadline > now) break
-      due++
+    const due: State[] = []
+    for (const state of queue.calls) {
+      if (state.queue !== queue) continue
+      if (state.deadline > now) break
+      due.push(state)
     }
-    const expired = calls.splice(0, due)
-    const next = calls[0]
-    if (next) {
-      queue.timer = setTimeout(expire, next.deadline - now, queue)
+    for (const state of due) {
+      let error: unknown
+      try {
+        error = state.call.timeoutError()
+      } catch (thrown) {
+        error = thrown
+      }
+      fail(state, error)
     }
-    for (const state of expired) if (state.queue === queue) release(state)
+    const next = queue.calls.find((state) => state.queue === queue)
+    if (next && queues.get(queue.timeout) === queue) {
+      queue.timer = setTimeout(expire, Math.max(0, next.deadline - Date.now()), queue)
+    }
   }
 
   return {
-    park(hold, go, options) {
+    park(hold, call) {
       let settle: Pick<State, 'resolve' | 'reject'> | undefined
       const parked = new Parked((resolve, reject) => {
         settle = { resolve, reject }
       })
-      const { timeout, signal } = options
-      const started = Date.now()
+      const { timeout } = call
       const bounded = timeout !== false && timeout > 0 && timeout < MAX_TIMER
       const state: State = {
-        go,
-        started,
-        deadline: bounded ? started + timeout : Number.POSITIVE_INFINITY,
+        call,
+        deadline: bounded ? Date.now() + timeout : Number.POSITIVE_INFINITY,
         ...(settle as Pick<State, 'resolve' | 'reject'>),
       }
       states.set(parked, state)
@@ -190,11 +216,8 @@ export function createParkingLot(): ParkingLot {
         state.queue = queue
       }
       hold.then(
-        () => release(state),
-        (error: unknown) => {
-          if (signal?.aborted && error === signal.reason) release(state)
-          else fail(state, error)
-        },
+        (pass) => release(state, pass),
+        (error: unknown) => fail(state, error),
       )
       return parked as ResponsePromise
     },

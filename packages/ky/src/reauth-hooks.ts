@@ -98,7 +98,7 @@ interface CallState {
 }
 
 /** ky's own timeout error, as `isTimeoutError` of ky 1 and ky 2 recognise it (by name). */
-function timeoutError(request: Request): Error {
+export function timeoutError(request: Request): Error {
   const error = new Error(`Request timed out: ${request.method} ${request.url}`)
   error.name = 'TimeoutError'
   Object.defineProperty(error, 'request', { value: request, enumerable: true })
@@ -202,6 +202,7 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
             wait = waitSignal(held, request, own)
             return wait.signal
           },
+          pass: caller.pass,
         },
       )
       .then(

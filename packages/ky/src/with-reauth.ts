@@ -1,5 +1,5 @@
 import { type Engine, ReauthOptionsError } from '@reauth/core'
-import { assertEngine, type Connection, connect } from '@reauth/core/adapter'
+import { assertEngine, type Connection, connect, type Pass } from '@reauth/core/adapter'
 import { CALLER, type CallerOptions, isObject } from './ky-majors.js'
 import { createParkingLot, type ParkingLot, type ResponsePromise } from './park.js'
 import { type PrefixOptions, prefixOrigin } from './prefix-origin.js'
@@ -8,6 +8,7 @@ import {
   type KyFunction,
   type KyLike,
   type ReauthKyOptions,
+  timeoutError,
   validateKy,
 } from './reauth-hooks.js'
 
@@ -17,13 +18,15 @@ const METHODS = new Set(['get', 'post', 'put', 'patch', 'head', 'delete'])
  * Keep the caller's own `signal` in `context` (ky 1 hands hooks only the one it derives from
  * it), and for a call that was parked, its deadline.
  */
-function withCaller(options: unknown, deadline?: number): unknown {
-  if (deadline === undefined && (typeof options !== 'object' || options === null)) return options
+function withCaller(options: unknown, deadline?: number, pass?: Pass): unknown {
+  const parked = deadline !== undefined || pass !== undefined
+  if (!parked && (typeof options !== 'object' || options === null)) return options
   const { signal, context } = (options ?? {}) as { signal?: unknown; context?: unknown }
-  if (!(signal instanceof AbortSignal) && deadline === undefined) return options
+  if (!(signal instanceof AbortSignal) && !parked) return options
   const caller: CallerOptions = {}
   if (signal instanceof AbortSignal) caller.signal = signal
   if (deadline !== undefined) caller.deadline = deadline
+  if (pass !== undefined) caller.pass = pass
   return {
     ...(options as object),
     context: {
@@ -46,6 +49,7 @@ interface CallOptions extends PrefixOptions {
   timeout?: number | false
   context?: { reauth?: unknown }
   method?: unknown
+  hooks?: { beforeRequest?: unknown[] }
 }
 
 /** The call names its own `Authorization` or DPoP proof (reauth then leaves it alone). */
@@ -58,55 +62,96 @@ function ownsAuthorization(headers: unknown): boolean {
   return names.some((name) => /^(authorization|dpop)$/i.test(name))
 }
 
-/**
- * Where a call goes, as far as its origin: the `Request`'s or URL's own, an absolute string,
- * else the origin of the call's (or instance's) prefix; a relative string without one is
- * resolved by core as fetch will (the page's base URL).
- */
-function urlOf(input: unknown, call: CallOptions, instance: PrefixOptions): string | undefined {
-  if (input instanceof Request) return input.url
-  if (input instanceof URL) return input.href
-  if (typeof input !== 'string') return undefined
-  if (ABSOLUTE.test(input)) return input
-  const own = prefixOrigin(call)
-  return own ?? prefixOrigin(instance) ?? input
-}
-
 /** The instance's options as ky hands them to `extend`, and the connection made from them. */
 interface Parking {
   reauth: Connection
   instance: CallOptions
+  /** The instance's own origin (its prefix), worked out once. */
+  origin: string | undefined
+  /**
+   * Calls of this instance are never parked: it sends its own `Authorization`, opts out, has
+   * `beforeRequest` hooks of the user's (which may set a header reauth must respect), or was
+   * extended with a function (its options are ky's to know).
+   */
+  off: boolean
   lot: ParkingLot
+}
+
+function parkingFor(
+  reauth: Connection,
+  instance: CallOptions,
+  lot: ParkingLot,
+  extendedByFunction = false,
+): Parking {
+  const hooks = instance.hooks?.beforeRequest
+  const off =
+    extendedByFunction ||
+    instance.context?.reauth === false ||
+    ownsAuthorization(instance.headers) ||
+    (Array.isArray(hooks) && hooks.length > 0)
+  return { reauth, instance, origin: prefixOrigin(instance), off, lot }
+}
+
+/**
+ * The URL of a call as far as parking needs it: the `Request`'s or URL's own, an absolute
+ * string, else the call's (or instance's) prefix joined with it; a relative string without
+ * one is resolved by core as fetch will (the page's base URL).
+ */
+function urlOf(input: unknown, call: CallOptions, parking: Parking): string | undefined {
+  if (input instanceof Request) return input.url
+  if (input instanceof URL) return input.href
+  if (typeof input !== 'string') return undefined
+  if (ABSOLUTE.test(input)) return input
+  const own =
+    call.prefixUrl !== undefined || call.prefix !== undefined || call.baseUrl !== undefined
+  const prefix = own ? (call.prefixUrl ?? call.prefix ?? call.baseUrl) : undefined
+  const origin = own ? prefixOrigin({ ...parking.instance, ...call }) : parking.origin
+  if (origin === undefined) return input
+  const base = typeof prefix === 'string' && ABSOLUTE.test(prefix) ? prefix : origin
+  return `${base.replace(/\/+$/, '')}/${input.replace(/^\/+/, '')}`
 }
 
 /**
  * Park a call before ky builds it when the engine would make it wait for a refresh;
- * `undefined` when it may go now (the common case: ky builds it, the hooks attach).
+ * `undefined` when it may go now (the common case: ky builds it, the hooks attach). The URL is
+ * worked out here only to decide where the call waits: whether a token goes, and where, is
+ * decided by the hooks from the URL ky really requests.
  */
-function holdFor(parking: Parking, input: unknown, options: unknown, method: string | undefined) {
-  const call: CallOptions = isObject(options) ? (options as CallOptions) : {}
+function holdFor(
+  parking: Parking,
+  input: unknown,
+  call: CallOptions,
+  url: string | undefined,
+  method: string | undefined,
+) {
+  if (parking.off || url === undefined) return undefined
   if (call.context?.reauth === false || ownsAuthorization(call.headers)) return undefined
+  if (call.hooks?.beforeRequest?.length) return undefined
   if (input instanceof Request && (input.headers.has('authorization') || input.headers.has('dpop')))
     return undefined
-  const url = urlOf(input, call, parking.instance)
-  if (url === undefined) return undefined
   return parking.reauth.hold({
     url,
-    method: method ?? (typeof call.method === 'string' ? call.method : undefined),
-    signal: call.signal,
+    method,
+    signal: call.signal ?? (input instanceof Request ? input.signal : undefined),
   })
 }
 
-/**
- * The call's options after `elapsed` ms parked: what is left of its timeout for ky, and the
- * deadline for reauth's hooks (a call whose time ran out while parked ends with ky's
- * `TimeoutError` before anything is sent).
- */
-function timeLeft(options: unknown, timeout: number | false, elapsed: number): unknown {
-  if (timeout === false) return withCaller(options)
-  const rest = { timeout: Math.max(1, timeout - elapsed) }
-  const deadline = Date.now() + timeout - elapsed
-  return withCaller(isObject(options) ? { ...options, ...rest } : rest, deadline)
+/** ky's `TimeoutError` for a call whose time ran out while it was parked (nothing was sent). */
+function parkedTimeout(url: string, method: string): Error {
+  try {
+    return timeoutError(new Request(url, { method }))
+  } catch {
+    const error = new Error(`Request timed out: ${method} ${url}`)
+    error.name = 'TimeoutError'
+    return error
+  }
+}
+
+/** The parking of an instance `extend`ed from `parking`'s with `defaults`. */
+function extendParking(parking: Parking, defaults: unknown): Parking {
+  if (!isObject(defaults)) return parkingFor(parking.reauth, parking.instance, parking.lot, true)
+  const instance = { ...parking.instance, ...defaults } as CallOptions
+  return parkingFor(parking.reauth, instance, parking.lot)
 }
 
 /** Send a call through ky now, or park it first (see {@link holdFor}). */
@@ -115,17 +160,21 @@ function send(
   call: (input: unknown, options: unknown) => unknown,
   input: unknown,
   options: unknown,
-  method: string | undefined,
+  verb: string | undefined,
 ): unknown {
-  const hold = holdFor(parking, input, options, method)
+  const own: CallOptions = isObject(options) ? (options as CallOptions) : {}
+  const method = verb ?? (typeof own.method === 'string' ? own.method.toUpperCase() : 'GET')
+  const url = parking.off ? undefined : urlOf(input, own, parking)
+  const hold = holdFor(parking, input, own, url, method)
   if (hold === undefined) return call(input, withCaller(options))
-  const own = isObject(options) ? (options as CallOptions) : {}
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
-  return parking.lot.park(
-    hold,
-    (elapsed) => call(input, timeLeft(options, timeout, elapsed)) as ResponsePromise,
-    { timeout, signal: own.signal },
-  )
+  // The call's timeout counts from now: reauth's hooks bound any further wait by it.
+  const deadline = timeout === false ? undefined : Date.now() + timeout
+  return parking.lot.park(hold, {
+    go: (pass) => call(input, withCaller(options, deadline, pass)) as ResponsePromise,
+    timeout,
+    timeoutError: () => parkedTimeout(url ?? String(input), method),
+  })
 }
 
 /**
@@ -145,10 +194,10 @@ function capture(instance: KyFunction, parking: Parking): KyFunction {
       if (typeof value !== 'function') return value
       if (property === 'extend') {
         return (defaults: object) =>
-          capture((value as KyFunction['extend']).call(target, defaults), {
-            ...parking,
-            instance: { ...parking.instance, ...(isObject(defaults) ? defaults : {}) },
-          })
+          capture(
+            (value as KyFunction['extend']).call(target, defaults),
+            extendParking(parking, defaults),
+          )
       }
       if (typeof property !== 'string' || !METHODS.has(property)) return value
       let method = methods.get(property)
@@ -191,15 +240,15 @@ export function withReauth<K extends KyLike>(
   const replayKy = instance.create({})
   let parking: Parking | undefined
   const extended = instance.extend((parent: Record<string, unknown>) => {
-    parking ??= {
-      reauth: connect(engine, {
+    parking ??= parkingFor(
+      connect(engine, {
         origins: options.origins,
         base: prefixOrigin(parent),
         baseHint: 'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
       }),
-      instance: parent as CallOptions,
-      lot: createParkingLot(),
-    }
+      parent as CallOptions,
+      createParkingLot(),
+    )
     return { hooks: createHooks(parking.reauth, { replayKy }) }
   })
   if (!parking) throw new ReauthOptionsError('"instance" must be a ky instance (ky ≥ 1)')
