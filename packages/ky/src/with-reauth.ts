@@ -1,7 +1,7 @@
 import { type Engine, ReauthOptionsError } from '@reauth/core'
 import { assertEngine, type Connection, connect, type Pass } from '@reauth/core/adapter'
 import { CALLER, type CallerOptions, isObject } from './ky-majors.js'
-import { createParkingLot, type ParkingLot, type ResponsePromise } from './park.js'
+import { createParkingLot, type ParkedCall, type ParkingLot, type ResponsePromise } from './park.js'
 import { type PrefixOptions, prefixOrigin } from './prefix-origin.js'
 import {
   createHooks,
@@ -168,13 +168,47 @@ function send(
   const hold = holdFor(parking, input, own, url, method)
   if (hold === undefined) return call(input, withCaller(options))
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
-  // The call's timeout counts from now: reauth's hooks bound any further wait by it.
-  const deadline = timeout === false ? undefined : Date.now() + timeout
-  return parking.lot.park(hold, {
-    go: (pass) => call(input, withCaller(options, deadline, pass)) as ResponsePromise,
-    timeout,
-    timeoutError: () => parkedTimeout(url ?? String(input), method),
-  })
+  return parking.lot.park(
+    hold,
+    new KyCall(call, input, options, timeout, url ?? String(input), method),
+  )
+}
+
+/** A parked ky call (a class: no closures per call while it waits). */
+class KyCall implements ParkedCall {
+  readonly #call: (input: unknown, options: unknown) => unknown
+  readonly #input: unknown
+  readonly #options: unknown
+  readonly #url: string
+  readonly #method: string
+  readonly timeout: number | false
+  /** The call's timeout counts from when it was made: reauth's hooks bound any further wait by it. */
+  readonly #deadline: number | undefined
+  constructor(
+    call: (input: unknown, options: unknown) => unknown,
+    input: unknown,
+    options: unknown,
+    timeout: number | false,
+    url: string,
+    method: string,
+  ) {
+    this.#call = call
+    this.#input = input
+    this.#options = options
+    this.timeout = timeout
+    this.#deadline = timeout === false ? undefined : Date.now() + timeout
+    this.#url = url
+    this.#method = method
+  }
+  go(pass: Pass): ResponsePromise {
+    return this.#call(
+      this.#input,
+      withCaller(this.#options, this.#deadline, pass),
+    ) as ResponsePromise
+  }
+  timeoutError(): Error {
+    return parkedTimeout(this.#url, this.#method)
+  }
 }
 
 /**
