@@ -122,3 +122,13 @@ export function dpopChallenge(
   const error = bearerError(header, ['dpop'])
   return error === 'use_dpop_nonce' || error === 'invalid_token' ? error : undefined
 }
+
+/** A `401` whose DPoP challenge asks for a (new) nonce (RFC 9449 §9). */
+export function asksForNonce(response: AuthResponse): boolean {
+  const challenge = response.headers.get('www-authenticate')
+  return (
+    response.status === 401 &&
+    typeof challenge === 'string' &&
+    dpopChallenge(challenge) === 'use_dpop_nonce'
+  )
+}

@@ -1,4 +1,4 @@
-import { dpopChallenge } from './auth-error.js'
+import { asksForNonce } from './auth-error.js'
 import { createDpopNonces, createDpopProof } from './dpop.js'
 import { errorForRequest, RefreshError } from './errors.js'
 import type { Events } from './events.js'
@@ -12,106 +12,16 @@ import { authorizationHeader, isDpopBound } from './token-set.js'
 import type { AuthResponse, TokenSet } from './types.js'
 import { resolveRequestUrl } from './url.js'
 
-type Signal = AbortSignal | null | undefined
+import type {
+  AuthFailure,
+  Credentials,
+  OutgoingRequest,
+  Pass,
+  RequestPath,
+  Signal,
+} from './request-types.js'
 
-/**
- * What reauth puts on one send of a request: header names (lower case) and values. Computed
- * for each send — a replay gets its own.
- */
-export interface Credentials {
-  readonly headers: Readonly<Record<string, string>>
-}
-
-/** A request about to be sent, as an adapter describes it. */
-export interface OutgoingRequest {
-  /** Where it goes: absolute, or relative to the page's base URL (resolved as fetch/XHR will). */
-  url: string | URL
-  /** The method, for log lines (and DPoP proofs). */
-  method?: string | undefined
-  /** It already carries `Authorization` (or a `DPoP` proof): it is left alone. */
-  hasAuthorization?: boolean | undefined
-  /** The caller opted out for this request. */
-  skip?: boolean | undefined
-  /**
-   * The caller's own signal: how the engine recognises its refresh function's own requests
-   * (sent untouched). Not the signal the wait ends on: pass that as `options.signal`.
-   */
-  signal?: Signal
-}
-
-/** A response reauth may have to recover from, and how to send its request again. */
-export interface AuthFailure<T> {
-  /** The response's status and headers. */
-  response: AuthResponse
-  /** The request, for log lines. */
-  method?: string | undefined
-  url: string | URL
-  /** Why the request cannot be sent again (a stream body), or `undefined` when it can. */
-  unreplayable?: string | undefined
-  /** Ends the wait on the refresh and in the replay queue (the caller's signal, a deadline). */
-  signal?: Signal
-  /** Attached (non-enumerable) to this request's copy of a refresh failure. */
-  errorContext?: { request?: unknown; response?: unknown }
-  /** Release the failed response before waiting (cancel its body): it will not reach the caller. */
-  release?(): void
-  /** Send the request again with these credentials. Runs in the replay queue. */
-  resend(credentials: Credentials): Promise<T>
-  /**
-   * The status and headers of what a resend ended with (its result, or what it threw), when
-   * the client has one. After a DPoP nonce retry, an auth failure of that resend is recovered
-   * once more (a server may ask for the nonce before it looks at the token).
-   */
-  inspect?(
-    outcome: { ok: true; value: T } | { ok: false; error: unknown },
-  ): AuthResponse | undefined
-}
-
-/** The request path over one engine, with an adapter's origin policy. */
-export interface RequestPath {
-  /** The credentials for a send, or `undefined` when the request must go untouched. */
-  attach(
-    request: OutgoingRequest,
-    allowed: OriginMatcher | undefined,
-    options?: { signal?: LazySignal; pass?: Pass | undefined },
-  ): Promise<Credentials | undefined>
-  /**
-   * The one response-side step. `undefined`, decided at once: hand the response to the caller
-   * as it is (not an auth failure, not reauth's, or not replayable — logged). Otherwise the
-   * outcome of the replay after a refresh (or with the current token, when the sent one was
-   * stale). Rejects with this request's own copy of a refresh failure.
-   */
-  respond<T>(
-    sent: Credentials | undefined,
-    response: AuthResponse,
-    describe: () => AuthFailure<T>,
-  ): Promise<T> | undefined
-  /**
-   * Park before the client builds anything: `undefined` when `request` can be sent now (or
-   * its tokens are not at hand synchronously: `attach` decides); otherwise a promise that
-   * resolves when a refresh it would wait for has given it a token, and rejects with this
-   * request's own copy of a refresh failure. It never sends and never attaches.
-   */
-  hold(request: OutgoingRequest, allowed: OriginMatcher | undefined): Promise<Pass> | undefined
-  /** The `Authorization` value for a request (attach's core), for tests and the otel package. */
-  authorize(
-    request: OutgoingRequest,
-    allowed: OriginMatcher | undefined,
-    options?: { signal?: Signal },
-  ): Promise<string | undefined>
-  /**
-   * After an auth failure of a send made with `sent` (a token for `resource`, when the engine
-   * has `resources`): the `Authorization` value to retry with.
-   */
-  recover(
-    sent: string | undefined,
-    options?: { signal?: Signal },
-    resource?: string,
-  ): Promise<string>
-  /** Run a replay through the queue; it fails when the session ended while it waited. */
-  replay<T>(send: () => Promise<T>, options?: { signal?: Signal }): Promise<T>
-  /** Is this response an auth failure? (`isAuthError` that throws counts as no.) */
-  isAuthError(response: AuthResponse): boolean
-}
+export type { AuthFailure, Credentials, OutgoingRequest, Pass, RequestPath } from './request-types.js'
 
 /** Where a request's token goes: its resource (RFC 8707), or the set's own token. */
 interface Target {
@@ -147,24 +57,8 @@ function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
   )
 }
 
-/** A `401` whose DPoP challenge asks for a (new) nonce (RFC 9449 §9). */
-function asksForNonce(response: AuthResponse): boolean {
-  const challenge = response.headers.get('www-authenticate')
-  return (
-    response.status === 401 &&
-    typeof challenge === 'string' &&
-    dpopChallenge(challenge) === 'use_dpop_nonce'
-  )
-}
-
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
-/**
- * What `hold` resolves with: the call, once it goes, hands it to `attach` (`options.pass`),
- * which then uses the set the call waited for instead of reading (and maybe waiting) again.
- * Opaque: the set stays inside core.
- */
-export type Pass = Record<string, never>
 const passes = new WeakMap<Pass, { set: TokenSet; resource: string | undefined }>()
 
 /** Bearer credentials per token set (see `credentialsFor`). */
