@@ -6,12 +6,7 @@ import type { Grants } from './grant.js'
 import { describeUrl } from './logger.js'
 import type { EngineConfig } from './options.js'
 import { isPureMatcher, type OriginMatcher } from './origins.js'
-import type { LazySignal, Refresher } from './refresh.js'
-import type { Session } from './session.js'
-import { authorizationHeader, isDpopBound } from './token-set.js'
-import type { AuthResponse, TokenSet } from './types.js'
-import { resolveRequestUrl } from './url.js'
-
+import type { Refresher } from './refresh.js'
 import type {
   AuthFailure,
   Credentials,
@@ -20,8 +15,18 @@ import type {
   RequestPath,
   Signal,
 } from './request-types.js'
+import type { Session } from './session.js'
+import { authorizationHeader, isDpopBound } from './token-set.js'
+import type { AuthResponse, TokenSet } from './types.js'
+import { resolveRequestUrl } from './url.js'
 
-export type { AuthFailure, Credentials, OutgoingRequest, Pass, RequestPath } from './request-types.js'
+export type {
+  AuthFailure,
+  Credentials,
+  OutgoingRequest,
+  Pass,
+  RequestPath,
+} from './request-types.js'
 
 /** Where a request's token goes: its resource (RFC 8707), or the set's own token. */
 interface Target {

@@ -1,6 +1,7 @@
 /** The request path's types: what adapters hand the engine, and what it hands back. */
-import type { LazySignal } from './refresh.js'
+
 import type { OriginMatcher } from './origins.js'
+import type { LazySignal } from './refresh.js'
 import type { AuthResponse } from './types.js'
 
 export type Signal = AbortSignal | null | undefined
@@ -103,7 +104,6 @@ export interface RequestPath {
   /** Is this response an auth failure? (`isAuthError` that throws counts as no.) */
   isAuthError(response: AuthResponse): boolean
 }
-
 
 /**
  * What `hold` resolves with: the call, once it goes, hands it to `attach` (`options.pass`),
