@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDpopVerifier } from '../../packages/msw/src/dpop.js'
 import { bundlePage, launchChromium } from './chromium.js'
 import type { StoreKind } from './page/dpop.js'
+import { json, readBody } from './server.js'
 
 interface DpopServer {
   origin: string
@@ -22,21 +23,6 @@ interface DpopServer {
   /** The thumbprint every token issued so far is bound to (one sign-in per test). */
   boundTo(): string | undefined
   close(): Promise<void>
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers = {}) {
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    ...headers,
-  })
-  res.end(JSON.stringify(body))
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of req) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 async function startDpopServer(page: { html: string; script: string }): Promise<DpopServer> {

@@ -80,7 +80,8 @@ async function listen(server: ReturnType<typeof createServer>) {
   }
 }
 
-function json(
+/** A JSON answer that no cache keeps. */
+export function json(
   res: ServerResponse,
   status: number,
   body: unknown,
@@ -94,7 +95,8 @@ function json(
   res.end(JSON.stringify(body))
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+/** The whole request body, as text. */
+export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks).toString('utf8')

@@ -7,6 +7,7 @@ import {
 } from '@reauth/core'
 import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { memoryStorage, storageEvent } from '../../../test/support/storage.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createBroadcastStore } from './broadcast-store.js'
 import { isKeyStoreError, KeyStoreError } from './errors.js'
@@ -19,22 +20,6 @@ const dpopSet = (n: number, dpopKey: CryptoKeyPair): TokenSet => ({
   refreshToken: `secret-rt-${n}`,
   dpopKey,
 })
-
-function memoryStorage() {
-  const backing = new Map<string, string>()
-  return {
-    backing,
-    storage: {
-      getItem: (k: string) => backing.get(k) ?? null,
-      setItem: (k: string, v: string) => void backing.set(k, v),
-      removeItem: (k: string) => void backing.delete(k),
-    } as Storage,
-  }
-}
-
-function storageEvent(storageArea: Storage, key: string | null, newValue: string | null): Event {
-  return Object.assign(new Event('storage'), { storageArea, key, newValue })
-}
 
 /** Every record of the key database, as [key, value] pairs. */
 async function records(factory: IDBFactory): Promise<Array<[IDBValidKey, unknown]>> {

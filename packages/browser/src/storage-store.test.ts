@@ -9,6 +9,7 @@ import {
 } from '@reauth/core'
 import { describe, expect, it, vi } from 'vitest'
 import { steps } from '../../../test/support/steps.js'
+import { memoryStorage, storageEvent } from '../../../test/support/storage.js'
 import { createFakeLocks } from '../test/fake-locks.js'
 import { createStampMarks } from './stamp.js'
 import { createStorageStore } from './storage-store.js'
@@ -19,23 +20,6 @@ const set = (n: number): TokenSet => ({
   tokenType: 'Bearer',
   refreshToken: `secret-rt-${n}`,
 })
-
-function memoryStorage() {
-  const backing = new Map<string, string>()
-  return {
-    backing,
-    storage: {
-      getItem: (k: string) => backing.get(k) ?? null,
-      setItem: (k: string, v: string) => void backing.set(k, v),
-      removeItem: (k: string) => void backing.delete(k),
-    } as Storage,
-  }
-}
-
-/** What the browser fires in the other tabs when one writes localStorage. */
-function storageEvent(storageArea: Storage, key: string | null, newValue: string | null): Event {
-  return Object.assign(new Event('storage'), { storageArea, key, newValue })
-}
 
 describe('createStorageStore', () => {
   it('keeps the set as JSON under its key; clear removes it', async () => {

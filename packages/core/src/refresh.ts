@@ -7,7 +7,7 @@ import {
 import type { EngineEvents, Events, RefreshReason } from './events.js'
 import type { Grants } from './grant.js'
 import type { EngineConfig } from './options.js'
-import type { Session } from './session.js'
+import { isPromise, type Session } from './session.js'
 import { authorizationHeader } from './token-set.js'
 import type { TokenSet } from './types.js'
 
@@ -50,10 +50,6 @@ export interface Refresher {
 }
 
 const noop = () => {}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null | undefined)?.then === 'function'
-}
 
 function abortable<T>(promise: Promise<T>, signal: Signal): Promise<T> {
   if (!signal) return promise

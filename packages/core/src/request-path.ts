@@ -15,7 +15,7 @@ import type {
   RequestPath,
   Signal,
 } from './request-types.js'
-import type { Session } from './session.js'
+import { isPromise, type Session } from './session.js'
 import { authorizationHeader, isDpopBound } from './token-set.js'
 import type { AuthResponse, TokenSet } from './types.js'
 import { resolveRequestUrl } from './url.js'
@@ -48,10 +48,6 @@ function copyForRequest(error: unknown): never {
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 const noop = () => {}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null | undefined)?.then === 'function'
-}
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
 

@@ -54,8 +54,10 @@ export interface Session {
   deferred(ms: number): RefreshError
 }
 
-const isThenable = (value: unknown): boolean =>
-  typeof (value as Promise<unknown> | null | undefined)?.then === 'function'
+/** A promise (or any thenable) rather than a value: what a store, a read or a wait gave back. */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null | undefined)?.then === 'function'
+}
 
 export function createSession(config: EngineConfig, events: Events): Session {
   const { store, log } = config
@@ -97,7 +99,7 @@ export function createSession(config: EngineConfig, events: Events): Session {
 
     async read() {
       const value = store.get()
-      asyncStore = isThenable(value)
+      asyncStore = isPromise(value)
       return session.observe((await value) ?? undefined)
     },
 
@@ -107,7 +109,7 @@ export function createSession(config: EngineConfig, events: Events): Session {
 
     readNow() {
       const value = store.get()
-      asyncStore = isThenable(value)
+      asyncStore = isPromise(value)
       if (asyncStore) {
         return Promise.resolve(value).then((stored) => session.observe(stored ?? undefined))
       }
