@@ -38,6 +38,7 @@ const entries: Record<string, string[]> = {
     'connect',
     'createLogger',
     'createOriginMatcher',
+    'createParkingLot',
     'deadlineSignal',
     'describeUrl',
     'isEngine',

@@ -17,6 +17,7 @@ import {
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
+import { parkCalls, takeTicket } from './park.js'
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -70,7 +71,7 @@ const ABSOLUTE = /^https?:\/\//i
  * The URL of a request as axios builds it (`baseURL`, `url`, `allowAbsoluteUrls`); a relative
  * one is resolved by core as XHR and fetch will (against the document's base URL in a page).
  */
-function fullUrl(instance: AxiosInstance, config: InternalAxiosRequestConfig): string {
+function fullUrl(instance: AxiosInstance, config: AxiosRequestConfig): string {
   // The common case without axios's config merge: an absolute URL that axios sends as is.
   if (
     typeof config.url === 'string' &&
@@ -288,6 +289,8 @@ export function attachReauth(
 
   /** A chain, not an async function: a request waiting for a refresh holds no suspended frame. */
   function onRequest(config: Config): Config | Promise<Config> {
+    // A call that was parked: the token it waited for, and its deadline from when it was made.
+    const ticket = takeTicket(config)
     if (config.reauth === false) return config
     const attached = config[ATTACHED]
     delete config[ATTACHED]
@@ -296,7 +299,11 @@ export function attachReauth(
     if (attached?.on(config.headers) === true) {
       for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
     }
-    // The call's deadline starts now; its timer only if the request really waits.
+    // The call's deadline starts now (or started when it was parked); its timer only if the
+    // request really waits.
+    if (ticket?.deadline !== undefined && typeof config.timeout === 'number') {
+      ;(config as Timed)[DEADLINE] = { at: ticket.deadline, timeout: config.timeout }
+    }
     startDeadline(config)
     let wait: DeadlineSignal | undefined
     return reauth
@@ -314,6 +321,7 @@ export function attachReauth(
             wait = waitSignal(config)
             return wait.signal
           },
+          pass: ticket?.pass,
         },
       )
       .then(
@@ -425,10 +433,19 @@ export function attachReauth(
 
   const requestId = instance.interceptors.request.use(onRequest)
   const responseId = instance.interceptors.response.use(onResponse, onResponseError)
+  const unpark = parkCalls(instance, reauth, {
+    url: (config) => fullUrl(instance, config),
+    timeoutError,
+    translate,
+    // Interceptors added after reauth's run before it: they may set headers or change the URL.
+    interceptedBefore: () =>
+      (instance.interceptors.request.handlers ?? []).slice(requestId + 1).some(Boolean),
+  })
   let attached = true
   return function detach() {
     if (!attached) return
     attached = false
+    unpark()
     instance.interceptors.request.eject(requestId)
     instance.interceptors.response.eject(responseId)
   }

@@ -15,6 +15,8 @@ export { unreplayableBody } from './errors.js'
 export { createLogger, describeUrl } from './logger.js'
 export type { OriginMatcher } from './origins.js'
 export { createOriginMatcher } from './origins.js'
+export type { ParkedCall, ParkedPromise, ParkingLot } from './park.js'
+export { createParkingLot } from './park.js'
 export type { AuthFailure, Credentials, OutgoingRequest, Pass } from './request-path.js'
 export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'
 
@@ -73,6 +75,8 @@ export interface Connection {
    * that resolves when the refresh it would wait for gave it a token (then `attach` answers at
    * once) and rejects with this request's own copy of a refresh failure. A parked request holds
    * only this promise and what the caller passed. It never attaches: `attach` still runs.
+   * With a valid token (the common case) it reads only the store, never `request.url` or
+   * `request.hasAuthorization`: an adapter may make them getters, worked out only when needed.
    */
   hold(request: OutgoingRequest): Promise<Pass> | undefined
 }

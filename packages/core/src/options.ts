@@ -100,6 +100,8 @@ export interface EngineConfig {
   dpop: { extractable: boolean } | undefined
   /** The resource indicator a URL's tokens are for, when the engine has `resources`. */
   resourceFor(url: URL): string | undefined
+  /** The engine has `resources`: a request's token depends on its URL. */
+  hasResources: boolean
   store: TokenStore
   lock: RefreshLock
   lockKey: string
@@ -251,6 +253,7 @@ export function resolveOptions(options: EngineOptions): EngineConfig {
           ? { extractable: options.dpop.extractable === true }
           : undefined,
     resourceFor: (url) => resources?.get(url.origin),
+    hasResources: resources !== undefined,
     store: options.store ?? createMemoryStore(options.tokens),
     lock: options.lock ?? createLocalLock(),
     lockKey: options.lockKey ?? 'reauth',

@@ -276,20 +276,22 @@ export function createRequestPath(
       let to: Target | null
       let stored: TokenSet | undefined | Promise<TokenSet | undefined>
       try {
-        to = target(request, allowed)
         // Only a synchronous store: a second read of an async one would cost every request.
-        if (to === null || session.asyncStore) return undefined
+        if (session.asyncStore) return undefined
         stored = session.readNow()
+        if (isPromise(stored)) {
+          // Learnt now, on the first call: `attach` reads it (and reports its failure).
+          stored.catch(noop)
+          return undefined
+        }
+        // A valid token and one token for every URL: the call goes now, its URL never read.
+        if (!stored || (!config.hasResources && !session.expiresSoon(stored))) return undefined
+        to = target(request, allowed)
       } catch {
         // A store that throws: `attach` reads it again and rejects the call with it.
         return undefined
       }
-      if (isPromise(stored)) {
-        // Learnt now, on the first call: `attach` reads it (and reports its failure).
-        stored.catch(noop)
-        return undefined
-      }
-      if (!stored || !session.expiresSoon(session.view(stored, to.resource))) return undefined
+      if (to === null || !session.expiresSoon(session.view(stored, to.resource))) return undefined
       try {
         const tokens = refresher.tokens(request.signal, to.resource)
         if (!isPromise(tokens)) return undefined

@@ -1,7 +1,14 @@
 import { type Engine, ReauthOptionsError } from '@reauth/core'
-import { assertEngine, type Connection, connect, type Pass } from '@reauth/core/adapter'
+import {
+  assertEngine,
+  type Connection,
+  connect,
+  createParkingLot,
+  type ParkingLot,
+  type Pass,
+} from '@reauth/core/adapter'
 import { CALLER, type CallerOptions, isObject } from './ky-majors.js'
-import { createParkingLot, type ParkedCall, type ParkingLot, type ResponsePromise } from './park.js'
+import { KyParkedCall, Parked, parkedAs, type ResponsePromise } from './park.js'
 import { type PrefixOptions, prefixOrigin } from './prefix-origin.js'
 import {
   createHooks,
@@ -168,14 +175,12 @@ function send(
   const hold = holdFor(parking, input, own, url, method)
   if (hold === undefined) return call(input, withCaller(options))
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
-  return parking.lot.park(
-    hold,
-    new KyCall(call, input, options, timeout, url ?? String(input), method),
-  )
+  const parked = new KyCall(call, input, options, timeout, url ?? String(input), method)
+  return parkedAs(parking.lot.park(hold, parked, Parked), parked)
 }
 
 /** A parked ky call (a class: no closures per call while it waits). */
-class KyCall implements ParkedCall {
+class KyCall extends KyParkedCall {
   readonly #call: (input: unknown, options: unknown) => unknown
   readonly #input: unknown
   readonly #options: unknown
@@ -192,6 +197,7 @@ class KyCall implements ParkedCall {
     url: string,
     method: string,
   ) {
+    super()
     this.#call = call
     this.#input = input
     this.#options = options
@@ -200,7 +206,7 @@ class KyCall implements ParkedCall {
     this.#url = url
     this.#method = method
   }
-  go(pass: Pass): ResponsePromise {
+  protected send(pass: Pass): ResponsePromise {
     return this.#call(
       this.#input,
       withCaller(this.#options, this.#deadline, pass),
