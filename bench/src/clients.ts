@@ -53,7 +53,8 @@ export interface Variant {
 
 const ok = (status: number) => status === 200
 
-async function settle(run: () => Promise<number>): Promise<boolean> {
+/** How every client's `get()` ends: `true` on a 200, `false` on any failure (never throws). */
+export async function settle(run: () => Promise<number>): Promise<boolean> {
   try {
     return ok(await run())
   } catch {

@@ -17,6 +17,7 @@ import * as clients from './clients.js'
 import { startServer } from './control.js'
 import { machine, type Results, renderResults } from './report.js'
 import {
+  harnessRun,
   type LateRun,
   lateRun,
   type MemoryRun,
@@ -164,6 +165,7 @@ async function main(): Promise<number> {
     late: [],
     proactive: [],
     memory: [],
+    harness: [],
     sizes: [],
     budgets: BUDGETS,
     tokenRoundTrip: [],
@@ -217,6 +219,9 @@ async function main(): Promise<number> {
         results.proactive.push(run)
         log(`  proactive ${variant.name}: ${run.seen401} 401s, ${run.grants} grants`)
       }
+      const harness = await harnessRun(PLAN.memorySize)
+      results.harness?.push(harness)
+      log(`  memory harness alone: ${harness.toFixed(0)} B/request`)
       for (const [variant, stage] of rotate(MEMORY, repeat)) {
         const size = stage === 'before send' ? PLAN.memorySize : PLAN.memorySentSize
         const run: MemoryRun = await memoryRun(server, variant, stage, size)

@@ -1,4 +1,4 @@
-import type { Client, Variant } from './clients.js'
+import { type Client, settle, type Variant } from './clients.js'
 import type { Server } from './control.js'
 import type { ServerConfig, TraceEvent } from './server.js'
 import { collect, median, percentile, pool, sleep } from './stats.js'
@@ -323,4 +323,25 @@ export async function memoryRun(
     bytesPerRequest: (after - before) / size,
     successes: results.filter(Boolean).length,
   }
+}
+
+/**
+ * The harness's own share of a memory figure, in bytes per request: `size` calls pending the
+ * way every client's `get()` is — `settle(async () => (await …).status)`, two async frames —
+ * with nothing under them but one held promise. The same for every row of the memory table.
+ */
+export async function harnessRun(size: number): Promise<number> {
+  let release: (status: number) => void = () => {}
+  const held = new Promise<number>((resolve) => {
+    release = resolve
+  })
+  const promises = new Array<Promise<boolean>>(size)
+  collect()
+  const before = process.memoryUsage().heapUsed
+  for (let i = 0; i < size; i++) promises[i] = settle(async () => await held)
+  collect()
+  const after = process.memoryUsage().heapUsed
+  release(200)
+  await Promise.all(promises)
+  return (after - before) / size
 }

@@ -17,7 +17,7 @@ import {
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
-import { parkCalls, takeTicket } from './park.js'
+import { parkCalls, TIMED_OUT, takeTicket } from './park.js'
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -289,8 +289,15 @@ export function attachReauth(
 
   /** A chain, not an async function: a request waiting for a refresh holds no suspended frame. */
   function onRequest(config: Config): Config | Promise<Config> {
-    // A call that was parked: the token it waited for, and its deadline from when it was made.
+    // A call that was parked: the token it waited for, and its deadline from when it was made;
+    // or why it ended while parked, thrown here so axios's response interceptors see it.
     const ticket = takeTicket(config)
+    if (ticket?.failure) {
+      const { error } = ticket.failure
+      throw error === TIMED_OUT
+        ? timeoutError(config, typeof config.timeout === 'number' ? config.timeout : 0)
+        : translate(error, config)
+    }
     if (config.reauth === false) return config
     const attached = config[ATTACHED]
     delete config[ATTACHED]
@@ -435,11 +442,17 @@ export function attachReauth(
   const responseId = instance.interceptors.response.use(onResponse, onResponseError)
   const unpark = parkCalls(instance, reauth, {
     url: (config) => fullUrl(instance, config),
-    timeoutError,
-    translate,
-    // Interceptors added after reauth's run before it: they may set headers or change the URL.
-    interceptedBefore: () =>
-      (instance.interceptors.request.handlers ?? []).slice(requestId + 1).some(Boolean),
+    // Interceptors added after reauth's run before it (axios's default order; with
+    // `transitional.legacyInterceptorReqResOrdering: false`, those added before): they may set
+    // headers or change the URL.
+    interceptedBefore(config) {
+      const handlers = instance.interceptors.request.handlers ?? []
+      const legacy =
+        config?.transitional?.legacyInterceptorReqResOrdering ??
+        instance.defaults?.transitional?.legacyInterceptorReqResOrdering
+      const before = legacy === false ? handlers.slice(0, requestId) : handlers.slice(requestId + 1)
+      return before.some(Boolean)
+    },
   })
   let attached = true
   return function detach() {

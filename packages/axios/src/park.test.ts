@@ -244,6 +244,106 @@ describe('a call that would wait for a refresh is parked before axios builds it'
     expect(refresh).toHaveBeenCalledTimes(1)
   })
 
+  it('a parked call that fails still reaches the response interceptors, with the config axios built', async () => {
+    vi.useFakeTimers()
+    const gate = deferred<TokenSet>()
+    const seen: unknown[] = []
+    const { api } = setUp(
+      () => gate.promise,
+      {},
+      expired,
+      (instance) => {
+        // The README's redirect-to-login interceptor, added before attachReauth.
+        instance.interceptors.response.use(undefined, (error: unknown) => {
+          seen.push(error)
+          return Promise.reject(error)
+        })
+      },
+    )
+    const timed = api.get('/slow', { timeout: 100 }).catch((e: unknown) => e)
+    const failed = api.postForm('/form', { n: 1 }).catch((e: unknown) => e)
+    await vi.advanceTimersByTimeAsync(100)
+    const timeout = (await timed) as AxiosError
+    expect(timeout.code).toBe('ECONNABORTED')
+    expect(typeof timeout.config?.headers.get).toBe('function')
+    expect(timeout.config?.method).toBe('get')
+    gate.reject(new OAuthError({ error: 'invalid_grant', status: 400 }))
+    const expiredError = await failed
+    expect(isSessionExpiredError(expiredError)).toBe(true)
+    expect(seen).toEqual([timeout, expiredError])
+  })
+
+  it('the opt-outs a plain call would honour keep a call out of the lot', async () => {
+    const gate = deferred<TokenSet>()
+    const { server, engine, api } = setUp(() => gate.promise)
+    const parked = api.get('/parked')
+    await vi.waitFor(() => expect(engine.stats().proactive).toBe(1))
+    api.defaults.headers.post.Authorization = 'Basic cG9zdA=='
+    await api.request({ url: '/post', method: 'POST' })
+    delete api.defaults.headers.post.Authorization
+    await api.get('/grouped', {
+      headers: { common: { Authorization: 'Basic Z3JvdXA=' } } as unknown as AxiosHeaders,
+    })
+    api.defaults.reauth = false
+    await api.get('/defaults-optout')
+    delete api.defaults.reauth
+    expect(server.sent.map((s) => [s.path, s.authorization])).toEqual([
+      ['/post', 'Basic cG9zdA=='],
+      ['/grouped', 'Basic Z3JvdXA='],
+      ['/defaults-optout', null],
+    ])
+    gate.resolve(fresh)
+    await parked
+  })
+
+  it('with the non-legacy interceptor order, an interceptor added before reauth keeps calls out of the lot', async () => {
+    const gate = deferred<TokenSet>()
+    const { server, api } = setUp(
+      () => gate.promise,
+      { transitional: { legacyInterceptorReqResOrdering: false } },
+      expired,
+      (instance) =>
+        instance.interceptors.request.use((config) => {
+          if (config.url === '/own') config.headers.set('Authorization', 'Basic b3du')
+          return config
+        }),
+    )
+    await api.get('/own')
+    expect(server.sent.map((s) => [s.path, s.authorization])).toEqual([['/own', 'Basic b3du']])
+    gate.resolve(fresh)
+  })
+
+  it('detached while parked: the call goes to axios as it was made, no ticket with it', async () => {
+    const gate = deferred<TokenSet>()
+    const { server, engine, api, detach } = setUp(() => gate.promise)
+    const call = api.get('/a')
+    await vi.waitFor(() => expect(engine.stats().proactive).toBe(1))
+    detach()
+    gate.resolve(fresh)
+    const response = await call
+    expect(Object.keys(response.config)).not.toContain('reauth.parked')
+    expect(server.sent).toEqual([
+      { path: '/a', method: 'GET', authorization: null, data: undefined },
+    ])
+  })
+
+  it('two engines attached, then detached in the order they were attached: no call parks any more', async () => {
+    const server = fakeServer()
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    const hung = createEngine({ tokens: expired, refresh: () => new Promise<TokenSet>(() => {}) })
+    const other = createEngine({ tokens: fresh, refresh: async () => fresh })
+    const detachHung = attachReauth(api, hung)
+    const detachOther = attachReauth(api, other)
+    detachHung()
+    detachOther()
+    // The first wrapper stays under the second's (it was wrapped again), but passes calls on.
+    expect((await api.get('/x')).status).toBe(200)
+    expect(server.sent).toEqual([
+      { path: '/x', method: 'GET', authorization: null, data: undefined },
+    ])
+    expect(hung.stats().proactive).toBe(0)
+  })
+
   it('detach puts the instance’s methods back', async () => {
     const api = axios.create({ baseURL: API })
     const { get, post, request } = api

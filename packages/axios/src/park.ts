@@ -7,11 +7,11 @@
  * (`api(config)`) cannot be wrapped: such a call waits in the interceptor, as before.
  */
 import { type Connection, createParkingLot, type ParkedCall, type Pass } from '@reauth/core/adapter'
-import axios, {
-  type AxiosInstance,
-  type AxiosRequestConfig,
-  type AxiosResponse,
-  type InternalAxiosRequestConfig,
+import type {
+  AxiosInstance,
+  AxiosRequestConfig,
+  AxiosResponse,
+  InternalAxiosRequestConfig,
 } from 'axios'
 
 /**
@@ -21,12 +21,18 @@ import axios, {
  */
 export const PARKED = 'reauth.parked'
 
+/** A parked call whose timeout ran out: the interceptor throws axios's timeout error for it. */
+export const TIMED_OUT: unique symbol = Symbol('reauth.timedOut')
+
 /** What a parked call hands the request interceptor. */
 export class Ticket {
   constructor(
-    readonly pass: Pass,
+    /** The token it waited for; `undefined` when it ended while parked. */
+    readonly pass: Pass | undefined,
     /** When the call's timeout runs out (ms since the epoch), counted from when it was made. */
     readonly deadline: number | undefined,
+    /** Why it ended while parked (a refresh failure, its abort, {@link TIMED_OUT}): the interceptor throws it. */
+    readonly failure?: { error: unknown },
   ) {}
 }
 
@@ -43,12 +49,8 @@ export function takeTicket(config: InternalAxiosRequestConfig): Ticket | undefin
 export interface ParkingHelpers {
   /** The URL axios will request for `config` (its `baseURL`, `url`, `allowAbsoluteUrls`). */
   url(config: AxiosRequestConfig): string
-  /** axios's timeout error for a call whose time ran out while it was parked. */
-  timeoutError(config: InternalAxiosRequestConfig, timeout: number): unknown
-  /** What the caller gets for a refresh failure or its abort (axios's `CanceledError`). */
-  translate(error: unknown, config: InternalAxiosRequestConfig): unknown
-  /** Request interceptors run before reauth's (they may set headers): then calls are not parked. */
-  interceptedBefore(): boolean
+  /** Request interceptors that run before reauth's (they may set headers): calls are not parked then. */
+  interceptedBefore(config: AxiosRequestConfig | undefined): boolean
 }
 
 /** How each wrapped method takes its arguments. */
@@ -71,8 +73,6 @@ const SHAPES: Record<string, Shape> = {
 
 type Method = (...args: unknown[]) => Promise<AxiosResponse>
 
-const HEADER_NAMES = ['Authorization', 'authorization', 'DPoP', 'dpop'] as const
-
 /** `headers` (a plain object or `AxiosHeaders`) names an `Authorization` or a DPoP proof. */
 function namesAuthorization(headers: unknown): boolean {
   if (typeof headers !== 'object' || headers === null) return false
@@ -87,12 +87,15 @@ function namesAuthorization(headers: unknown): boolean {
   return false
 }
 
-/** The instance's defaults send their own `Authorization` for `method`. */
-function defaultsAuthorize(instance: AxiosInstance, method: string): boolean {
-  const headers = instance.defaults?.headers as Record<string, unknown> | undefined
-  if (!headers) return false
-  for (const name of HEADER_NAMES) if (headers[name] !== undefined) return true
-  return namesAuthorization(headers.common) || namesAuthorization(headers[method])
+/** `headers` (a call's or the defaults') give `method` an `Authorization` or a DPoP proof. */
+function authorizes(headers: unknown, method: string): boolean {
+  if (typeof headers !== 'object' || headers === null) return false
+  const groups = headers as Record<string, unknown>
+  return (
+    namesAuthorization(headers) ||
+    namesAuthorization(groups.common) ||
+    namesAuthorization(groups[method])
+  )
 }
 
 /** One call through a wrapped method (a class: no closures per call while it is parked). */
@@ -129,12 +132,12 @@ class AxiosCall implements ParkedCall<AxiosResponse> {
   }
   /** The call is not reauth's to park: it sets its own `Authorization`, or something may. */
   get hasAuthorization(): boolean {
-    const config = this.config
+    const { config, method, parking } = this
     return (
       config?.cancelToken !== undefined ||
-      namesAuthorization(config?.headers) ||
-      defaultsAuthorize(this.parking.instance, this.method) ||
-      this.parking.helpers.interceptedBefore()
+      authorizes(config?.headers, method) ||
+      authorizes(parking.instance.defaults?.headers, method) ||
+      parking.helpers.interceptedBefore(config)
     )
   }
   get signal(): AbortSignal | undefined {
@@ -142,39 +145,36 @@ class AxiosCall implements ParkedCall<AxiosResponse> {
   }
 
   go(pass: Pass): Promise<AxiosResponse> {
-    const ticket = new Ticket(
-      pass,
-      this.timeout === undefined ? undefined : this.#at + this.timeout,
-    )
-    const config = { ...this.config, [PARKED]: ticket }
-    const { args } = this
-    if (this.shape === 'url') return this.original(args[0], config)
-    if (this.shape === 'data') return this.original(args[0], args[1], config)
-    return typeof args[0] === 'string'
-      ? this.original(args[0], config)
-      : this.original({ ...(args[0] as object), [PARKED]: ticket })
-  }
-  /** The config axios would have built, for the errors of a call that never reached it. */
-  #built(): InternalAxiosRequestConfig {
-    const own: AxiosRequestConfig = { ...this.config, method: this.method }
-    const url =
-      this.shape === 'request' && typeof this.args[0] !== 'string' ? own.url : this.args[0]
-    if (typeof url === 'string') own.url = url
-    if (this.shape === 'data') own.data = this.args[1]
-    const defaults = (this.parking.instance.defaults ?? {}) as AxiosRequestConfig
-    return axios.mergeConfig(defaults, own) as InternalAxiosRequestConfig
+    return this.#send(pass, undefined)
   }
   timeoutError(): unknown {
-    return this.parking.helpers.timeoutError(this.#built(), this.timeout ?? 0)
+    return TIMED_OUT
   }
-  failed(error: unknown): unknown {
-    return this.parking.helpers.translate(error, this.#built())
+  /** A call that ended while parked still goes to axios, failing in reauth's interceptor:
+   * axios's response interceptors see its error, with the config axios built. */
+  fail(error: unknown): Promise<AxiosResponse> {
+    return this.#send(undefined, { error })
+  }
+  #send(pass: Pass | undefined, failure: { error: unknown } | undefined): Promise<AxiosResponse> {
+    const { args, original } = this
+    // Detached meanwhile: the call goes to axios as it was made.
+    if (!this.parking.active) return original(...args)
+    const deadline = this.timeout === undefined ? undefined : this.#at + this.timeout
+    const ticket = new Ticket(pass, deadline, failure)
+    const config = { ...this.config, [PARKED]: ticket }
+    if (this.shape === 'url') return original(args[0], config)
+    if (this.shape === 'data') return original(args[0], args[1], config)
+    return typeof args[0] === 'string'
+      ? original(args[0], config)
+      : original({ ...(args[0] as object), [PARKED]: ticket })
   }
 }
 
 interface Parking {
   instance: AxiosInstance
   helpers: ParkingHelpers
+  /** Until `detach`: a wrapper someone else wrapped again stays, but only passes calls on. */
+  active: boolean
 }
 
 /**
@@ -187,7 +187,7 @@ export function parkCalls(
   helpers: ParkingHelpers,
 ): () => void {
   const lot = createParkingLot()
-  const parking: Parking = { instance, helpers }
+  const parking: Parking = { instance, helpers, active: true }
   const wrapped: [string, Method, Method][] = []
   const target = instance as unknown as Record<string, unknown>
   for (const [name, shape] of Object.entries(SHAPES)) {
@@ -204,9 +204,13 @@ export function parkCalls(
             ? args[1]
             : args[2]
       ) as AxiosRequestConfig | undefined
-      if (config?.reauth === false) return Reflect.apply(original, this, args)
-      const verb =
-        shape === 'request' ? String(config?.method ?? instance.defaults?.method ?? 'get') : method
+      const defaults = instance.defaults
+      if (!parking.active || (config?.reauth ?? defaults?.reauth) === false) {
+        return Reflect.apply(original, this, args)
+      }
+      const verb = (
+        shape === 'request' ? String(config?.method ?? defaults?.method ?? 'get') : method
+      ).toLowerCase()
       const call = new AxiosCall(parking, original as Method, shape, args, config, verb)
       const hold = reauth.hold(call)
       if (hold === undefined) return Reflect.apply(original, this, args)
@@ -216,6 +220,7 @@ export function parkCalls(
     wrapped.push([name, original as Method, wrapper])
   }
   return () => {
+    parking.active = false
     for (const [name, original, wrapper] of wrapped) {
       if (target[name] === wrapper) target[name] = original
     }

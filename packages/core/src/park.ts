@@ -20,10 +20,16 @@ export interface ParkedCall<T> {
    * returns what the caller's promise rejects with (the client's own form of `error`, say).
    */
   failed?(error: unknown): unknown
+  /**
+   * Instead of `failed`: the call still goes to the client, made to fail there with `error`
+   * (so the client's own error handling — axios's response interceptors, say — sees it), and
+   * the caller gets what that settles with.
+   */
+  fail?(error: unknown): PromiseLike<T>
 }
 
 /** Makes the promise a parked call's caller gets (a subclass of `Promise`, say, with ky's body shortcuts). */
-export type ParkedPromise<T, P extends Promise<T>> = new (
+export type ParkedPromise<T, P extends Promise<T>> = (
   executor: (resolve: (value: T) => void, reject: (error: unknown) => void) => void,
 ) => P
 
@@ -38,7 +44,7 @@ export interface ParkingLot {
   park<T, P extends Promise<T> = Promise<T>>(
     hold: Promise<Pass>,
     call: ParkedCall<T>,
-    kind?: ParkedPromise<T, P>,
+    promise?: ParkedPromise<T, P>,
   ): P
 }
 
@@ -100,7 +106,7 @@ export function createParkingLot(): ParkingLot {
       sent = state.call.go(pass)
     } catch (error) {
       // The client refused the call synchronously (a bad input, say): it rejects with that.
-      end(state, error)
+      end(state, error, false)
       return
     }
     sent.then(state.resolve, state.reject)
@@ -112,9 +118,13 @@ export function createParkingLot(): ParkingLot {
     end(state, error)
   }
 
-  function end(state: State, error: unknown): void {
+  function end(state: State, error: unknown, toClient = true): void {
     let reason = error
     try {
+      if (toClient && state.call.fail) {
+        state.call.fail(error).then(state.resolve, state.reject)
+        return
+      }
       if (state.call.failed) reason = state.call.failed(error)
     } catch (thrown) {
       reason = thrown
@@ -150,15 +160,15 @@ export function createParkingLot(): ParkingLot {
     park<T, P extends Promise<T>>(
       hold: Promise<Pass>,
       call: ParkedCall<T>,
-      kind?: ParkedPromise<T, P>,
+      promise?: ParkedPromise<T, P>,
     ): P {
       let resolve: ((value: T) => void) | undefined
       let reject: ((error: unknown) => void) | undefined
-      const Kind = (kind ?? Promise) as ParkedPromise<T, P>
-      const parked = new Kind((yes, no) => {
+      const executor = (yes: (value: T) => void, no: (error: unknown) => void) => {
         resolve = yes
         reject = no
-      })
+      }
+      const parked = promise ? promise(executor) : (new Promise<T>(executor) as P)
       const { timeout } = call
       const bounded = typeof timeout === 'number' && timeout > 0 && timeout < MAX_TIMER
       const state = new State(

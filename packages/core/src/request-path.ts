@@ -60,7 +60,21 @@ function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
 
 /** The resource (RFC 8707) whose token a send's credentials carry. */
 const resources = new WeakMap<Credentials, string>()
-const passes = new WeakMap<Pass, { set: TokenSet; resource: string | undefined }>()
+/** A {@link Pass}: the set a parked call waited for (private: it stays inside core). */
+class HeldPass {
+  readonly #set: TokenSet | undefined
+  readonly #resource: string | undefined
+  constructor(set: TokenSet | undefined, resource: string | undefined) {
+    this.#set = set
+    this.#resource = resource
+  }
+  /** The set `pass` carries for `resource`, while it is unexpired. */
+  static usable(pass: Pass | undefined, resource: string | undefined): TokenSet | undefined {
+    if (!(pass instanceof HeldPass) || pass.#resource !== resource) return undefined
+    const set = pass.#set
+    return set && (set.expiresAt === undefined || set.expiresAt > Date.now()) ? set : undefined
+  }
+}
 
 /** Bearer credentials per token set (see `credentialsFor`). */
 const bearerCredentials = new WeakMap<TokenSet, Credentials>()
@@ -298,9 +312,7 @@ export function createRequestPath(
         // The set it waited for goes with the call: `attach` uses it without a second wait
         // (after a failed grant before expiry, a second read would start a second grant).
         return tokens.then((set) => {
-          const pass: Pass = {}
-          if (set) passes.set(pass, { set, resource: to.resource })
-          return pass
+          return new HeldPass(set, to.resource) as unknown as Pass
         }, copyForRequest)
       } catch (error) {
         return Promise.reject(errorForRequest(error, {}))
@@ -312,13 +324,9 @@ export function createRequestPath(
       try {
         const to = target(request, allowed)
         if (to === null) return NOTHING
-        const held = options.pass && passes.get(options.pass)
-        if (
-          held &&
-          held.resource === to.resource &&
-          (held.set.expiresAt === undefined || held.set.expiresAt > Date.now())
-        ) {
-          return Promise.resolve(credentialsFor(held.set, to.resource, request.method, request.url))
+        const held = HeldPass.usable(options.pass, to.resource)
+        if (held) {
+          return Promise.resolve(credentialsFor(held, to.resource, request.method, request.url))
         }
         const tokens = refresher.tokens(options.signal ?? request.signal, to.resource)
         if (!isPromise(tokens)) {

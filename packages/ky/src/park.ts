@@ -62,18 +62,18 @@ export abstract class KyParkedCall implements ParkedCall<Response> {
   }
 }
 
-const calls = new WeakMap<Parked, KyParkedCall>()
-
-/** Tie a parked call's promise to its call (for the body shortcuts). */
-export function parkedAs(parked: Parked, call: KyParkedCall): ResponsePromise {
-  calls.set(parked, call)
-  return parked as ResponsePromise
-}
-
 /** A parked call's `ResponsePromise`: a promise with ky's body shortcuts on its prototype. */
 export class Parked extends Promise<Response> {
   static override get [Symbol.species]() {
     return Promise
+  }
+  readonly #call: KyParkedCall
+  constructor(
+    executor: (resolve: (value: Response) => void, reject: (error: unknown) => void) => void,
+    call: KyParkedCall,
+  ) {
+    super(executor)
+    this.#call = call
   }
   json() {
     return this.#body('json')
@@ -96,6 +96,6 @@ export class Parked extends Promise<Response> {
   #body(type: BodyType): Promise<unknown> {
     // As ky's own shortcuts await the call: its failure is handled through the shortcut.
     this.then(undefined, noop)
-    return (calls.get(this) as KyParkedCall).body(type)
+    return this.#call.body(type)
   }
 }

@@ -8,7 +8,7 @@ import {
   type Pass,
 } from '@reauth/core/adapter'
 import { CALLER, type CallerOptions, isObject } from './ky-majors.js'
-import { KyParkedCall, Parked, parkedAs, type ResponsePromise } from './park.js'
+import { KyParkedCall, Parked, type ResponsePromise } from './park.js'
 import { type PrefixOptions, prefixOrigin } from './prefix-origin.js'
 import {
   createHooks,
@@ -176,7 +176,7 @@ function send(
   if (hold === undefined) return call(input, withCaller(options))
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
   const parked = new KyCall(call, input, options, timeout, url ?? String(input), method)
-  return parkedAs(parking.lot.park(hold, parked, Parked), parked)
+  return parking.lot.park(hold, parked, (executor) => new Parked(executor, parked))
 }
 
 /** A parked ky call (a class: no closures per call while it waits). */
