@@ -35,30 +35,37 @@ export abstract class KyParkedCall implements ParkedCall<Response> {
   abstract readonly timeout: number | false
   #sent: ResponsePromise | undefined
   #failed: { error: unknown } | undefined
-  #asked: Ask[] | undefined
+  /** Usually one shortcut is asked for: no list then. */
+  #asked: Ask | Ask[] | undefined
   /** Make the call through ky now. */
   protected abstract send(pass: Pass): ResponsePromise
   abstract timeoutError(): unknown
   go(pass: Pass): ResponsePromise {
     const sent = this.send(pass)
     this.#sent = sent
-    for (const ask of this.#asked ?? []) shortcut(sent, ask.type).then(ask.resolve, ask.reject)
-    this.#asked = undefined
+    for (const ask of this.#take()) shortcut(sent, ask.type).then(ask.resolve, ask.reject)
     return sent
   }
   failed(error: unknown): unknown {
     this.#failed = { error }
-    for (const ask of this.#asked ?? []) ask.reject(error)
-    this.#asked = undefined
+    for (const ask of this.#take()) ask.reject(error)
     return error
   }
   body(type: BodyType): Promise<unknown> {
     if (this.#sent) return shortcut(this.#sent, type)
     if (this.#failed) return Promise.reject(this.#failed.error)
     return new Promise((resolve, reject) => {
-      this.#asked ??= []
-      this.#asked.push({ type, resolve, reject })
+      const ask: Ask = { type, resolve, reject }
+      const asked = this.#asked
+      if (asked === undefined) this.#asked = ask
+      else if (Array.isArray(asked)) asked.push(ask)
+      else this.#asked = [asked, ask]
     })
+  }
+  #take(): Ask[] {
+    const asked = this.#asked
+    this.#asked = undefined
+    return asked === undefined ? [] : Array.isArray(asked) ? asked : [asked]
   }
 }
 

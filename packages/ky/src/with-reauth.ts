@@ -119,28 +119,16 @@ function urlOf(input: unknown, call: CallOptions, parking: Parking): string | un
 }
 
 /**
- * Park a call before ky builds it when the engine would make it wait for a refresh;
- * `undefined` when it may go now (the common case: ky builds it, the hooks attach). The URL is
- * worked out here only to decide where the call waits: whether a token goes, and where, is
- * decided by the hooks from the URL ky really requests.
+ * Whether a call may be parked at all: reauth leaves it alone (it opts out, names its own
+ * `Authorization`, has `beforeRequest` hooks of the caller's) or it may wait for a token.
  */
-function holdFor(
-  parking: Parking,
-  input: unknown,
-  call: CallOptions,
-  url: string | undefined,
-  method: string | undefined,
-) {
-  if (parking.off || url === undefined) return undefined
-  if (call.context?.reauth === false || ownsAuthorization(call.headers)) return undefined
-  if (call.hooks?.beforeRequest?.length) return undefined
-  if (input instanceof Request && (input.headers.has('authorization') || input.headers.has('dpop')))
-    return undefined
-  return parking.reauth.hold({
-    url,
-    method,
-    signal: call.signal ?? (input instanceof Request ? input.signal : undefined),
-  })
+function parkable(input: unknown, call: CallOptions): boolean {
+  if (call.context?.reauth === false || ownsAuthorization(call.headers)) return false
+  if (call.hooks?.beforeRequest?.length) return false
+  return !(
+    input instanceof Request &&
+    (input.headers.has('authorization') || input.headers.has('dpop'))
+  )
 }
 
 /** ky's `TimeoutError` for a call whose time ran out while it was parked (nothing was sent). */
@@ -161,7 +149,12 @@ function extendParking(parking: Parking, defaults: unknown): Parking {
   return parkingFor(parking.reauth, instance, parking.lot)
 }
 
-/** Send a call through ky now, or park it first (see {@link holdFor}). */
+/**
+ * Send a call through ky now, or — when the engine would make it wait for a refresh — park it
+ * before ky builds it. The common case (a valid token) only reads the store: the URL is worked
+ * out only when the call might wait, and only to decide where it waits: whether a token goes,
+ * and where, is decided by the hooks from the URL ky really requests.
+ */
 function send(
   parking: Parking,
   call: (input: unknown, options: unknown) => unknown,
@@ -170,41 +163,50 @@ function send(
   verb: string | undefined,
 ): unknown {
   const own: CallOptions = isObject(options) ? (options as CallOptions) : {}
+  if (parking.off || !parkable(input, own)) return call(input, withCaller(options))
   const method = verb ?? (typeof own.method === 'string' ? own.method.toUpperCase() : 'GET')
-  const url = parking.off ? undefined : urlOf(input, own, parking)
-  const hold = holdFor(parking, input, own, url, method)
-  if (hold === undefined) return call(input, withCaller(options))
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
-  const parked = new KyCall(call, input, options, timeout, url ?? String(input), method)
+  const parked = new KyCall(parking, call, input, options, timeout, method)
+  const hold = parking.reauth.hold(parked)
+  if (hold === undefined) return call(input, withCaller(options))
   return parking.lot.park(hold, parked, (executor) => new Parked(executor, parked))
 }
 
-/** A parked ky call (a class: no closures per call while it waits). */
+/** A call that may be parked, as `hold` reads it (a class: no closures per call while it waits). */
 class KyCall extends KyParkedCall {
+  readonly #parking: Parking
   readonly #call: (input: unknown, options: unknown) => unknown
   readonly #input: unknown
   readonly #options: unknown
-  readonly #url: string
-  readonly #method: string
+  readonly method: string
   readonly timeout: number | false
   /** The call's timeout counts from when it was made: reauth's hooks bound any further wait by it. */
   readonly #deadline: number | undefined
   constructor(
+    parking: Parking,
     call: (input: unknown, options: unknown) => unknown,
     input: unknown,
     options: unknown,
     timeout: number | false,
-    url: string,
     method: string,
   ) {
     super()
+    this.#parking = parking
     this.#call = call
     this.#input = input
     this.#options = options
     this.timeout = timeout
     this.#deadline = timeout === false ? undefined : Date.now() + timeout
-    this.#url = url
-    this.#method = method
+    this.method = method
+  }
+  /** Read by `hold` only when the call might wait. */
+  get url(): string {
+    const own = isObject(this.#options) ? (this.#options as CallOptions) : {}
+    return urlOf(this.#input, own, this.#parking) ?? ''
+  }
+  get signal(): AbortSignal | undefined {
+    const own = isObject(this.#options) ? (this.#options as CallOptions) : {}
+    return own.signal ?? (this.#input instanceof Request ? this.#input.signal : undefined)
   }
   protected send(pass: Pass): ResponsePromise {
     return this.#call(
@@ -213,7 +215,7 @@ class KyCall extends KyParkedCall {
     ) as ResponsePromise
   }
   timeoutError(): Error {
-    return parkedTimeout(this.#url, this.#method)
+    return parkedTimeout(this.url || String(this.#input), this.method)
   }
 }
 
