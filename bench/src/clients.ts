@@ -218,6 +218,30 @@ export function axiosJwt(tokenExpireFudge?: number): Variant {
   }
 }
 
+/**
+ * Bare ky with one `afterResponse` hook that does nothing: what any such hook costs (ky clones
+ * every response for each `afterResponse` hook, a tee of its body). reauth's ky adapter has one.
+ */
+export const kyAfterResponseHook: Variant = {
+  name: 'ky + one no-op afterResponse hook (token by hand)',
+  client: 'ky',
+  kind: 'bare',
+  make(context) {
+    const api = ky.create({
+      prefixUrl: context.server.origin,
+      hooks: { afterResponse: [() => {}] },
+    })
+    const headers = { Authorization: bearer(context) }
+    return {
+      get: () =>
+        settle(async () => {
+          await api.get('api', { headers }).json()
+          return 200
+        }),
+    }
+  },
+}
+
 export const bareKy: Variant = {
   name: 'ky (bare, token by hand)',
   client: 'ky',

@@ -125,6 +125,7 @@ const BARE: Record<string, string> = {
   '@reauth/axios': 'axios (bare, token by hand)',
   'axios-auth-refresh (defaults)': 'axios (bare, token by hand)',
   '@reauth/ky': 'ky (bare, token by hand)',
+  'ky + one no-op afterResponse hook (token by hand)': 'ky (bare, token by hand)',
   '@reauth/fetch': 'fetch (bare, token by hand)',
 }
 
@@ -833,6 +834,20 @@ function overheadNotes(rows: OverheadRow[]): string {
       `Client CPU per request over 1.05× the bare client's (median): ${cpuOver
         .map((r) => `${r.variant} ${r.mode} ${r.cpuRatio?.median.toFixed(2)}`)
         .join('; ')}.`,
+    )
+  }
+  const kyOver = [...over, ...cpuOver].some((r) => r.variant === '@reauth/ky')
+  const hooked = rows.filter((r) => r.variant.startsWith('ky + one no-op afterResponse hook'))
+  if (kyOver && hooked.length > 0) {
+    lines.push(
+      `Of @reauth/ky's cost, ky's own hook contract takes a measured share: bare ky with one ` +
+        `\`afterResponse\` hook that does nothing runs at ${hooked
+          .map(
+            (r) =>
+              `${r.ratio?.median.toFixed(2)}× (CPU ${r.cpuRatio?.median.toFixed(2)}×) ${r.mode === 'concurrent' ? 'at concurrency 100' : 'sequentially'}`,
+          )
+          .join(', ')} the bare client's, because ky clones every response (a tee of its body) ` +
+        'for each `afterResponse` hook; reauth needs one to see 401s through ky.',
     )
   }
   lines.push(
