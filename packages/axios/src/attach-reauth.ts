@@ -64,32 +64,21 @@ const ATTACHED = Symbol('reauth.attached')
 
 type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
 
-/** An absolute http(s) URL: axios sends it as it is (unless `allowAbsoluteUrls: false`). */
-const ABSOLUTE = /^https?:\/\//i
+/** What axios takes for an absolute URL (a scheme, or `//` alone): sent as it is. */
+const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i
 
 /**
- * The URL of a request as axios builds it (`baseURL`, `url`, `allowAbsoluteUrls`); a relative
- * one is resolved by core as XHR and fetch will (against the document's base URL in a page).
+ * The URL of a request as axios builds it (`buildFullPath`: `baseURL` joined with `url` unless
+ * `url` is absolute and `allowAbsoluteUrls` is not `false`), without its query (`params`): the
+ * origin and path are what reauth decides on. Worked out here rather than with
+ * `instance.getUri`, which merges the config with the defaults again for every request. A
+ * relative one is resolved by core as XHR and fetch will (against the document's base URL).
  */
-function fullUrl(instance: AxiosInstance, config: AxiosRequestConfig): string {
-  // The common case without axios's config merge: an absolute URL that axios sends as is.
-  if (
-    typeof config.url === 'string' &&
-    ABSOLUTE.test(config.url) &&
-    config.allowAbsoluteUrls !== false
-  ) {
-    return config.url
-  }
-  const parts: AxiosRequestConfig = {}
-  if (config.baseURL !== undefined) parts.baseURL = config.baseURL
-  if (config.url !== undefined) parts.url = config.url
-  if (config.allowAbsoluteUrls !== undefined) parts.allowAbsoluteUrls = config.allowAbsoluteUrls
-  try {
-    return instance.getUri(parts)
-  } catch {
-    // A malformed URL: axios reports it when it sends; reauth leaves the request alone.
-    return ''
-  }
+function fullUrl(config: AxiosRequestConfig): string {
+  const url = typeof config.url === 'string' ? config.url : ''
+  const base = config.baseURL
+  if (!base || (ABSOLUTE.test(url) && config.allowAbsoluteUrls !== false)) return url
+  return url ? `${base.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : base
 }
 
 function headerText(headers: unknown, name: string): string | null {
@@ -316,7 +305,7 @@ export function attachReauth(
     return reauth
       .attach(
         {
-          url: fullUrl(instance, config),
+          url: fullUrl(config),
           method: config.method,
           hasAuthorization: config.headers.has('Authorization') || config.headers.has('DPoP'),
           // The caller's own signal object: it is how the engine recognises the requests of
@@ -364,7 +353,7 @@ export function attachReauth(
         method: config.method,
         // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
         get url() {
-          return fullUrl(instance, config)
+          return fullUrl(config)
         },
         unreplayable: unreplayableBody(config.data),
         signal: wait.signal,
@@ -441,7 +430,7 @@ export function attachReauth(
   const requestId = instance.interceptors.request.use(onRequest)
   const responseId = instance.interceptors.response.use(onResponse, onResponseError)
   const unpark = parkCalls(instance, reauth, {
-    url: (config) => fullUrl(instance, config),
+    url: fullUrl,
     // Interceptors added after reauth's run before it (axios's default order; with
     // `transitional.legacyInterceptorReqResOrdering: false`, those added before): they may set
     // headers or change the URL.
