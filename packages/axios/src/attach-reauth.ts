@@ -433,9 +433,11 @@ export function attachReauth(
     url: fullUrl,
     // Interceptors added after reauth's run before it (axios's default order; with
     // `transitional.legacyInterceptorReqResOrdering: false`, those added before): they may set
-    // headers or change the URL.
+    // headers or change the URL. Without reauth's own interceptor, nothing is parked.
     interceptedBefore(config) {
       const handlers = instance.interceptors.request.handlers ?? []
+      // reauth's own interceptor is gone (`interceptors.request.clear()`): nothing to park for.
+      if (!handlers[requestId]) return true
       const legacy =
         config?.transitional?.legacyInterceptorReqResOrdering ??
         instance.defaults?.transitional?.legacyInterceptorReqResOrdering

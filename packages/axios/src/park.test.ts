@@ -344,6 +344,18 @@ describe('a call that would wait for a refresh is parked before axios builds it'
     expect(hung.stats().proactive).toBe(0)
   })
 
+  it('after interceptors.request.clear() nothing is parked: the call goes untouched', async () => {
+    const gate = deferred<TokenSet>()
+    const { server, api } = setUp(() => gate.promise)
+    api.interceptors.request.clear()
+    const response = await api.get('/a')
+    expect(Object.keys(response.config)).not.toContain('reauth.parked')
+    expect(server.sent).toEqual([
+      { path: '/a', method: 'GET', authorization: null, data: undefined },
+    ])
+    gate.resolve(fresh)
+  })
+
   it('detach puts the instance’s methods back', async () => {
     const api = axios.create({ baseURL: API })
     const { get, post, request } = api
