@@ -836,6 +836,22 @@ function overheadNotes(rows: OverheadRow[]): string {
         .join('; ')}.`,
     )
   }
+  // A median over the target whose own repeats include one at or under the bare client's.
+  const noisy = [...new Set([...over, ...cpuOver])].filter(
+    (r) => (r.ratio?.min ?? 2) <= 1 || (r.cpuRatio?.min ?? 2) <= 1,
+  )
+  if (noisy.length > 0) {
+    lines.push(
+      `Within the machine's noise: ${noisy
+        .map(
+          (r) =>
+            `${r.variant} ${r.mode} (time ${r.ratio ? range(r.ratio, (n) => n.toFixed(2)) : '—'}, CPU ${r.cpuRatio ? range(r.cpuRatio, (n) => n.toFixed(2)) : '—'})`,
+        )
+        .join('; ')} had a repeat at or under the bare client's own figure, so its median's ` +
+        'distance from 1.00 is not told apart from the drift between repeats; PROFILE.md ' +
+        "measures reauth's own functions at a few percent of a request's CPU.",
+    )
+  }
   const kyOver = [...over, ...cpuOver].some((r) => r.variant === '@reauth/ky')
   const hooked = rows.filter((r) => r.variant.startsWith('ky + one no-op afterResponse hook'))
   if (kyOver && hooked.length > 0) {
@@ -924,11 +940,10 @@ function sizeNotes(sizes: Size[]): string {
  */
 const MEMORY_REASONS: Record<string, string> = {
   '@reauth/axios before send':
-    'axios merges the call into a new config and copies its headers (AxiosHeaders) before the ' +
-    'first request interceptor runs, and `attachReauth` has no earlier point: the instance’s ' +
-    'methods call the Axios object’s own `request`, not the instance’s. axios-auth-refresh, ' +
-    'which waits in the same place with one promise, holds {peer} B; reauth’s own part is the ' +
-    'difference (the engine’s wait and the interceptor’s chain, no suspended async frames).',
+    'a call parked by `attachReauth` in the instance’s methods (axios has built nothing) holds ' +
+    'the caller’s arguments, one promise, one object describing the call, its place in the ' +
+    'parking lot and the engine’s wait; a call made as `api(config)` waits in the interceptor ' +
+    'after axios merged its config (axios-auth-refresh, which waits there, holds {peer} B).',
   '@reauth/axios after 401':
     'the waiter keeps the 401’s `AxiosError` — its response with the `ClientRequest` and ' +
     '`IncomingMessage`, and its stack trace — because a refresh that fails hands the caller ' +
@@ -937,9 +952,8 @@ const MEMORY_REASONS: Record<string, string> = {
   '@reauth/ky before send':
     'a call parked by `withReauth` (ky has built nothing) holds the caller’s arguments, its ' +
     'promise with ky’s body shortcuts, one object describing the call, its place in the ' +
-    'parking lot and the engine’s wait (a promise chain, no async frames); about 0.5 kB of ' +
-    'the figure is the harness’s own two async frames per request, the same for every row ' +
-    '(heap snapshot of 4 000 waiting requests).',
+    'parking lot and the engine’s wait (a promise chain, no async frames), and the one body ' +
+    'shortcut asked of it (`.json()`: a promise ky answers when the call goes).',
   '@reauth/ky after 401':
     'ky 1 and ky 2 hand each `afterResponse` hook a clone of the response (a tee of its body) ' +
     'and keep their own: the waiter holds both, the `Request` and ky’s call state. Cancelling ' +
@@ -947,7 +961,7 @@ const MEMORY_REASONS: Record<string, string> = {
     '(test/runtimes), so reauth does not.',
   '@reauth/fetch before send':
     'a parked call holds the caller’s arguments, its description for `run` and the engine’s ' +
-    'wait; about 0.5 kB of the figure is the harness’s own two async frames per request.',
+    'wait.',
 }
 
 function memoryNotes(rows: MemoryRow[]): string {
