@@ -219,6 +219,17 @@ export function axiosJwt(tokenExpireFudge?: number): Variant {
 }
 
 /**
+ * The same bare client again, as a cell of its own: its ratio to the bare cell is what the
+ * harness measures for no difference at all — the noise floor of the overhead table.
+ */
+export function twin(bare: Variant): Variant {
+  return {
+    ...bare,
+    name: bare.name.replace('(bare, token by hand)', '(bare, an identical second cell)'),
+  }
+}
+
+/**
  * Bare ky with one `afterResponse` hook that does nothing: what any such hook costs (ky clones
  * every response for each `afterResponse` hook, a tee of its body). reauth's ky adapter has one.
  */

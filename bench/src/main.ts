@@ -92,13 +92,16 @@ const OVERHEAD_SLICES = 6
 /** The overhead cells; the DPoP rows are compared with their Bearer rows (report.ts, DPOP). */
 const OVERHEAD: Variant[] = [
   clients.bareAxios,
+  clients.twin(clients.bareAxios),
   clients.reauthAxios,
   clients.reauthAxiosDpop,
   clients.axiosAuthRefresh,
   clients.bareKy,
+  clients.twin(clients.bareKy),
   clients.kyAfterResponseHook,
   clients.reauthKy,
   clients.bareFetch,
+  clients.twin(clients.bareFetch),
   clients.reauthFetch,
   clients.reauthFetchDpop,
 ]
