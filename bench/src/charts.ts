@@ -221,6 +221,7 @@ export function medianNumber(cell: string | undefined): number {
 
 export function kindOf(label: string): Bar['kind'] {
   if (label.startsWith('@reauth/')) return 'reauth'
-  if (label.includes('(bare')) return 'bare'
+  // The bare clients themselves; their identical second cells (the noise floor) are drawn as peers.
+  if (label.includes('(bare, token by hand)')) return 'bare'
   return 'peer'
 }
