@@ -233,41 +233,31 @@ export function twin(bare: Variant): Variant {
  * Bare ky with one `afterResponse` hook that does nothing: what any such hook costs (ky clones
  * every response for each `afterResponse` hook, a tee of its body). reauth's ky adapter has one.
  */
-export const kyAfterResponseHook: Variant = {
-  name: 'ky + one no-op afterResponse hook (token by hand)',
-  client: 'ky',
-  kind: 'bare',
-  make(context) {
-    const api = ky.create({
-      prefixUrl: context.server.origin,
-      hooks: { afterResponse: [() => {}] },
-    })
-    const headers = { Authorization: bearer(context) }
-    return {
-      get: () =>
-        settle(async () => {
-          await api.get('api', { headers }).json()
-          return 200
-        }),
-    }
-  },
-}
+export const kyAfterResponseHook: Variant = kyByHand(
+  'ky + one no-op afterResponse hook (token by hand)',
+  { afterResponse: [() => {}] },
+)
 
-export const bareKy: Variant = {
-  name: 'ky (bare, token by hand)',
-  client: 'ky',
-  kind: 'bare',
-  make(context) {
-    const api = ky.create({ prefixUrl: context.server.origin })
-    const headers = { Authorization: bearer(context) }
-    return {
-      get: () =>
-        settle(async () => {
-          await api.get('api', { headers }).json()
-          return 200
-        }),
-    }
-  },
+export const bareKy: Variant = kyByHand('ky (bare, token by hand)', undefined)
+
+/** ky with the token attached by hand (and `hooks`, when given). */
+function kyByHand(name: string, hooks: { afterResponse: Array<() => void> } | undefined): Variant {
+  return {
+    name,
+    client: 'ky',
+    kind: 'bare',
+    make(context) {
+      const api = ky.create({ prefixUrl: context.server.origin, ...(hooks ? { hooks } : {}) })
+      const headers = { Authorization: bearer(context) }
+      return {
+        get: () =>
+          settle(async () => {
+            await api.get('api', { headers }).json()
+            return 200
+          }),
+      }
+    },
+  }
 }
 
 export const reauthKy: Variant = {
