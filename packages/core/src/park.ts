@@ -38,8 +38,9 @@ export interface ParkingLot {
   /**
    * Park a call until `hold` settles: resolved, it goes to the client (`call.go(pass)`) and the
    * caller gets what that settles with; rejected (a refresh failure, or the caller's abort
-   * reason), the call rejects with it and the client never sees it; when its timeout runs out
-   * first, it rejects with `call.timeoutError()`.
+   * reason), the call rejects with it (`call.failed`) and the client never sees it — or, with
+   * `call.fail`, goes to the client to fail there; when its timeout runs out first, it ends the
+   * same way with `call.timeoutError()`.
    */
   park<T, P extends Promise<T> = Promise<T>>(
     hold: Promise<Pass>,
