@@ -6,7 +6,13 @@
 import { type Engine, type EngineInternals, internalsOf } from './engine.js'
 import { ReauthOptionsError } from './errors.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
-import type { AuthFailure, Credentials, OutgoingRequest, Pass } from './request-path.js'
+import type {
+  AttachOptions,
+  AuthFailure,
+  Credentials,
+  OutgoingRequest,
+  Pass,
+} from './request-types.js'
 import type { AuthResponse, Logger, OriginPolicy } from './types.js'
 
 export type { DeadlineSignal } from './deadline.js'
@@ -17,7 +23,13 @@ export type { OriginMatcher } from './origins.js'
 export { createOriginMatcher } from './origins.js'
 export type { ParkedCall, ParkedPromise, ParkingLot } from './park.js'
 export { createParkingLot } from './park.js'
-export type { AuthFailure, Credentials, OutgoingRequest, Pass } from './request-path.js'
+export type {
+  AttachOptions,
+  AuthFailure,
+  Credentials,
+  OutgoingRequest,
+  Pass,
+} from './request-types.js'
 export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'
 
 /** Where an adapter may send the token (see {@link connect}). */
@@ -48,14 +60,7 @@ export interface Connection {
    * that makes the signal (a deadline's timer, say): it is called only when the request
    * really waits, so a request with a valid token builds none.
    */
-  attach(
-    request: OutgoingRequest,
-    options?: {
-      signal?: AbortSignal | null | undefined | (() => AbortSignal | null | undefined)
-      /** What `hold` resolved with, for a call that was parked: its token, without a second wait. */
-      pass?: Pass | undefined
-    },
-  ): Promise<Credentials | undefined>
+  attach(request: OutgoingRequest, options?: AttachOptions): Promise<Credentials | undefined>
   /**
    * The one response-side step, for every response (status and headers) to a send made with
    * `sent`. `undefined`, decided at once (no wait): hand the response to the caller as it is.

@@ -58,13 +58,21 @@ export interface AuthFailure<T> {
   ): AuthResponse | undefined
 }
 
+/** How `attach` waits, when it must (the request path's and a connection's). */
+export interface AttachOptions {
+  /** Ends the wait: a signal, or a function that makes one only when the request really waits. */
+  signal?: LazySignal
+  /** What `hold` resolved with, for a call that was parked: its token, without a second wait. */
+  pass?: Pass | undefined
+}
+
 /** The request path over one engine, with an adapter's origin policy. */
 export interface RequestPath {
   /** The credentials for a send, or `undefined` when the request must go untouched. */
   attach(
     request: OutgoingRequest,
     allowed: OriginMatcher | undefined,
-    options?: { signal?: LazySignal; pass?: Pass | undefined },
+    options?: AttachOptions,
   ): Promise<Credentials | undefined>
   /**
    * The one response-side step. `undefined`, decided at once: hand the response to the caller
