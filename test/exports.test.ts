@@ -33,6 +33,7 @@ const entries: Record<string, string[]> = {
     'storedSessionProblem',
   ],
   'core/adapter': [
+    'LATER',
     'assertEngine',
     'baseOrigin',
     'connect',

@@ -236,6 +236,65 @@ describe('attachReauth: where the token goes', () => {
   })
 })
 
+describe('attachReauth: a valid token goes in the same turn', () => {
+  it('sends the request synchronously, as axios does without interceptors', async () => {
+    const server = fakeServer('never')
+    const { engine } = engineWith()
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    attachReauth(api, engine)
+    for (const call of [() => api.get('/a'), () => api({ url: '/b' }), () => api.post('/c', {})]) {
+      const before = server.calls.mock.calls.length
+      const pending = call()
+      // axios's synchronous path: the adapter already has the request, with the token.
+      expect(server.calls.mock.calls.length).toBe(before + 1)
+      await pending
+    }
+    expect(server.sent.map((s) => s.authorization)).toEqual(Array(3).fill('Bearer old'))
+  })
+
+  it('decides on the config an interceptor that runs first has changed', async () => {
+    const server = fakeServer('never')
+    const { engine } = engineWith()
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    attachReauth(api, engine)
+    // Added after reauth's: axios runs it first. It moves one call to another origin and
+    // names its own Authorization on another; reauth sees both changes.
+    api.interceptors.request.use(
+      (config) => {
+        if (config.url === '/elsewhere') config.baseURL = OTHER
+        if (config.url === '/own') config.headers.set('Authorization', 'Basic mine')
+        return config
+      },
+      null,
+      { synchronous: true },
+    )
+    await api.get('/elsewhere')
+    await api.get('/own')
+    await api.get('/me')
+    expect(server.sent.map((s) => [s.url, s.authorization])).toEqual([
+      [`${OTHER}/elsewhere`, null],
+      [`${API}/own`, 'Basic mine'],
+      [`${API}/me`, 'Bearer old'],
+    ])
+  })
+
+  it('waits (asynchronously) when the token expires within the margin, through api(config)', async () => {
+    const server = fakeServer('never')
+    const refresh = vi.fn(async () => ({ accessToken: 'new', tokenType: 'Bearer' }) as TokenSet)
+    const engine = createEngine({
+      tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+      refresh,
+    })
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    attachReauth(api, engine)
+    const pending = api({ url: '/me' })
+    expect(server.calls).not.toHaveBeenCalled()
+    await pending
+    expect(refresh).toHaveBeenCalledTimes(1)
+    expect(server.sent.map((s) => s.authorization)).toEqual(['Bearer new'])
+  })
+})
+
 describe('attachReauth: refresh and replay', () => {
   it('refreshes once for concurrent 401s across instances that share an engine', async () => {
     const server = fakeServer()

@@ -1,10 +1,13 @@
 import { type AuthResponse, type Engine, type OriginPolicy, ReauthOptionsError } from '@reauth/core'
 import {
   baseOrigin,
+  type Connection,
   type Credentials,
   connect,
   type DeadlineSignal,
   deadlineSignal,
+  LATER,
+  type OutgoingRequest,
   unreplayableBody,
 } from '@reauth/core/adapter'
 import {
@@ -17,7 +20,7 @@ import {
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
-import { parkCalls, TIMED_OUT, takeTicket } from './park.js'
+import { namesAuthorization, PARKED, parkCalls, TIMED_OUT, takeTicket } from './park.js'
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -67,6 +70,23 @@ type Config = InternalAxiosRequestConfig & { [ATTACHED]?: Attached }
 /** What axios takes for an absolute URL (a scheme, or `//` alone): sent as it is. */
 const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i
 
+/** Rethrow: a request interceptor's `rejected` (axios < 1.12 calls it without checking). */
+function rethrow(error: unknown): never {
+  throw error
+}
+
+/** A config as the engine reads it. */
+function outgoing(config: Config): OutgoingRequest {
+  return {
+    url: fullUrl(config),
+    method: config.method,
+    hasAuthorization: namesAuthorization(config.headers),
+    // The caller's own signal object: it is how the engine recognises the requests of
+    // its refresh function, which must not wait on the refresh they belong to.
+    signal: config.signal as AbortSignal | undefined,
+  }
+}
+
 /**
  * The URL of a request as axios builds it (`buildFullPath`: `baseURL` joined with `url` unless
  * `url` is absolute and `allowAbsoluteUrls` is not `false`), without its query (`params`): the
@@ -77,8 +97,25 @@ const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i
 function fullUrl(config: AxiosRequestConfig): string {
   const url = typeof config.url === 'string' ? config.url : ''
   const base = config.baseURL
-  if (!base || (ABSOLUTE.test(url) && config.allowAbsoluteUrls !== false)) return url
-  return url ? `${base.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : base
+  const absolute = config.allowAbsoluteUrls !== false
+  // The same URL as the last request (the common case): the same string, worked out once.
+  const last = lastUrl
+  if (last.url === url && last.base === base && last.absolute === absolute) return last.full
+  const full =
+    !base || (absolute && ABSOLUTE.test(url))
+      ? url
+      : url
+        ? `${base.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}`
+        : base
+  lastUrl = { url, base, absolute, full }
+  return full
+}
+
+let lastUrl: { url: string; base: string | undefined; absolute: boolean; full: string } = {
+  url: '',
+  base: undefined,
+  absolute: true,
+  full: '',
 }
 
 function headerText(headers: unknown, name: string): string | null {
@@ -134,6 +171,8 @@ function randomBoundary(): string {
  * `Content-Type`: naming one before the first send makes the replay byte-identical.
  */
 function pinBoundary(config: InternalAxiosRequestConfig): void {
+  // No body (a GET, say): nothing to pin.
+  if (config.data === undefined || config.data === null) return
   const contentType = headerText(config.headers, 'Content-Type')
   const isForm = typeof FormData !== 'undefined' && config.data instanceof FormData
   if (contentType === null ? !isForm : !/^\s*multipart\/form-data/i.test(contentType)) return
@@ -173,7 +212,11 @@ function withCredentials(config: Config, sent: Credentials | undefined): Config 
 
 /** Set the headers reauth computed for a send. */
 function setCredentials(headers: AxiosHeaders, sent: Credentials): void {
-  for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
+  const names = Object.keys(sent.headers)
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string
+    headers.set(name, sent.headers[name] as string)
+  }
 }
 
 /** Map what the engine threw to what axios would have thrown. */
@@ -233,6 +276,235 @@ function translate(error: unknown, config: Config): unknown {
 }
 
 /**
+ * reauth's interceptors on one instance: a class, so every instance shares one optimised copy
+ * of their code (closures made per `attachReauth` would start cold for every new instance).
+ */
+class Interceptors {
+  /** reauth's synchronous request interceptor's id; its other one is the next id. */
+  requestId = -1
+  /** The response interceptor's id (interceptors after it run twice on a replay). */
+  responseId = -1
+  #warned = false
+  /** What {@link Interceptors.goesNow} decided for the config axios is building the chain for. */
+  #now: { config: Config; sent: Credentials | undefined } | undefined
+  /** What `goesNow` answered last, read by the other interceptor's `runWhen` right after. */
+  #decided: { config: Config; goes: boolean } | undefined
+  constructor(
+    readonly reauth: Connection,
+    readonly instance: AxiosInstance,
+  ) {}
+
+  /**
+   * `runWhen` of reauth's synchronous request interceptor: the request is authorised at once
+   * (a valid token, a call not parked, no interceptor that runs before reauth's and could
+   * change it), so axios may send it in the same turn, as it sends a call without
+   * interceptors. Otherwise the other interceptor runs, which may wait.
+   */
+  goesNow(config: Config): boolean {
+    const goes = this.#goesNow(config)
+    this.#decided = { config, goes }
+    return goes
+  }
+
+  /** `runWhen` of the other request interceptor: the synchronous one did not take `config`. */
+  wentNow(config: Config): boolean {
+    const decided = this.#decided
+    this.#decided = undefined
+    return decided?.config === config && decided.goes
+  }
+
+  #goesNow(config: Config): boolean {
+    this.#now = undefined
+    if (config.reauth === false) return true
+    if (PARKED in config || config[ATTACHED] !== undefined || this.interceptedBefore(config)) {
+      return false
+    }
+    const sent = this.reauth.ready(outgoing(config))
+    if (sent === LATER) return false
+    this.#now = { config, sent }
+    return true
+  }
+
+  /** The synchronous request interceptor: applies what {@link Interceptors.goesNow} found. */
+  onRequestNow(config: Config): Config | Promise<Config> {
+    if (config.reauth === false) return config
+    const now = this.#now
+    this.#now = undefined
+    // (Not reached: axios runs it right after `goesNow` said so, for the same config.)
+    if (now?.config !== config) return this.onRequest(config)
+    startDeadline(config)
+    return withCredentials(config, now.sent)
+  }
+
+  /**
+   * Request interceptors that run before reauth's (axios's default order runs those added
+   * after first; with `transitional.legacyInterceptorReqResOrdering: false`, those added
+   * before): they may set headers or change the URL. reauth's own removed
+   * (`interceptors.request.clear()`) counts as one.
+   */
+  interceptedBefore(config: AxiosRequestConfig | undefined): boolean {
+    const handlers = this.instance.interceptors.request.handlers ?? []
+    const first = this.requestId
+    if (!handlers[first] && !handlers[first + 1]) return true
+    const legacy =
+      config?.transitional?.legacyInterceptorReqResOrdering ??
+      this.instance.defaults?.transitional?.legacyInterceptorReqResOrdering
+    const from = legacy === false ? 0 : first + 2
+    const to = legacy === false ? first : handlers.length
+    for (let i = from; i < to; i++) if (handlers[i]) return true
+    return false
+  }
+
+  /** A chain, not an async function: a request waiting for a refresh holds no suspended frame. */
+  onRequest(config: Config): Config | Promise<Config> {
+    const { reauth } = this
+    // A call that was parked: the token it waited for, and its deadline from when it was made;
+    // or why it ended while parked, thrown here so axios's response interceptors see it.
+    const ticket = takeTicket(config)
+    if (ticket?.failure) {
+      const { error } = ticket.failure
+      throw error === TIMED_OUT
+        ? timeoutError(config, typeof config.timeout === 'number' ? config.timeout : 0)
+        : translate(error, config)
+    }
+    if (config.reauth === false) return config
+    const attached = config[ATTACHED]
+    if (attached !== undefined) {
+      delete config[ATTACHED]
+      // Headers reauth put on an earlier send of this config (e.g. axios-retry resending
+      // `error.config`) are reauth's to replace; any other is the caller's.
+      if (attached.on(config.headers)) {
+        for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
+      }
+    }
+    // The call's deadline starts now (or started when it was parked); its timer only if the
+    // request really waits.
+    if (ticket?.deadline !== undefined && typeof config.timeout === 'number') {
+      ;(config as Timed)[DEADLINE] = { at: ticket.deadline, timeout: config.timeout }
+    }
+    startDeadline(config)
+    const request = outgoing(config)
+    // A valid token: set at once, no promise, no turn.
+    const now = reauth.ready(request, ticket?.pass)
+    if (now !== LATER) return withCredentials(config, now)
+    let wait: DeadlineSignal | undefined
+    return reauth
+      .attach(request, {
+        signal: () => {
+          wait = waitSignal(config)
+          return wait.signal
+        },
+        pass: ticket?.pass,
+      })
+      .then(
+        (sent) => {
+          wait?.done()
+          return withCredentials(config, sent)
+        },
+        (error: unknown) => {
+          wait?.done()
+          throw translate(error, config)
+        },
+      )
+  }
+
+  /**
+   * The response-side step for a response to a config reauth authorised: the replay's
+   * response, or `undefined` (decided at once) to hand `response` (or `axiosError`) on as it is.
+   */
+  respond(
+    config: Config,
+    response: AxiosResponse,
+    axiosError?: AxiosError,
+  ): Promise<AxiosResponse> | undefined {
+    const steps = this
+    const attached = config.reauth === false ? undefined : config[ATTACHED]
+    if (attached?.on(config.headers) !== true) return undefined
+    const view = authResponse(response)
+    let wait: DeadlineSignal | undefined
+    // Described (and a deadline started) only for a response reauth recovers from.
+    const replay = steps.reauth.respond<AxiosResponse>(attached.sent, view, () => {
+      wait = waitSignal(config)
+      return {
+        response: view,
+        method: config.method,
+        // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
+        get url() {
+          return fullUrl(config)
+        },
+        unreplayable: unreplayableBody(config.data),
+        signal: wait.signal,
+        errorContext: { response: axiosError },
+        inspect,
+        resend(next) {
+          const headers = new AxiosHeaders(config.headers)
+          setCredentials(headers, next)
+          const retry: Config = {
+            ...config,
+            headers,
+            // `data` is what the first send serialised: sent again as is, byte for byte.
+            transformRequest: [(data: unknown) => data],
+            reauth: false,
+          }
+          delete retry[ATTACHED]
+          steps.warnIfNotLast()
+          // What is left of the call's timeout when the replay really starts (after the queue).
+          const left = remaining(config)
+          if (left !== undefined) retry.timeout = left
+          return steps.instance.request(retry)
+        },
+      }
+    })
+    const deadline = wait
+    // Without a signal or a timeout there is nothing to release or translate: the waiter
+    // holds only the engine's promise.
+    if (replay === undefined || deadline === undefined || deadline.signal === undefined) {
+      deadline?.done()
+      return replay
+    }
+    return replay.then(
+      (replayed) => {
+        deadline.done()
+        return replayed
+      },
+      (failure: unknown) => {
+        deadline.done()
+        throw translate(failure, config)
+      },
+    )
+  }
+
+  onResponse(response: AxiosResponse): AxiosResponse | Promise<AxiosResponse> {
+    // A `validateStatus` that accepts 401 makes axios resolve it: recover here too. An
+    // interceptor registered earlier may already have turned the response into something
+    // else (its data): that is not ours to look at.
+    if (!isAxiosResponse(response)) return response
+    const config = response.config as Config
+    if (config.reauth === false || config[ATTACHED] === undefined) return response
+    return this.respond(config, response) ?? response
+  }
+
+  onResponseError(error: unknown): Promise<AxiosResponse> {
+    if (!isAxiosError(error) || !error.config || !error.response) return Promise.reject(error)
+    return this.respond(error.config as Config, error.response, error) ?? Promise.reject(error)
+  }
+
+  /**
+   * The replay runs the instance's whole response chain, then its result continues through
+   * the interceptors registered after reauth's: those run twice on a replayed response.
+   */
+  warnIfNotLast(): void {
+    const handlers = this.instance.interceptors.response.handlers ?? []
+    if (this.#warned || !handlers.slice(this.responseId + 1).some(Boolean)) return
+    this.#warned = true
+    this.reauth.log.warn(
+      'Response interceptors registered after attachReauth() run twice on a replayed response: ' +
+        'call attachReauth() after adding your own interceptors',
+    )
+  }
+}
+
+/**
  * Keep an existing axios instance authorised: adds a request interceptor that attaches
  * the token and a response interceptor that, on an auth failure, refreshes once for all
  * concurrent callers (single flight) and replays the request through the same instance.
@@ -276,174 +548,28 @@ export function attachReauth(
     baseHint: 'the instance an absolute "baseURL"',
   })
 
-  /** A chain, not an async function: a request waiting for a refresh holds no suspended frame. */
-  function onRequest(config: Config): Config | Promise<Config> {
-    // A call that was parked: the token it waited for, and its deadline from when it was made;
-    // or why it ended while parked, thrown here so axios's response interceptors see it.
-    const ticket = takeTicket(config)
-    if (ticket?.failure) {
-      const { error } = ticket.failure
-      throw error === TIMED_OUT
-        ? timeoutError(config, typeof config.timeout === 'number' ? config.timeout : 0)
-        : translate(error, config)
-    }
-    if (config.reauth === false) return config
-    const attached = config[ATTACHED]
-    delete config[ATTACHED]
-    // Headers reauth put on an earlier send of this config (e.g. axios-retry resending
-    // `error.config`) are reauth's to replace; any other is the caller's.
-    if (attached?.on(config.headers) === true) {
-      for (const name of Object.keys(attached.sent.headers)) config.headers.delete(name)
-    }
-    // The call's deadline starts now (or started when it was parked); its timer only if the
-    // request really waits.
-    if (ticket?.deadline !== undefined && typeof config.timeout === 'number') {
-      ;(config as Timed)[DEADLINE] = { at: ticket.deadline, timeout: config.timeout }
-    }
-    startDeadline(config)
-    let wait: DeadlineSignal | undefined
-    return reauth
-      .attach(
-        {
-          url: fullUrl(config),
-          method: config.method,
-          hasAuthorization: config.headers.has('Authorization') || config.headers.has('DPoP'),
-          // The caller's own signal object: it is how the engine recognises the requests of
-          // its refresh function, which must not wait on the refresh they belong to.
-          signal: config.signal as AbortSignal | undefined,
-        },
-        {
-          signal: () => {
-            wait = waitSignal(config)
-            return wait.signal
-          },
-          pass: ticket?.pass,
-        },
-      )
-      .then(
-        (sent) => {
-          wait?.done()
-          return withCredentials(config, sent)
-        },
-        (error: unknown) => {
-          wait?.done()
-          throw translate(error, config)
-        },
-      )
-  }
-
-  /**
-   * The response-side step for a response to a config reauth authorised: the replay's
-   * response, or `undefined` (decided at once) to hand `response` (or `axiosError`) on as it is.
-   */
-  function respond(
-    config: Config,
-    response: AxiosResponse,
-    axiosError?: AxiosError,
-  ): Promise<AxiosResponse> | undefined {
-    const attached = config.reauth === false ? undefined : config[ATTACHED]
-    if (attached?.on(config.headers) !== true) return undefined
-    const view = authResponse(response)
-    let wait: DeadlineSignal | undefined
-    // Described (and a deadline started) only for a response reauth recovers from.
-    const replay = reauth.respond<AxiosResponse>(attached.sent, view, () => {
-      wait = waitSignal(config)
-      return {
-        response: view,
-        method: config.method,
-        // Built only when needed (a log line, a DPoP proof): a waiter holds no URL string.
-        get url() {
-          return fullUrl(config)
-        },
-        unreplayable: unreplayableBody(config.data),
-        signal: wait.signal,
-        errorContext: { response: axiosError },
-        inspect,
-        resend(next) {
-          const headers = new AxiosHeaders(config.headers)
-          setCredentials(headers, next)
-          const retry: Config = {
-            ...config,
-            headers,
-            // `data` is what the first send serialised: sent again as is, byte for byte.
-            transformRequest: [(data: unknown) => data],
-            reauth: false,
-          }
-          delete retry[ATTACHED]
-          warnIfNotLast()
-          // What is left of the call's timeout when the replay really starts (after the queue).
-          const left = remaining(config)
-          if (left !== undefined) retry.timeout = left
-          return instance.request(retry)
-        },
-      }
-    })
-    const deadline = wait
-    // Without a signal or a timeout there is nothing to release or translate: the waiter
-    // holds only the engine's promise.
-    if (replay === undefined || deadline === undefined || deadline.signal === undefined) {
-      deadline?.done()
-      return replay
-    }
-    return replay.then(
-      (replayed) => {
-        deadline.done()
-        return replayed
-      },
-      (failure: unknown) => {
-        deadline.done()
-        throw translate(failure, config)
-      },
-    )
-  }
-
-  function onResponse(response: AxiosResponse): AxiosResponse | Promise<AxiosResponse> {
-    // A `validateStatus` that accepts 401 makes axios resolve it: recover here too. An
-    // interceptor registered earlier may already have turned the response into something
-    // else (its data): that is not ours to look at.
-    if (!isAxiosResponse(response)) return response
-    const config = response.config as Config
-    if (config.reauth === false || config[ATTACHED] === undefined) return response
-    return respond(config, response) ?? response
-  }
-
-  function onResponseError(error: unknown): Promise<AxiosResponse> {
-    if (!isAxiosError(error) || !error.config || !error.response) return Promise.reject(error)
-    return respond(error.config as Config, error.response, error) ?? Promise.reject(error)
-  }
-
-  let warned = false
-  /**
-   * The replay runs the instance's whole response chain, then its result continues through
-   * the interceptors registered after reauth's: those run twice on a replayed response.
-   */
-  function warnIfNotLast(): void {
-    const handlers = instance.interceptors.response.handlers ?? []
-    if (warned || !handlers.slice(responseId + 1).some(Boolean)) return
-    warned = true
-    reauth.log.warn(
-      'Response interceptors registered after attachReauth() run twice on a replayed response: ' +
-        'call attachReauth() after adding your own interceptors',
-    )
-  }
-
-  const requestId = instance.interceptors.request.use(onRequest)
-  const responseId = instance.interceptors.response.use(onResponse, onResponseError)
+  const steps = new Interceptors(reauth, instance)
+  // Two request interceptors, one of which runs for each request (`runWhen`): a synchronous
+  // one when the request is authorised at once, so axios sends it in the same turn (as it
+  // does with no interceptors); the other when it may wait.
+  const requestId = instance.interceptors.request.use(
+    (config) => steps.onRequestNow(config),
+    rethrow,
+    { synchronous: true, runWhen: (config) => steps.goesNow(config) },
+  )
+  const waitingId = instance.interceptors.request.use((config) => steps.onRequest(config), null, {
+    runWhen: (config) => !steps.wentNow(config),
+  })
+  steps.requestId = requestId
+  const responseId = instance.interceptors.response.use(
+    (response) => steps.onResponse(response),
+    (error: unknown) => steps.onResponseError(error),
+  )
+  steps.responseId = responseId
   const unpark = parkCalls(instance, reauth, {
     url: fullUrl,
-    // Interceptors added after reauth's run before it (axios's default order; with
-    // `transitional.legacyInterceptorReqResOrdering: false`, those added before): they may set
-    // headers or change the URL. Without reauth's own interceptor, nothing is parked.
-    interceptedBefore(config) {
-      const handlers = instance.interceptors.request.handlers ?? []
-      // reauth's own interceptor is gone (`interceptors.request.clear()`): nothing to park for.
-      if (!handlers[requestId]) return true
-      const legacy =
-        config?.transitional?.legacyInterceptorReqResOrdering ??
-        instance.defaults?.transitional?.legacyInterceptorReqResOrdering
-      const before = legacy === false ? handlers.slice(0, requestId) : handlers.slice(requestId + 1)
-      return before.some(Boolean)
-    },
+    // Without reauth's own interceptors, or with one that runs first, nothing is parked.
+    interceptedBefore: (config) => steps.interceptedBefore(config),
   })
   let attached = true
   return function detach() {
@@ -451,6 +577,7 @@ export function attachReauth(
     attached = false
     unpark()
     instance.interceptors.request.eject(requestId)
+    instance.interceptors.request.eject(waitingId)
     instance.interceptors.response.eject(responseId)
   }
 }

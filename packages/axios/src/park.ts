@@ -6,7 +6,13 @@
  * request interceptor attaches the token it waited for at once. Calling the instance itself
  * (`api(config)`) cannot be wrapped: such a call waits in the interceptor, as before.
  */
-import { type Connection, createParkingLot, type ParkedCall, type Pass } from '@reauth/core/adapter'
+import {
+  type Connection,
+  createParkingLot,
+  type ParkedCall,
+  type ParkingLot,
+  type Pass,
+} from '@reauth/core/adapter'
 import type {
   AxiosInstance,
   AxiosRequestConfig,
@@ -73,16 +79,20 @@ const SHAPES: Record<string, Shape> = {
 
 type Method = (...args: unknown[]) => Promise<AxiosResponse>
 
-/** `headers` (a plain object or `AxiosHeaders`) names an `Authorization` or a DPoP proof. */
-function namesAuthorization(headers: unknown): boolean {
+/**
+ * `headers` (a plain object or `AxiosHeaders`) names an `Authorization` or a DPoP proof with a
+ * value, as `AxiosHeaders#has` finds them (any case), in one pass over the names.
+ */
+export function namesAuthorization(headers: unknown): boolean {
   if (typeof headers !== 'object' || headers === null) return false
-  const has = (headers as { has?: unknown }).has
-  if (typeof has === 'function') {
-    return Boolean(has.call(headers, 'Authorization')) || Boolean(has.call(headers, 'DPoP'))
-  }
-  for (const name of Object.keys(headers)) {
+  const record = headers as Record<string, unknown>
+  const names = Object.keys(record)
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string
+    // Only names of the right length are lowered: most headers are neither.
+    if (name.length !== 13 && name.length !== 4) continue
     const lower = name.toLowerCase()
-    if (lower === 'authorization' || lower === 'dpop') return true
+    if ((lower === 'authorization' || lower === 'dpop') && record[name] !== undefined) return true
   }
   return false
 }
@@ -177,6 +187,43 @@ interface Parking {
   active: boolean
 }
 
+/** One wrapped method of one instance. */
+interface Wrapped {
+  parking: Parking
+  reauth: Connection
+  lot: ParkingLot
+  original: Method
+  shape: Shape
+  /** The method's verb (`post` for `postForm`). */
+  method: string
+}
+
+/** A call through a wrapped method: parked when it would wait for a refresh, else passed on. */
+function callWrapped(entry: Wrapped, self: unknown, args: unknown[]): Promise<AxiosResponse> {
+  const { parking, reauth, original, shape } = entry
+  const config = (
+    shape === 'request'
+      ? typeof args[0] === 'string'
+        ? args[1]
+        : args[0]
+      : shape === 'url'
+        ? args[1]
+        : args[2]
+  ) as AxiosRequestConfig | undefined
+  const defaults = parking.instance.defaults
+  // A valid token (the common case): nothing to build, nothing to decide.
+  if (!parking.active || (config?.reauth ?? defaults?.reauth) === false || reauth.calm()) {
+    return Reflect.apply(original, self, args)
+  }
+  const verb = (
+    shape === 'request' ? String(config?.method ?? defaults?.method ?? 'get') : entry.method
+  ).toLowerCase()
+  const call = new AxiosCall(parking, original, shape, args, config, verb)
+  const hold = reauth.hold(call)
+  if (hold === undefined) return Reflect.apply(original, self, args)
+  return entry.lot.park(hold, call)
+}
+
 /**
  * Wrap the instance's methods so a call that would wait for a refresh is parked before axios
  * builds it. Returns a function that puts the methods back (those nobody replaced since).
@@ -194,27 +241,10 @@ export function parkCalls(
     const original = target[name]
     if (typeof original !== 'function') continue
     const method = name.replace(/Form$/, '')
+    const entry: Wrapped = { parking, reauth, lot, original: original as Method, shape, method }
+    // A thin closure per method: the work is in `callWrapped`, one optimised copy for all.
     const wrapper = function (this: unknown, ...args: unknown[]): Promise<AxiosResponse> {
-      const config = (
-        shape === 'request'
-          ? typeof args[0] === 'string'
-            ? args[1]
-            : args[0]
-          : shape === 'url'
-            ? args[1]
-            : args[2]
-      ) as AxiosRequestConfig | undefined
-      const defaults = instance.defaults
-      if (!parking.active || (config?.reauth ?? defaults?.reauth) === false) {
-        return Reflect.apply(original, this, args)
-      }
-      const verb = (
-        shape === 'request' ? String(config?.method ?? defaults?.method ?? 'get') : method
-      ).toLowerCase()
-      const call = new AxiosCall(parking, original as Method, shape, args, config, verb)
-      const hold = reauth.hold(call)
-      if (hold === undefined) return Reflect.apply(original, this, args)
-      return lot.park(hold, call)
+      return callWrapped(entry, this, args)
     }
     target[name] = wrapper
     wrapped.push([name, original as Method, wrapper])

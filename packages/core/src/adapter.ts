@@ -5,13 +5,16 @@
  */
 import { type Engine, type EngineInternals, internalsOf } from './engine.js'
 import { ReauthOptionsError } from './errors.js'
+import { calmNow, type Lane, readyNow } from './lane.js'
 import { createOriginMatcher, type OriginMatcher } from './origins.js'
-import type {
-  AttachOptions,
-  AuthFailure,
-  Credentials,
-  OutgoingRequest,
-  Pass,
+import type { RequestPath } from './request-path.js'
+import {
+  type AttachOptions,
+  type AuthFailure,
+  type Credentials,
+  LATER,
+  type OutgoingRequest,
+  type Pass,
 } from './request-types.js'
 import type { AuthResponse, Logger, OriginPolicy } from './types.js'
 
@@ -30,6 +33,7 @@ export type {
   OutgoingRequest,
   Pass,
 } from './request-types.js'
+export { LATER } from './request-types.js'
 export { baseOrigin, pageOrigin, requestBase, resolveRequestUrl } from './url.js'
 
 /** Where an adapter may send the token (see {@link connect}). */
@@ -84,6 +88,20 @@ export interface Connection {
    * `request.hasAuthorization`: an adapter may make them getters, worked out only when needed.
    */
   hold(request: OutgoingRequest): Promise<Pass> | undefined
+  /**
+   * What `attach` would resolve with, answered synchronously when the request needs no wait
+   * (the common case: a valid token in a synchronous store): the credentials, or `undefined`
+   * (the request goes untouched). {@link LATER} when only `attach` can tell — a wait for a
+   * refresh, a store that answers asynchronously, a DPoP proof to sign, a failure to report.
+   * An adapter that can go on synchronously skips a promise and a turn per request.
+   */
+  ready(request: OutgoingRequest, pass?: Pass): Credentials | undefined | typeof LATER
+  /**
+   * No request can wait now, whatever its URL (a synchronous store holds a set outside the
+   * expiry margin, and one token serves every URL): a wrapper checks this before it builds
+   * anything for `hold`.
+   */
+  calm(): boolean
 }
 
 /** Is this an engine from `createEngine` (of any copy of core)? */
@@ -110,14 +128,50 @@ export function assertEngine(value: unknown): asserts value is Engine {
 export function connect(engine: Engine, options: ConnectOptions): Connection {
   assertEngine(engine)
   const internals = internalsOf(engine) as EngineInternals
-  const allowed = originsFor(internals, options)
-  const { path } = internals
-  return {
-    log: internals.log,
-    allowed,
-    attach: (request, opts) => path.attach(request, allowed, opts),
-    respond: (sent, response, describe) => path.respond(sent, response, describe),
-    hold: (request) => path.hold(request, allowed),
+  return new Connected(internals, originsFor(internals, options))
+}
+
+/**
+ * A {@link Connection}: a class, so every connection shares one optimised copy of its methods
+ * (a closure made per connection would start cold for every new client).
+ */
+class Connected implements Connection {
+  readonly log: Required<Logger>
+  readonly #path: RequestPath
+  readonly #lane: Lane
+  constructor(
+    internals: EngineInternals,
+    readonly allowed: OriginMatcher,
+  ) {
+    this.log = internals.log
+    this.#path = internals.path
+    this.#lane = internals.path.lane
+  }
+  attach(request: OutgoingRequest, options?: AttachOptions): Promise<Credentials | undefined> {
+    const signal = options?.signal
+    if (typeof signal !== 'function' && signal?.aborted) {
+      return this.#path.attach(request, this.allowed, options)
+    }
+    const now = readyNow(this.#lane, request, this.allowed, options?.pass)
+    if (now === LATER) return this.#path.attach(request, this.allowed, options)
+    return Promise.resolve(now)
+  }
+  respond<T>(
+    sent: Credentials | undefined,
+    response: AuthResponse,
+    describe: () => AuthFailure<T>,
+  ): Promise<T> | undefined {
+    return this.#path.respond(sent, response, describe)
+  }
+  hold(request: OutgoingRequest): Promise<Pass> | undefined {
+    return this.calm() ? undefined : this.#path.hold(request, this.allowed)
+  }
+  ready(request: OutgoingRequest, pass?: Pass): Credentials | undefined | typeof LATER {
+    const now = readyNow(this.#lane, request, this.allowed, pass)
+    return now === LATER ? this.#path.ready(request, this.allowed, pass) : now
+  }
+  calm(): boolean {
+    return (!this.#lane.resources && calmNow(this.#lane)) || this.#path.calm()
   }
 }
 

@@ -1,23 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { flush, HOUR, hourToken, T0 } from '../../../test/support/hour-token.js'
 import { steps } from '../../../test/support/steps.js'
 import { createEngine } from './engine.js'
 import { RefreshError } from './errors.js'
 import type { RefreshFunction, TokenSet } from './types.js'
 
-const T0 = Date.UTC(2030, 0, 1, 12)
-const HOUR = 3_600_000
 const API = 'https://api.example.com'
-
-/** A one-hour token, `left` ms before its expiry. */
-function hourToken(n: number, left: number): TokenSet {
-  return {
-    accessToken: `at-${n}`,
-    tokenType: 'Bearer',
-    refreshToken: `rt-${n}`,
-    issuedAt: T0 + left - HOUR,
-    expiresAt: T0 + left,
-  }
-}
 
 function gatedRefresh() {
   const gates: Array<{ resolve: (t: TokenSet) => void; reject: (e: unknown) => void }> = []
@@ -28,10 +16,6 @@ function gatedRefresh() {
       }),
   )
   return { fn, gates }
-}
-
-const flush = async () => {
-  for (let i = 0; i < 30; i++) await Promise.resolve()
 }
 
 beforeEach(() => {

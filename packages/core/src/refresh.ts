@@ -7,6 +7,7 @@ import {
 import type { EngineEvents, Events, RefreshReason } from './events.js'
 import type { Grants } from './grant.js'
 import type { EngineConfig } from './options.js'
+import { LATER } from './request-types.js'
 import { isPromise, type Session } from './session.js'
 import { authorizationHeader } from './token-set.js'
 import type { TokenSet } from './types.js'
@@ -28,6 +29,12 @@ export interface Refresher {
     signal: LazySignal,
     resource?: string,
   ): TokenSet | undefined | Promise<TokenSet | undefined>
+  /**
+   * What {@link Refresher.tokens} gives when it needs no wait, read synchronously: the set, or
+   * `undefined` (signed out); {@link LATER} when only `tokens` can tell (a wait, an asynchronous
+   * store, an ended session, a first acquire).
+   */
+  now(resource?: string): TokenSet | undefined | typeof LATER
   /**
    * Start or join the refresh of `basis` (`undefined`: acquire); a request waiting on it is
    * reported as a `wait` event.
@@ -202,22 +209,36 @@ export function createRefresher(
     )
   }
 
+  /**
+   * The set for a request once the store answered, when it needs no wait: a set outside the
+   * expiry margin (starting a background grant inside the refresh-ahead window), `undefined`
+   * when signed out, else {@link LATER}.
+   */
+  function readyFrom(
+    stored: TokenSet | undefined,
+    resource: string | undefined,
+  ): TokenSet | undefined | typeof LATER {
+    if (!stored) return session.isEnded || config.acquire ? LATER : undefined
+    const current = session.view(stored, resource)
+    if (session.expiresSoon(current)) return LATER
+    refreshAhead(current, resource)
+    return current
+  }
+
   /** The set for a request once the store answered (see {@link Refresher.tokens}). */
   function tokensFrom(
     stored: TokenSet | undefined,
     signal: LazySignal,
     resource: string | undefined,
   ): TokenSet | undefined | Promise<TokenSet | undefined> {
+    const ready = readyFrom(stored, resource)
+    if (ready !== LATER) return ready
     if (!stored) {
       if (session.isEnded) throw session.endedError()
       // A service's first request (client credentials): acquire, every caller waits for one.
-      return config.acquire ? wait(undefined, 'proactive', signalOf(signal), resource) : undefined
+      return wait(undefined, 'proactive', signalOf(signal), resource)
     }
     const current = session.view(stored, resource)
-    if (!session.expiresSoon(current)) {
-      refreshAhead(current, resource)
-      return current
-    }
     const waiting = wait(current, 'proactive', signalOf(signal), resource)
     if (current.expiresAt === undefined || current.expiresAt <= Date.now()) return waiting
     return waiting.catch((error: unknown) => {
@@ -248,8 +269,19 @@ export function createRefresher(
       : tokensFrom(stored, signal, resource)
   }
 
+  function now(resource?: string): TokenSet | undefined | typeof LATER {
+    // Not even read when the store answers asynchronously: `tokens` reads it once.
+    if (session.asyncStore) return LATER
+    const stored = session.readNow()
+    if (!isPromise(stored)) return readyFrom(stored, resource)
+    // Learnt now, on the first call: `tokens` reads it again (and reports its failure).
+    stored.catch(noop)
+    return LATER
+  }
+
   return {
     tokens,
+    now,
     wait,
     shared,
     adopt(fresh) {

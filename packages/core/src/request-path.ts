@@ -3,17 +3,19 @@ import { createDpopNonces, createDpopProof } from './dpop.js'
 import { errorForRequest, RefreshError } from './errors.js'
 import type { Events } from './events.js'
 import type { Grants } from './grant.js'
+import { Lane, type Target } from './lane.js'
 import { describeUrl } from './logger.js'
 import type { EngineConfig } from './options.js'
 import { isPureMatcher, type OriginMatcher } from './origins.js'
 import type { Refresher } from './refresh.js'
-import type {
-  AuthFailure,
-  Credentials,
-  OutgoingRequest,
-  Pass,
-  RequestPath,
-  Signal,
+import {
+  type AuthFailure,
+  type Credentials,
+  LATER,
+  type OutgoingRequest,
+  type Pass,
+  type RequestPath,
+  type Signal,
 } from './request-types.js'
 import { isPromise, type Session } from './session.js'
 import { authorizationHeader, isDpopBound } from './token-set.js'
@@ -27,11 +29,6 @@ export type {
   Pass,
   RequestPath,
 } from './request-types.js'
-
-/** Where a request's token goes: its resource (RFC 8707), or the set's own token. */
-interface Target {
-  resource: string | undefined
-}
 
 /** An absolute http(s) URL: resolved the same way whatever the page's base URL. */
 const ABSOLUTE = /^https?:\/\//i
@@ -95,6 +92,8 @@ export function createRequestPath(
   const { counts } = events
   /** DPoP nonces per origin, from `DPoP-Nonce` response headers. */
   const nonces = createDpopNonces()
+  /** What the fast lane answers from (see lane.ts): kept up to date here. */
+  const lane = new Lane(config.store, grants.signals, config.hasResources)
 
   /**
    * What a send of `request` carries for `tokens`: `Authorization`, and for a DPoP-bound set a
@@ -172,6 +171,19 @@ export function createRequestPath(
   /** Where a URL's token may go under `policy`: the resource it is for, or `null` (nowhere). */
   function decide(input: string | URL, policy: OriginMatcher | undefined): Target | null {
     if (!policy) return null
+    // The same URL under the same policy as the last request (the common case).
+    if (input === lane.url && policy === lane.policy) return lane.decision
+    const decision = decideAnew(input, policy)
+    // Only an absolute URL: a relative one depends on the page's base URL.
+    if (typeof input === 'string' && ABSOLUTE.test(input) && isPureMatcher(policy)) {
+      lane.url = input
+      lane.policy = policy
+      lane.decision = decision
+    }
+    return decision
+  }
+
+  function decideAnew(input: string | URL, policy: OriginMatcher): Target | null {
     const key = typeof input === 'string' && ABSOLUTE.test(input) ? input : undefined
     let cache = key === undefined || !isPureMatcher(policy) ? undefined : decisions.get(policy)
     const cached = key === undefined ? undefined : cache?.get(key)
@@ -279,6 +291,7 @@ export function createRequestPath(
   }
 
   const path: RequestPath = {
+    lane,
     async authorize(request, allowed, options = {}) {
       const to = target(request, allowed)
       if (to === null) return undefined
@@ -286,23 +299,25 @@ export function createRequestPath(
       return tokens && authorizationHeader(tokens)
     },
 
+    calm() {
+      // A set outside the margin, or none at all (signed out): no request waits.
+      return !config.hasResources && refresher.now() !== LATER
+    },
+
     hold(request, allowed) {
+      // A valid token and one token for every URL: the call goes now, its URL never read.
+      if (path.calm() || session.asyncStore) return undefined
       let to: Target | null
       let stored: TokenSet | undefined | Promise<TokenSet | undefined>
       try {
-        // Only a synchronous store: a second read of an async one would cost every request.
-        if (session.asyncStore) return undefined
         stored = session.readNow()
         if (isPromise(stored)) {
-          // Learnt now, on the first call: `attach` reads it (and reports its failure).
           stored.catch(noop)
           return undefined
         }
-        // A valid token and one token for every URL: the call goes now, its URL never read.
-        if (!stored || (!config.hasResources && !session.expiresSoon(stored))) return undefined
+        if (!stored) return undefined
         to = target(request, allowed)
       } catch {
-        // A store that throws: `attach` reads it again and rejects the call with it.
         return undefined
       }
       if (to === null || !session.expiresSoon(session.view(stored, to.resource))) return undefined
@@ -319,7 +334,34 @@ export function createRequestPath(
       }
     },
 
+    ready(request, allowed, pass) {
+      try {
+        const to = target(request, allowed)
+        if (to === null) return undefined
+        if (request.signal?.aborted) return LATER
+        const set = HeldPass.usable(pass, to.resource) ?? refresher.now(to.resource)
+        if (set === undefined) return undefined
+        // A DPoP proof is signed asynchronously: `attach` makes it.
+        if (set === LATER || isDpopBound(set)) return LATER
+        const sent = credentialsFor(set, to.resource, request.method, request.url) as Credentials
+        // The store's own set (not a view for a resource): the lane answers for it until its
+        // refresh-ahead window.
+        if (pass === undefined && to.resource === undefined) {
+          lane.calm(set, session.calmUntil(set), sent)
+        }
+        return sent
+      } catch {
+        return LATER
+      }
+    },
+
     attach(request, allowed, options = {}) {
+      const { signal } = options
+      const now =
+        typeof signal !== 'function' && signal?.aborted
+          ? LATER
+          : path.ready(request, allowed, options.pass)
+      if (now !== LATER) return now === undefined ? NOTHING : Promise.resolve(now)
       // A chain, not an async function: a request waiting for a refresh holds no frame.
       try {
         const to = target(request, allowed)

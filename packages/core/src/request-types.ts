@@ -1,10 +1,17 @@
 /** The request path's types: what adapters hand the engine, and what it hands back. */
 
+import type { Lane } from './lane.js'
 import type { OriginMatcher } from './origins.js'
 import type { LazySignal } from './refresh.js'
 import type { AuthResponse } from './types.js'
 
 export type Signal = AbortSignal | null | undefined
+
+/**
+ * What {@link RequestPath.ready} answers when it cannot tell synchronously: only `attach` can
+ * (the request waits for a refresh, the store answers asynchronously, a DPoP proof is signed).
+ */
+export const LATER: unique symbol = Symbol('reauth.later')
 
 /**
  * What reauth puts on one send of a request: header names (lower case) and values. Computed
@@ -68,12 +75,29 @@ export interface AttachOptions {
 
 /** The request path over one engine, with an adapter's origin policy. */
 export interface RequestPath {
+  /** What the fast lane answers from (lane.ts). */
+  readonly lane: Lane
   /** The credentials for a send, or `undefined` when the request must go untouched. */
   attach(
     request: OutgoingRequest,
     allowed: OriginMatcher | undefined,
     options?: AttachOptions,
   ): Promise<Credentials | undefined>
+  /**
+   * What `attach` would resolve with, answered synchronously when no wait is needed (the common
+   * case): the credentials, or `undefined` (the request goes untouched); {@link LATER} when only
+   * `attach` can tell. Never throws: a failure is `attach`'s to report.
+   */
+  ready(
+    request: OutgoingRequest,
+    allowed: OriginMatcher | undefined,
+    pass?: Pass,
+  ): Credentials | undefined | typeof LATER
+  /**
+   * No request can wait now, whatever its URL: a synchronous store holds a set outside the
+   * expiry margin, and one token serves every URL. A wrapper checks it before it builds anything.
+   */
+  calm(): boolean
   /**
    * The one response-side step. `undefined`, decided at once: hand the response to the caller
    * as it is (not an auth failure, not reauth's, or not replayable — logged). Otherwise the

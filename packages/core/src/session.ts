@@ -34,6 +34,8 @@ export interface Session {
   expiresSoon(tokens: TokenSet, now?: number): boolean
   /** Inside the refresh-ahead window: a background grant may start. */
   inRefreshAhead(tokens: TokenSet, now?: number): boolean
+  /** Until when (ms since the epoch) `tokens` is neither inside the expiry margin nor the refresh-ahead window. */
+  calmUntil(tokens: TokenSet): number
   /** The error a request gets while the session is ended. */
   endedError(): SessionExpiredError
   /** The session is ended (a terminal failure here or on the store), until tokens are set or cleared. */
@@ -78,14 +80,17 @@ export function createSession(config: EngineConfig, events: Events): Session {
     )
   }
 
+  /** `ms`, bounded by a `fraction` of the token's lifetime when it is known. */
+  function lead(tokens: TokenSet, expiresAt: number, ms: number, fraction: number): number {
+    if (tokens.issuedAt === undefined) return ms
+    return Math.min(ms, Math.max(0, (expiresAt - tokens.issuedAt) * fraction))
+  }
+
   /** `ms` before expiry, bounded by a `fraction` of the token's lifetime when it is known. */
   function within(tokens: TokenSet, ms: number, fraction: number, now: number): boolean {
-    if (tokens.expiresAt === undefined) return false
-    let bound = ms
-    if (tokens.issuedAt !== undefined) {
-      bound = Math.min(bound, Math.max(0, (tokens.expiresAt - tokens.issuedAt) * fraction))
-    }
-    return tokens.expiresAt - now <= bound
+    const { expiresAt } = tokens
+    if (expiresAt === undefined) return false
+    return expiresAt - now <= lead(tokens, expiresAt, ms, fraction)
   }
 
   const session: Session = {
@@ -163,6 +168,17 @@ export function createSession(config: EngineConfig, events: Events): Session {
 
     expiresSoon: (tokens, now = Date.now()) => within(tokens, config.expiryMargin, 1 / 4, now),
     inRefreshAhead: (tokens, now = Date.now()) => within(tokens, config.refreshAhead, 1 / 2, now),
+    calmUntil(tokens) {
+      const { expiresAt } = tokens
+      if (expiresAt === undefined) return Number.POSITIVE_INFINITY
+      return (
+        expiresAt -
+        Math.max(
+          lead(tokens, expiresAt, config.expiryMargin, 1 / 4),
+          lead(tokens, expiresAt, config.refreshAhead, 1 / 2),
+        )
+      )
+    },
 
     endedError() {
       return new SessionExpiredError(
