@@ -278,6 +278,22 @@ describe('attachReauth: a valid token goes in the same turn', () => {
     ])
   })
 
+  it('with an asynchronous interceptor of yours, concurrent calls each get the token', async () => {
+    const server = fakeServer('never')
+    const { engine } = engineWith()
+    const api = axios.create({ baseURL: API, adapter: server.adapter })
+    // Added before reauth's: it runs after it, and makes axios take its promise chain.
+    const seen: string[] = []
+    api.interceptors.request.use(async (config) => {
+      seen.push(String(config.headers.get('Authorization')))
+      return config
+    })
+    attachReauth(api, engine)
+    await Promise.all([api.get('/a'), api.get('/b'), api({ url: '/c' })])
+    expect(seen).toEqual(Array(3).fill('Bearer old'))
+    expect(server.sent.map((s) => s.authorization)).toEqual(Array(3).fill('Bearer old'))
+  })
+
   it('waits (asynchronously) when the token expires within the margin, through api(config)', async () => {
     const server = fakeServer('never')
     const refresh = vi.fn(async () => ({ accessToken: 'new', tokenType: 'Bearer' }) as TokenSet)

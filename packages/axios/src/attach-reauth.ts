@@ -285,10 +285,12 @@ class Interceptors {
   /** The response interceptor's id (interceptors after it run twice on a replay). */
   responseId = -1
   #warned = false
-  /** What {@link Interceptors.goesNow} decided for the config axios is building the chain for. */
-  #now: { config: Config; sent: Credentials | undefined } | undefined
-  /** What `goesNow` answered last, read by the other interceptor's `runWhen` right after. */
-  #decided: { config: Config; goes: boolean } | undefined
+  /** The config {@link Interceptors.goesNow} let through last, and the credentials it found. */
+  #nowConfig: Config | undefined = undefined
+  #nowSent: Credentials | undefined = undefined
+  /** The config `goesNow` answered for last, read by the other interceptor's `runWhen` right after. */
+  #decided: Config | undefined = undefined
+  #goes = false
   constructor(
     readonly reauth: Connection,
     readonly instance: AxiosInstance,
@@ -302,38 +304,41 @@ class Interceptors {
    */
   goesNow(config: Config): boolean {
     const goes = this.#goesNow(config)
-    this.#decided = { config, goes }
+    this.#decided = config
+    this.#goes = goes
     return goes
   }
 
   /** `runWhen` of the other request interceptor: the synchronous one did not take `config`. */
   wentNow(config: Config): boolean {
-    const decided = this.#decided
+    const goes = this.#decided === config && this.#goes
     this.#decided = undefined
-    return decided?.config === config && decided.goes
+    return goes
   }
 
   #goesNow(config: Config): boolean {
-    this.#now = undefined
     if (config.reauth === false) return true
     if (PARKED in config || config[ATTACHED] !== undefined || this.interceptedBefore(config)) {
       return false
     }
     const sent = this.reauth.ready(outgoing(config))
     if (sent === LATER) return false
-    this.#now = { config, sent }
+    this.#nowConfig = config
+    this.#nowSent = sent
     return true
   }
 
   /** The synchronous request interceptor: applies what {@link Interceptors.goesNow} found. */
   onRequestNow(config: Config): Config | Promise<Config> {
     if (config.reauth === false) return config
-    const now = this.#now
-    this.#now = undefined
-    // (Not reached: axios runs it right after `goesNow` said so, for the same config.)
-    if (now?.config !== config) return this.onRequest(config)
+    // Another config: axios took its promise chain (an interceptor of yours is asynchronous)
+    // and another call was made meanwhile. The usual step decides again.
+    if (this.#nowConfig !== config) return this.onRequest(config)
+    const sent = this.#nowSent
+    this.#nowConfig = undefined
+    this.#nowSent = undefined
     startDeadline(config)
-    return withCredentials(config, now.sent)
+    return withCredentials(config, sent)
   }
 
   /**
