@@ -164,7 +164,10 @@ class Connected implements Connection {
     return this.#path.respond(sent, response, describe)
   }
   hold(request: OutgoingRequest): Promise<Pass> | undefined {
-    return this.calm() ? undefined : this.#path.hold(request, this.allowed)
+    // The request path's `hold` decides anew (its own `calm` first) when the lane cannot.
+    return !this.#lane.resources && calmNow(this.#lane)
+      ? undefined
+      : this.#path.hold(request, this.allowed)
   }
   ready(request: OutgoingRequest, pass?: Pass): Credentials | undefined | typeof LATER {
     const now = readyNow(this.#lane, request, this.allowed, pass)
