@@ -46,8 +46,11 @@ export async function overheadRun(
 ): Promise<OverheadRun> {
   const client = await setUp(server, variant, {})
   const width = mode === 'sequential' ? 1 : concurrency
-  // Warm-up: JIT, connection pool.
-  await pool(Math.min(1_000, Math.ceil(count / 10)), width, () => client.get())
+  // Warm-up: JIT, and a full connection pool. At least one request per worker, so each worker's
+  // keep-alive socket is open before the clock starts: the pools close sockets idle for 4-5 s
+  // (Node's global agent, undici), which happens while the other cells run their slices, and
+  // reopening them inside the measured window fell on whichever cell of a client ran first.
+  await pool(Math.max(width, Math.min(1_000, Math.ceil(count / 10))), width, () => client.get())
   collect()
   const cpu = process.cpuUsage()
   const start = performance.now()

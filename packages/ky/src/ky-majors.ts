@@ -73,9 +73,8 @@ export function hookArgs(first: unknown, second: unknown, third: unknown): HookA
  * call's outcome, not a network blip: end ky's retries for this call (its retry options are
  * a fresh object per call) so the caller gets it at once, and no retry starts another grant.
  */
-export function endLegacyRetries(args: HookArgs): void {
-  const retry = args.options.retry
-  if (args.legacy && isObject(retry) && !Object.isFrozen(retry)) retry.limit = 0
+export function endLegacyRetries(legacy: boolean, retry: unknown): void {
+  if (legacy && isObject(retry) && !Object.isFrozen(retry)) retry.limit = 0
 }
 
 /** The caller's own options, as {@link rememberCaller} (ky 2) or `withReauth` (ky 1) kept them. */

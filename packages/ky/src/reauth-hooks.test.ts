@@ -123,6 +123,18 @@ function engineWith(options: Partial<EngineOptions> = {}) {
   return { engine, refresh, warnings }
 }
 
+/** An engine whose refresh waits for `gate`. */
+function gatedEngine() {
+  const gate = deferred()
+  const { engine } = engineWith({
+    refresh: async () => {
+      await gate.promise
+      return newTokens
+    },
+  })
+  return { gate, engine }
+}
+
 describe.each(majors)('$name', (major) => {
   function api(engine: Engine, server: ReturnType<typeof fakeServer>, defaults = {}) {
     return withReauth(
@@ -357,13 +369,7 @@ describe.each(majors)('$name', (major) => {
   describe('abort', () => {
     it('abort while waiting on the refresh rejects that request at once with an AbortError; others go on', async () => {
       const server = fakeServer()
-      const gate = deferred()
-      const { engine } = engineWith({
-        refresh: async () => {
-          await gate.promise
-          return newTokens
-        },
-      })
+      const { gate, engine } = gatedEngine()
       const client = api(engine, server)
       const controller = new AbortController()
       const aborted = client('a', { signal: controller.signal }).catch((e: unknown) => e)
@@ -456,13 +462,7 @@ describe.each(majors)('$name', (major) => {
   describe('reauthHooks', () => {
     it('works with ky.create({ hooks }), and two instances share one engine and one grant', async () => {
       const server = fakeServer()
-      const gate = deferred()
-      const { engine } = engineWith({
-        refresh: async () => {
-          await gate.promise
-          return newTokens
-        },
-      })
+      const { gate, engine } = gatedEngine()
       const a = major.ky.create({
         ...major.prefix(API),
         fetch: server.fetch,
@@ -539,6 +539,101 @@ describe.each(majors)('$name', (major) => {
     })
   })
 
+  describe('withReauth sees each response in ky’s fetch', () => {
+    /** A 401 whose body stream records what happened to it. */
+    function trackedUnauthorized() {
+      const seen = { cancelled: false, readToEnd: false }
+      let pulls = 0
+      // Several chunks: a stream (or a tee of it) pulls one ahead, not to the end, unless read.
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (++pulls < 4) return controller.enqueue(new TextEncoder().encode(`chunk ${pulls}`))
+          seen.readToEnd = true
+          controller.close()
+        },
+        cancel() {
+          seen.cancelled = true
+        },
+      })
+      const response = new Response(body, {
+        status: 401,
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+      })
+      return { seen, response }
+    }
+
+    /** `/me` answers that 401 once; the refresh waits for `gate`. */
+    function heldRefreshAfter401() {
+      const server = fakeServer()
+      const { gate, engine } = gatedEngine()
+      const unauthorized = trackedUnauthorized()
+      server.reply('/me', () => unauthorized.response)
+      return { server, gate, engine, unauthorized }
+    }
+
+    it('ky clones no response, and the 401’s body is released before the wait on the refresh', async () => {
+      const { server, gate, engine, unauthorized } = heldRefreshAfter401()
+      const clone = vi.spyOn(Response.prototype, 'clone')
+      try {
+        const pending = api(engine, server)('me').json()
+        await vi.waitFor(() => expect(engine.stats().grants).toBe(1))
+        expect(unauthorized.seen.cancelled).toBe(true)
+        gate.resolve()
+        expect(await pending).toEqual({ ok: true, path: '/me' })
+        expect(clone).not.toHaveBeenCalled()
+      } finally {
+        clone.mockRestore()
+      }
+    })
+
+    it('the instance’s own afterResponse hooks see only the replay’s response', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const statuses: number[] = []
+      const hook = (...args: unknown[]) => {
+        const response = (
+          args.length > 1 ? args[2] : (args[0] as { response: Response }).response
+        ) as Response
+        statuses.push(response.status)
+      }
+      const client = api(engine, server, { hooks: { afterResponse: [hook] } })
+      expect(await client('me').json()).toEqual({ ok: true, path: '/me' })
+      expect(statuses).toEqual([200])
+      expect(server.to('/me').map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+    })
+
+    it('a call’s own fetch and an extend’s fetch keep reauth', async () => {
+      const server = fakeServer()
+      const other = fakeServer()
+      const { engine } = engineWith()
+      const client = api(engine, server)
+      expect(await client('me', { fetch: other.fetch }).json()).toEqual({ ok: true, path: '/me' })
+      expect(other.to('/me').map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+      // The extend's fetch answers 401 once to the current token: refreshed, replayed.
+      const third = fakeServer()
+      third.reply('/me', 401)
+      const child = client.extend({ fetch: third.fetch })
+      expect(await child('me').json()).toEqual({ ok: true, path: '/me' })
+      expect(third.to('/me')).toHaveLength(2)
+      expect(engine.stats().grants).toBe(2)
+    })
+
+    it('reauthHooks read the 401’s body to its end before the wait (ky keeps its own copy)', async () => {
+      const { server, gate, engine, unauthorized } = heldRefreshAfter401()
+      const client = major.ky.create({
+        ...major.prefix(API),
+        fetch: server.fetch,
+        hooks: reauthHooks(major.ky, engine, { origins: [API] }),
+      })
+      const pending = client('me').json()
+      await vi.waitFor(() => expect(engine.stats().grants).toBe(1))
+      await vi.waitFor(() => expect(unauthorized.seen.readToEnd).toBe(true))
+      expect(unauthorized.seen.cancelled).toBe(false)
+      gate.resolve()
+      expect(await pending).toEqual({ ok: true, path: '/me' })
+    })
+  })
+
   it('extend keeps reauth on the new instance', async () => {
     const server = fakeServer()
     const { engine } = engineWith()
@@ -586,6 +681,23 @@ describe('validation', () => {
       [`${API}/v1/me`, 'Bearer new'],
       [`${OTHER}/x`, null],
     ])
+  })
+
+  it('ky 2: a call with onUploadProgress (sent in a Request of ky’s own) is still replayed once', async () => {
+    const server = fakeServer()
+    const { engine } = engineWith()
+    const progress = vi.fn()
+    const client = withReauth(ky2.create({ prefix: API, fetch: server.fetch }), engine)
+    const body = await client.post('upload', { body: 'payload', onUploadProgress: progress }).json()
+    expect(body).toEqual({ ok: true, path: '/upload' })
+    expect(
+      server.to('/upload').map((s) => [s.authorization, new TextDecoder().decode(s.bytes)]),
+    ).toEqual([
+      ['Bearer old', 'payload'],
+      ['Bearer new', 'payload'],
+    ])
+    expect(engine.stats().grants).toBe(1)
+    expect(progress).toHaveBeenCalled()
   })
 })
 

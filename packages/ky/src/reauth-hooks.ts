@@ -12,8 +12,10 @@ import {
   type CallerOptions,
   callerOf,
   endLegacyRetries,
+  type HookArgs,
   type HookOptions,
   hookArgs,
+  isObject,
   rememberCaller,
 } from './ky-majors.js'
 
@@ -88,11 +90,17 @@ const REPLAY = Symbol('reauth.replay')
 interface CallState {
   /** What reauth set on the latest attempt; `undefined` when it set nothing. */
   sent: Credentials | undefined
+  /** What reauth set before a replay: a ky retry's copy of the request may still carry it. */
+  stale: Credentials | undefined
   /** A clone of the request taken before the first send, for the replay. */
   spare: Request | undefined
   /** Why the request cannot be replayed. */
   unreplayable: string | undefined
   replayed: boolean
+  /** ky 1 (hooks called with positional arguments), which runs `beforeRequest` again on a retry. */
+  legacy: boolean
+  /** The call's retry options (ky 1 ends its retries after a reauth failure). */
+  retry: unknown
   /** When the call's `timeout` runs out (ms since the epoch): it bounds the whole call, waits included. */
   deadline?: number | undefined
 }
@@ -130,8 +138,28 @@ function startDeadline(
 
 /** Options of the internal factory shared by {@link reauthHooks} and {@link withReauth}. */
 export interface CreateHooksOptions {
-  /** The bare ky function replays go through. */
+  /** The bare ky function replays go through (`afterResponse`). */
   replayKy: KyFunction
+}
+
+/** ky's `beforeRetry` hook (both majors call it with `({ request, options, error, retryCount })`). */
+export type ReauthBeforeRetryHook = (state: unknown) => Promise<void>
+
+/** ky's `fetch` option. */
+export type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
+
+/** What {@link withReauth} extends an instance with: reauth sees responses in ky's `fetch`. */
+export interface FetchLevelHooks {
+  hooks: {
+    init: ReauthInitHook[]
+    beforeRequest: ReauthBeforeRequestHook[]
+    beforeRetry: ReauthBeforeRetryHook[]
+  }
+  /**
+   * ky's `fetch` option with reauth's response side in it. `undefined`: the global `fetch`,
+   * looked up at each call (as test doubles that patch it expect).
+   */
+  wrap(fetch: unknown): Fetch
 }
 
 export function validateKy(ky: unknown): asserts ky is KyFunction {
@@ -146,40 +174,79 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
 
 const DONE: Promise<undefined> = Promise.resolve(undefined)
 
+/**
+ * Read a 401's body to its end before the wait. ky hands `afterResponse` a clone (a tee of the
+ * body) and keeps its own: reading one branch ends the fetch behind both, which then holds no
+ * connection state while the request waits, and ky's branch keeps the few bytes read. Not
+ * cancelled: cancelling the clone ends in an unhandled rejection inside ky when the caller then
+ * aborts (seen in test/runtimes).
+ */
+function drain(response: Response): void {
+  if (response.body === null || response.bodyUsed) return
+  response.arrayBuffer().then(undefined, () => undefined)
+}
+
 /** Set the headers reauth computed for a send. */
 function setCredentials(headers: Headers, sent: Credentials): void {
   for (const [name, value] of Object.entries(sent.headers)) headers.set(name, value)
 }
 
+/** A response that will not reach ky: release its body (reauth owns it: ky has not seen it). */
+function discard(response: Response): void {
+  response.body?.cancel().catch(() => undefined)
+}
+
 /**
- * The hooks over a connection whose origin policy was fixed when it was made: never taken
- * from a call, whose own `prefixUrl` / `prefix` / `baseUrl` could name any origin.
+ * Both ways reauth sees a ky call's responses, over a connection whose origin policy was
+ * fixed when it was made (never taken from a call, whose own `prefixUrl` / `prefix` /
+ * `baseUrl` could name any origin):
+ * - `afterResponse` ({@link reauthHooks}): ky hands the hook a clone of every response (a tee
+ *   of its body) and keeps its own; the replay goes through `replayKy`.
+ * - ky's `fetch` ({@link withReauth}): reauth sees the response before ky does, releases a
+ *   401's body before the wait, and sends the replay with the same `fetch` inside the same
+ *   attempt, so ky clones nothing and its own `timeout` bounds the wait and the replay.
  */
-export function createHooks(reauth: Connection, options: CreateHooksOptions): ReauthHooks {
-  const { replayKy } = options
+function createCalls(reauth: Connection) {
   const calls = new WeakMap<object, CallState>()
+  /** The request each attempt sends, as `beforeRequest` / `beforeRetry` saw it (fetch level). */
+  const sending = new WeakMap<Request, CallState>()
   /** The key of a call's state: its `context`, one fresh object per call in both majors. */
   function keyOf(call: HookOptions): object | undefined {
     return call.context ?? call.signal ?? undefined
   }
+  function stateOf(call: HookOptions): CallState | undefined {
+    const key = keyOf(call)
+    return key && calls.get(key)
+  }
+  /** Take the headers reauth set off a request ky copied (a retry), so the current ones go. */
+  function unset(headers: Headers, set: Credentials | undefined): void {
+    if (set && headers.get('authorization') === set.headers.authorization) {
+      for (const name of Object.keys(set.headers)) headers.delete(name)
+    }
+  }
 
   /** Chains, not async functions: a request waiting for a refresh holds no suspended frame. */
-  function beforeRequest(first: unknown, second?: unknown): Promise<void> {
-    const args = hookArgs(first, second, undefined)
-    if (!args) return DONE
+  function beforeRequest(args: HookArgs, register: boolean): Promise<void> {
     const { request, options: call } = args
     if (call.context?.[REPLAY]) return DONE
     const key = keyOf(call)
     let state = key && calls.get(key)
     if (!state) {
-      state = { sent: undefined, spare: undefined, unreplayable: undefined, replayed: false }
+      state = {
+        sent: undefined,
+        stale: undefined,
+        spare: undefined,
+        unreplayable: undefined,
+        replayed: false,
+        legacy: args.legacy,
+        retry: call.retry,
+      }
       if (key) calls.set(key, state)
     }
-    // ky 1 runs beforeRequest again for its own retries, on a copy that carries our headers.
-    const previous = state.sent
-    if (previous && request.headers.get('authorization') === previous.headers.authorization) {
-      for (const name of Object.keys(previous.headers)) request.headers.delete(name)
-    }
+    // ky 1 runs beforeRequest again for its own retries (ky 2 beforeRetry), on a copy that
+    // carries our headers: those of the last attempt, or of the one before a replay.
+    unset(request.headers, state.sent)
+    unset(request.headers, state.stale)
     // The caller's own signal (ky combines it with its own): it is how the engine
     // recognises its refresh function's own requests.
     const own = callerOf(call).signal ?? call.signal ?? request.signal
@@ -213,6 +280,7 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
           held.unreplayable = undefined
           if (sent === undefined) return
           setCredentials(request.headers, sent)
+          if (register) sending.set(request, held)
           if (request.body) {
             // ky may hand afterResponse a request whose body the send consumed: keep a clone. A
             // stream the caller gave is read once, and teeing it would buffer an upload of any size.
@@ -222,102 +290,209 @@ export function createHooks(reauth: Connection, options: CreateHooksOptions): Re
         },
         (error: unknown) => {
           wait?.done()
-          endLegacyRetries(args)
+          endLegacyRetries(held.legacy, held.retry)
           throw error
         },
       )
   }
 
-  function afterResponse(
-    first: unknown,
-    second?: unknown,
-    third?: unknown,
-  ): Promise<Response | undefined> {
-    const args = hookArgs(first, second, third)
-    if (!args?.response) return DONE
-    const { request, options: call, response } = args
-    if (call.context?.[REPLAY]) return DONE
-    const key = keyOf(call)
-    const state = key && calls.get(key)
-    if (!state || state.sent === undefined || state.replayed) return DONE
-    const caller = callerOf(call)
-    const own = caller.signal ?? call.signal ?? request.signal
-    startDeadline(state, caller.timeout ?? call.timeout, caller.deadline)
-    const fetch = caller.fetch ?? call.fetch
-    let replay: Promise<Response> | undefined
+  /**
+   * The response side for one attempt: `undefined` to hand the response on, else the replay's.
+   * `replay(request)` sends the copy made for it; `release` lets go of the failed response.
+   */
+  function recover(
+    state: CallState,
+    request: Request,
+    response: Response,
+    own: AbortSignal | null | undefined,
+    release: (response: Response) => void,
+    replay: (again: Request, signal: AbortSignal | null | undefined) => Promise<Response>,
+  ): Promise<Response> | undefined {
+    if (state.sent === undefined || state.replayed) return undefined
+    let replayed: Promise<Response> | undefined
     let wait: DeadlineSignal | undefined
     try {
       // Described (and the deadline's timer started) only for a response reauth recovers from.
-      replay = reauth.respond<Response>(state.sent, response, () => {
+      replayed = reauth.respond<Response>(state.sent, response, () => {
         wait = waitSignal(state, request, own)
+        const signal = wait.signal
         return {
           response,
           method: request.method,
           url: request.url,
           unreplayable: state.unreplayable,
-          signal: wait.signal,
+          signal,
           errorContext: { request, response },
-          // No `release`: cancelling the body of the clone ky hands this hook ends in an
-          // unhandled rejection inside ky when the caller then aborts (seen in test/runtimes).
+          release: () => release(response),
           inspect: (outcome) => (outcome.ok ? outcome.value : undefined),
           resend(next) {
             state.replayed = true
+            state.stale = state.sent
             state.sent = next
             // ky's own retries of this call (after a 5xx replay, say) go with the new headers.
             setCredentials(request.headers, next)
-            const replay = state.spare ?? request.clone()
+            const again = state.spare ?? request.clone()
             state.spare = undefined
-            setCredentials(replay.headers, next)
-            // One timeout for the whole call: the replay gets what is left when it starts.
-            const timeout =
-              state.deadline === undefined
-                ? (caller.timeout ?? call.timeout)
-                : Math.max(1, state.deadline - Date.now())
-            // One more attempt of the same call: ky applies its timeout and fetch to it; this
-            // call's own throwHttpErrors, retry budget and later hooks then apply to the response.
-            return replayKy(replay, {
-              // The headers again, as ky sets them one by one: MSW's interceptors (which record
-              // headers as they are set) would otherwise drop those of a cloned request.
-              headers: [...replay.headers],
-              retry: 0,
-              throwHttpErrors: false,
-              context: { ...call.context, [REPLAY]: true },
-              ...(timeout === undefined ? {} : { timeout }),
-              ...(fetch === undefined ? {} : { fetch }),
-              ...(caller.signal ? { signal: caller.signal } : {}),
-            })
+            setCredentials(again.headers, next)
+            return replay(again, signal)
           },
         }
       })
     } catch (error) {
       wait?.done()
-      endLegacyRetries(args)
+      endLegacyRetries(state.legacy, state.retry)
       throw error
     }
     const deadline = wait
-    if (replay === undefined) {
+    if (replayed === undefined) {
       deadline?.done()
-      return DONE
+      return undefined
     }
-    return replay.then(
-      (replayed) => {
+    return replayed.then(
+      (response) => {
         deadline?.done()
-        return replayed
+        return response
       },
       (error: unknown) => {
         deadline?.done()
-        endLegacyRetries(args)
+        endLegacyRetries(state.legacy, state.retry)
         throw error
       },
     )
   }
 
-  return {
-    init: [rememberCaller],
-    beforeRequest: [beforeRequest],
-    afterResponse: [afterResponse],
+  return { stateOf, sending, beforeRequest, recover }
+}
+
+/** ky 2's `beforeRequest` runs once per call; its retries send a copy made before the send. */
+function beforeRequestHook(
+  calls: ReturnType<typeof createCalls>,
+  register: boolean,
+): ReauthBeforeRequestHook {
+  return (first, second) => {
+    const args = hookArgs(first, second, undefined)
+    return args ? calls.beforeRequest(args, register) : DONE
   }
 }
+
+/** The hooks of {@link reauthHooks}: reauth sees each response in `afterResponse`. */
+export function createHooks(reauth: Connection, options: CreateHooksOptions): ReauthHooks {
+  const { replayKy } = options
+  const calls = createCalls(reauth)
+  return {
+    init: [rememberCaller],
+    beforeRequest: [beforeRequestHook(calls, false)],
+    afterResponse: [afterResponseHook(calls, replayKy)],
+  }
+}
+
+function afterResponseHook(
+  calls: ReturnType<typeof createCalls>,
+  replayKy: KyFunction,
+): ReauthAfterResponseHook {
+  return (first, second, third) => {
+    const args = hookArgs(first, second, third)
+    if (!args?.response) return DONE
+    const { request, options: call, response } = args
+    if (call.context?.[REPLAY]) return DONE
+    const state = calls.stateOf(call)
+    if (!state) return DONE
+    const caller = callerOf(call)
+    const own = caller.signal ?? call.signal ?? request.signal
+    startDeadline(state, caller.timeout ?? call.timeout, caller.deadline)
+    const fetch = caller.fetch ?? call.fetch
+    const replayed = calls.recover(state, request, response, own, drain, (again) => {
+      // One timeout for the whole call: the replay gets what is left when it starts.
+      const timeout =
+        state.deadline === undefined
+          ? (caller.timeout ?? call.timeout)
+          : Math.max(1, state.deadline - Date.now())
+      // One more attempt of the same call: ky applies its timeout and fetch to it; this
+      // call's own throwHttpErrors, retry budget and later hooks then apply to the response.
+      return replayKy(again, {
+        // The headers again, as ky sets them one by one: MSW's interceptors (which record
+        // headers as they are set) would otherwise drop those of a cloned request.
+        headers: [...again.headers],
+        retry: 0,
+        throwHttpErrors: false,
+        context: { ...call.context, [REPLAY]: true },
+        ...(timeout === undefined ? {} : { timeout }),
+        ...(fetch === undefined ? {} : { fetch }),
+        ...(caller.signal ? { signal: caller.signal } : {}),
+      })
+    })
+    return replayed ?? DONE
+  }
+}
+
+/**
+ * The hooks and `fetch` of {@link withReauth}: `beforeRequest` (and ky 2's `beforeRetry`)
+ * attach the token and note the request each attempt sends; the wrapped `fetch` sees the
+ * response first. ky 2 wraps the request of a call with `onUploadProgress` in one of its own,
+ * which the `fetch` cannot know: for such a call, `init` adds the `afterResponse` hook.
+ */
+export function createFetchLevel(reauth: Connection, replayKy: KyFunction): FetchLevelHooks {
+  const calls = createCalls(reauth)
+  const afterResponse = afterResponseHook(calls, replayKy)
+  const beforeRequest = beforeRequestHook(calls, true)
+  function init(raw: unknown): void {
+    rememberCaller(raw)
+    const call = raw as { onUploadProgress?: unknown; hooks?: Record<string, unknown> }
+    if (typeof call.onUploadProgress !== 'function') return
+    const hooks = isObject(call.hooks) ? call.hooks : {}
+    const after = Array.isArray(hooks.afterResponse) ? hooks.afterResponse : []
+    call.hooks = { ...hooks, afterResponse: [...after, afterResponse] }
+  }
+  function beforeRetry(first: unknown): Promise<void> {
+    const args = hookArgs(first, undefined, undefined)
+    const state = args && calls.stateOf(args.options)
+    // ky 1 runs beforeRequest again on a retry; ky 2 does not.
+    if (!args || !state || state.legacy) return DONE
+    return calls.beforeRequest(args, true)
+  }
+  const wrapped = new WeakMap<object, Fetch>()
+  let global: Fetch | undefined
+  function wrap(inner: unknown): Fetch {
+    if (typeof inner === 'function') {
+      if (FETCHES.has(inner)) return inner as Fetch
+      let done = wrapped.get(inner)
+      if (!done) {
+        done = over(inner as Fetch)
+        wrapped.set(inner, done)
+      }
+      return done
+    }
+    global ??= over(undefined)
+    return global
+  }
+  function over(inner: Fetch | undefined): Fetch {
+    const fetch: Fetch = (input, init) => {
+      const send = inner ?? (globalThis.fetch as Fetch)
+      const pending = send(input, init)
+      const state = input instanceof Request ? calls.sending.get(input) : undefined
+      if (state === undefined) return pending
+      const request = input as Request
+      return pending.then(
+        (response) =>
+          calls.recover(state, request, response, request.signal, discard, (again, signal) =>
+            send(
+              signal && signal !== request.signal ? new Request(again, { signal }) : again,
+              init,
+            ),
+          ) ?? response,
+      )
+    }
+    FETCHES.add(fetch)
+    return fetch
+  }
+  return {
+    hooks: { init: [init], beforeRequest: [beforeRequest], beforeRetry: [beforeRetry] },
+    wrap,
+  }
+}
+
+/** Every `fetch` reauth wrapped: wrapping one again would see each response twice. */
+const FETCHES = new WeakSet<object>()
 
 /**
  * ky hooks over an engine, for `ky.create({ hooks })` or `ky.extend({ hooks })`: `beforeRequest`

@@ -11,7 +11,9 @@ import { CALLER, type CallerOptions, isObject } from './ky-majors.js'
 import { KyParkedCall, Parked, type ResponsePromise } from './park.js'
 import { type PrefixOptions, prefixOrigin } from './prefix-origin.js'
 import {
-  createHooks,
+  createFetchLevel,
+  type Fetch,
+  type FetchLevelHooks,
   type KyFunction,
   type KyLike,
   type ReauthKyOptions,
@@ -25,10 +27,23 @@ const METHODS = new Set(['get', 'post', 'put', 'patch', 'head', 'delete'])
  * Keep the caller's own `signal` in `context` (ky 1 hands hooks only the one it derives from
  * it), and for a call that was parked, its deadline.
  */
-function withCaller(options: unknown, deadline?: number, pass?: Pass): unknown {
+function withCaller(parking: Parking, options: unknown, deadline?: number, pass?: Pass): unknown {
   const parked = deadline !== undefined || pass !== undefined
   if (!parked && (typeof options !== 'object' || options === null)) return options
-  const { signal, context } = (options ?? {}) as { signal?: unknown; context?: unknown }
+  const { signal, context, fetch } = (options ?? {}) as {
+    signal?: unknown
+    context?: unknown
+    fetch?: unknown
+  }
+  // A call's own `fetch` replaces the instance's, in which reauth sees the responses.
+  if (typeof fetch === 'function' && parking.wrap(fetch) !== fetch) {
+    return withCaller(
+      parking,
+      { ...(options as object), fetch: parking.wrap(fetch) },
+      deadline,
+      pass,
+    )
+  }
   if (!(signal instanceof AbortSignal) && !parked) return options
   const caller: CallerOptions = {}
   if (signal instanceof AbortSignal) caller.signal = signal
@@ -82,12 +97,15 @@ interface Parking {
    */
   off: boolean
   lot: ParkingLot
+  /** A `fetch` given to a call or to `extend`, with reauth's response side in it. */
+  wrap(fetch: unknown): Fetch
 }
 
 function parkingFor(
   reauth: Connection,
   instance: CallOptions,
   lot: ParkingLot,
+  wrap: (fetch: unknown) => Fetch,
   extendedByFunction = false,
 ): Parking {
   const hooks = instance.hooks?.beforeRequest
@@ -96,7 +114,7 @@ function parkingFor(
     instance.context?.reauth === false ||
     ownsAuthorization(instance.headers) ||
     (Array.isArray(hooks) && hooks.length > 0)
-  return { reauth, instance, origin: prefixOrigin(instance), off, lot }
+  return { reauth, instance, origin: prefixOrigin(instance), off, lot, wrap }
 }
 
 /**
@@ -144,9 +162,19 @@ function parkedTimeout(url: string, method: string): Error {
 
 /** The parking of an instance `extend`ed from `parking`'s with `defaults`. */
 function extendParking(parking: Parking, defaults: unknown): Parking {
-  if (!isObject(defaults)) return parkingFor(parking.reauth, parking.instance, parking.lot, true)
+  const { reauth, lot, wrap } = parking
+  if (!isObject(defaults)) return parkingFor(reauth, parking.instance, lot, wrap, true)
   const instance = { ...parking.instance, ...defaults } as CallOptions
-  return parkingFor(parking.reauth, instance, parking.lot)
+  return parkingFor(reauth, instance, lot, wrap)
+}
+
+/** `extend`'s defaults with their `fetch` (which replaces reauth's) wrapped. */
+function wrapDefaults(parking: Parking, defaults: unknown): unknown {
+  if (typeof defaults === 'function') {
+    return (parent: unknown) => wrapDefaults(parking, (defaults as (p: unknown) => unknown)(parent))
+  }
+  if (!isObject(defaults) || typeof defaults.fetch !== 'function') return defaults
+  return { ...defaults, fetch: parking.wrap(defaults.fetch) }
 }
 
 /**
@@ -163,12 +191,12 @@ function send(
   verb: string | undefined,
 ): unknown {
   const own: CallOptions = isObject(options) ? (options as CallOptions) : {}
-  if (parking.off || !parkable(input, own)) return call(input, withCaller(options))
+  if (parking.off || !parkable(input, own)) return call(input, withCaller(parking, options))
   const method = verb ?? (typeof own.method === 'string' ? own.method.toUpperCase() : 'GET')
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
   const parked = new KyCall(parking, call, input, options, timeout, method)
   const hold = parking.reauth.hold(parked)
-  if (hold === undefined) return call(input, withCaller(options))
+  if (hold === undefined) return call(input, withCaller(parking, options))
   return parking.lot.park(hold, parked, (executor) => new Parked(executor, parked))
 }
 
@@ -211,7 +239,7 @@ class KyCall extends KyParkedCall {
   protected send(pass: Pass): ResponsePromise {
     return this.#call(
       this.#input,
-      withCaller(this.#options, this.#deadline, pass),
+      withCaller(this.#parking, this.#options, this.#deadline, pass),
     ) as ResponsePromise
   }
   timeoutError(): Error {
@@ -237,7 +265,10 @@ function capture(instance: KyFunction, parking: Parking): KyFunction {
       if (property === 'extend') {
         return (defaults: object) =>
           capture(
-            (value as KyFunction['extend']).call(target, defaults),
+            (value as KyFunction['extend']).call(
+              target,
+              wrapDefaults(parking, defaults) as Parameters<KyFunction['extend']>[0],
+            ),
             extendParking(parking, defaults),
           )
       }
@@ -281,17 +312,19 @@ export function withReauth<K extends KyLike>(
   assertEngine(engine)
   const replayKy = instance.create({})
   let parking: Parking | undefined
+  let level: FetchLevelHooks | undefined
   const extended = instance.extend((parent: Record<string, unknown>) => {
-    parking ??= parkingFor(
-      connect(engine, {
+    if (!parking || !level) {
+      const reauth = connect(engine, {
         origins: options.origins,
         base: prefixOrigin(parent),
         baseHint: 'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
-      }),
-      parent as CallOptions,
-      createParkingLot(),
-    )
-    return { hooks: createHooks(parking.reauth, { replayKy }) }
+      })
+      level = createFetchLevel(reauth, replayKy)
+      parking = parkingFor(reauth, parent as CallOptions, createParkingLot(), level.wrap)
+    }
+    // reauth sees each response in ky's `fetch` (the instance's own, or the global one).
+    return { hooks: level.hooks, fetch: level.wrap(parent.fetch) }
   })
   if (!parking) throw new ReauthOptionsError('"instance" must be a ky instance (ky ≥ 1)')
   return capture(extended, parking) as unknown as K
