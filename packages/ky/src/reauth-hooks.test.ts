@@ -781,4 +781,44 @@ describe.each(majors)('$name: the call’s timeout bounds a wait on a refresh', 
       vi.useRealTimers()
     }
   })
+
+  it('a call that waited before its send, then got a 401, has only the rest of its timeout', async () => {
+    vi.useFakeTimers()
+    try {
+      const server = fakeServer()
+      let grants = 0
+      const engine = createEngine({
+        tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+        // The first grant takes 200 ms and returns a token the server rejects; the next hangs.
+        refresh: () =>
+          ++grants === 1
+            ? new Promise<TokenSet>((resolve) =>
+                setTimeout(() => resolve({ ...oldTokens, expiresAt: Date.now() + 3_600_000 }), 200),
+              )
+            : new Promise<TokenSet>(() => {}),
+        refreshTimeout: 60_000,
+      })
+      const api = withReauth(
+        major.ky.create({ ...major.prefix(API), fetch: server.fetch, timeout: 300, retry: 0 }),
+        engine,
+      )
+      let settled: unknown
+      void api('me').then(
+        () => {
+          settled = 'ok'
+        },
+        (error: unknown) => {
+          settled = error
+        },
+      )
+      await vi.advanceTimersByTimeAsync(200)
+      expect(server.sent).toHaveLength(1)
+      expect(grants).toBe(2)
+      // 300 ms from the call, not from its send.
+      await vi.advanceTimersByTimeAsync(100)
+      expect(major.isTimeoutError(settled)).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
 })

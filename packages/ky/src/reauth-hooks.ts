@@ -97,6 +97,8 @@ interface CallState {
   /** Why the request cannot be replayed. */
   unreplayable: string | undefined
   replayed: boolean
+  /** The call waited before its first send: ky's own timer, which starts at the send, came later. */
+  waited: boolean
   /** ky 1 (hooks called with positional arguments), which runs `beforeRequest` again on a retry. */
   legacy: boolean
   /** The call's retry options (ky 1 ends its retries after a reauth failure). */
@@ -173,6 +175,7 @@ export function validateKy(ky: unknown): asserts ky is KyFunction {
 }
 
 const DONE: Promise<undefined> = Promise.resolve(undefined)
+const noop = () => {}
 
 /**
  * Read a 401's body to its end before the wait. ky hands `afterResponse` a clone (a tee of the
@@ -238,6 +241,7 @@ function createCalls(reauth: Connection) {
         spare: undefined,
         unreplayable: undefined,
         replayed: false,
+        waited: false,
         legacy: args.legacy,
         retry: call.retry,
       }
@@ -254,6 +258,8 @@ function createCalls(reauth: Connection) {
     const held = state
     // The call's deadline starts now; its timer only if the request really waits.
     startDeadline(held, caller.timeout ?? call.timeout, caller.deadline)
+    // A call parked before ky built it waited before ky's timer started.
+    if (caller.deadline !== undefined) held.waited = true
     let wait: DeadlineSignal | undefined
     return reauth
       .attach(
@@ -266,6 +272,7 @@ function createCalls(reauth: Connection) {
         },
         {
           signal: () => {
+            held.waited = true
             wait = waitSignal(held, request, own)
             return wait.signal
           },
@@ -305,6 +312,8 @@ function createCalls(reauth: Connection) {
     request: Request,
     response: Response,
     own: AbortSignal | null | undefined,
+    /** Called inside ky's `fetch` (ky's timer for the attempt runs), not in a hook after it. */
+    inAttempt: boolean,
     release: (response: Response) => void,
     replay: (again: Request, signal: AbortSignal | null | undefined) => Promise<Response>,
   ): Promise<Response> | undefined {
@@ -314,7 +323,10 @@ function createCalls(reauth: Connection) {
     try {
       // Described (and the deadline's timer started) only for a response reauth recovers from.
       replayed = reauth.respond<Response>(state.sent, response, () => {
-        wait = waitSignal(state, request, own)
+        // In ky's fetch, ky's timer for this attempt is running: it bounds the wait, unless the
+        // call already waited before it was sent (then the call's deadline comes first).
+        wait =
+          inAttempt && !state.waited ? { signal: own, done: noop } : waitSignal(state, request, own)
         const signal = wait.signal
         return {
           response,
@@ -401,7 +413,7 @@ function afterResponseHook(
     const own = caller.signal ?? call.signal ?? request.signal
     startDeadline(state, caller.timeout ?? call.timeout, caller.deadline)
     const fetch = caller.fetch ?? call.fetch
-    const replayed = calls.recover(state, request, response, own, drain, (again) => {
+    const replayed = calls.recover(state, request, response, own, false, drain, (again) => {
       // One timeout for the whole call: the replay gets what is left when it starts.
       const timeout =
         state.deadline === undefined
@@ -474,7 +486,7 @@ export function createFetchLevel(reauth: Connection, replayKy: KyFunction): Fetc
       const request = input as Request
       return pending.then(
         (response) =>
-          calls.recover(state, request, response, request.signal, discard, (again, signal) =>
+          calls.recover(state, request, response, request.signal, true, discard, (again, signal) =>
             send(
               signal && signal !== request.signal ? new Request(again, { signal }) : again,
               init,
