@@ -88,7 +88,7 @@ export const PLAN = {
 export type Plan = typeof PLAN
 
 /** Each overhead cell's requests run in this many slices, interleaved with the other cells'. */
-const OVERHEAD_SLICES = 6
+const OVERHEAD_SLICES = 10
 /** The overhead cells; the DPoP rows are compared with their Bearer rows (report.ts, DPOP). */
 const OVERHEAD: Variant[] = [
   clients.bareAxios,
@@ -134,6 +134,29 @@ const MEMORY: Array<[Variant, MemoryStage]> = [
   [clients.bareFetch, 'in flight'],
   [clients.axiosAuthRefresh, 'before send'],
 ]
+
+/**
+ * The list in an order drawn from `seed` (a fixed shuffle per slice, so a run can be repeated).
+ * Not a rotation: with one, each cell always ran right after the same neighbour, and the first
+ * cell of each client (its bare baseline) came out 7-16 % slower than an identical copy of it.
+ */
+function shuffled<T>(list: readonly T[], seed: number): T[] {
+  let state = (seed * 2_654_435_761 + 1) >>> 0
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+  const out = [...list]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out
+}
 
 /** The order of a list rotated by `by`, so no variant always runs first. */
 function rotate<T>(list: readonly T[], by: number): T[] {
@@ -189,12 +212,15 @@ async function main(): Promise<number> {
       log(`repeat ${repeat + 1}/${PLAN.repeats} (load ${load.join(' / ')})`)
       for (const mode of ['sequential', 'concurrent'] as const) {
         // Each cell's requests run in slices, every cell's slice after the other's (in an order
-        // rotated per slice), so a bare client and its reauth row share the machine's moments:
-        // load that comes and goes hits both alike.
+        // shuffled per slice), so a bare client and its reauth row share the machine's moments:
+        // load that comes and goes hits both alike, and no cell always follows the same one.
         const sums = new Map<Variant, OverheadRun>()
         const slice = Math.ceil(PLAN.overheadCount / OVERHEAD_SLICES)
         for (let s = 0; s < OVERHEAD_SLICES; s++) {
-          for (const variant of rotate(OVERHEAD, repeat + s)) {
+          for (const variant of shuffled(
+            OVERHEAD,
+            repeat * OVERHEAD_SLICES + s + (mode === 'sequential' ? 0 : 7_919),
+          )) {
             const run = await overheadRun(server, variant, mode, slice, PLAN.concurrency)
             const sum = sums.get(variant)
             if (!sum) {

@@ -5,6 +5,7 @@ import {
   connect,
   type DeadlineSignal,
   deadlineSignal,
+  LATER,
   unreplayableBody,
 } from '@reauth/core/adapter'
 import {
@@ -260,40 +261,47 @@ function createCalls(reauth: Connection) {
     startDeadline(held, caller.timeout ?? call.timeout, caller.deadline)
     // A call parked before ky built it waited before ky's timer started.
     if (caller.deadline !== undefined) held.waited = true
+    const described = {
+      url: request.url,
+      method: request.method,
+      skip: call.context?.reauth === false,
+      hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
+      signal: own,
+    }
+    const sent = (attached: Credentials | undefined): void => {
+      held.sent = attached
+      held.spare = undefined
+      held.unreplayable = undefined
+      if (attached === undefined) return
+      setCredentials(request.headers, attached)
+      if (register) sending.set(request, held)
+      if (request.body) {
+        // The send consumes the request's body: keep a clone for the replay. A stream the
+        // caller gave is read once, and teeing it would buffer an upload of any size.
+        held.unreplayable = unreplayableBody(call.body)
+        if (held.unreplayable === undefined) held.spare = request.clone()
+      }
+    }
+    // The common case (a valid token in a synchronous store): no promise chain, no wait.
+    const now = reauth.ready(described, caller.pass)
+    if (now !== LATER) {
+      sent(now)
+      return DONE
+    }
     let wait: DeadlineSignal | undefined
     return reauth
-      .attach(
-        {
-          url: request.url,
-          method: request.method,
-          skip: call.context?.reauth === false,
-          hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
-          signal: own,
+      .attach(described, {
+        signal: () => {
+          held.waited = true
+          wait = waitSignal(held, request, own)
+          return wait.signal
         },
-        {
-          signal: () => {
-            held.waited = true
-            wait = waitSignal(held, request, own)
-            return wait.signal
-          },
-          pass: caller.pass,
-        },
-      )
+        pass: caller.pass,
+      })
       .then(
-        (sent) => {
+        (attached) => {
           wait?.done()
-          held.sent = sent
-          held.spare = undefined
-          held.unreplayable = undefined
-          if (sent === undefined) return
-          setCredentials(request.headers, sent)
-          if (register) sending.set(request, held)
-          if (request.body) {
-            // ky may hand afterResponse a request whose body the send consumed: keep a clone. A
-            // stream the caller gave is read once, and teeing it would buffer an upload of any size.
-            held.unreplayable = unreplayableBody(call.body)
-            if (held.unreplayable === undefined) held.spare = request.clone()
-          }
+          sent(attached)
         },
         (error: unknown) => {
           wait?.done()
