@@ -222,11 +222,22 @@ function createCalls(reauth: Connection) {
     const key = keyOf(call)
     return key && calls.get(key)
   }
-  /** Take the headers reauth set off a request ky copied (a retry), so the current ones go. */
-  function unset(headers: Headers, set: Credentials | undefined): void {
-    if (set && headers.get('authorization') === set.headers.authorization) {
-      for (const name of Object.keys(set.headers)) headers.delete(name)
-    }
+  /**
+   * Take the headers reauth set off a request ky copied (a retry: those of the last attempt,
+   * or of the one before a replay), so the current ones go. Returns the `Authorization` left.
+   */
+  function unset(headers: Headers, state: CallState): string | null {
+    const authorization = headers.get('authorization')
+    if (authorization === null) return null
+    const set =
+      state.sent?.headers.authorization === authorization
+        ? state.sent
+        : state.stale?.headers.authorization === authorization
+          ? state.stale
+          : undefined
+    if (set === undefined) return authorization
+    for (const name of Object.keys(set.headers)) headers.delete(name)
+    return null
   }
 
   /** Chains, not async functions: a request waiting for a refresh holds no suspended frame. */
@@ -249,13 +260,12 @@ function createCalls(reauth: Connection) {
       if (key) calls.set(key, state)
     }
     // ky 1 runs beforeRequest again for its own retries (ky 2 beforeRetry), on a copy that
-    // carries our headers: those of the last attempt, or of the one before a replay.
-    unset(request.headers, state.sent)
-    unset(request.headers, state.stale)
+    // carries our headers.
+    const authorization = unset(request.headers, state)
+    const caller = callerOf(call)
     // The caller's own signal (ky combines it with its own): it is how the engine
     // recognises its refresh function's own requests.
-    const own = callerOf(call).signal ?? call.signal ?? request.signal
-    const caller = callerOf(call)
+    const own = caller.signal ?? call.signal ?? request.signal
     const held = state
     // The call's deadline starts now; its timer only if the request really waits.
     startDeadline(held, caller.timeout ?? call.timeout, caller.deadline)
@@ -265,7 +275,7 @@ function createCalls(reauth: Connection) {
       url: request.url,
       method: request.method,
       skip: call.context?.reauth === false,
-      hasAuthorization: request.headers.has('authorization') || request.headers.has('dpop'),
+      hasAuthorization: authorization !== null || request.headers.has('dpop'),
       signal: own,
     }
     const sent = (attached: Credentials | undefined): void => {

@@ -190,8 +190,10 @@ function send(
   options: unknown,
   verb: string | undefined,
 ): unknown {
+  // No call can wait now (a valid token in a synchronous store): nothing to build for `hold`.
+  if (parking.off || parking.reauth.calm()) return call(input, withCaller(parking, options))
   const own: CallOptions = isObject(options) ? (options as CallOptions) : {}
-  if (parking.off || !parkable(input, own)) return call(input, withCaller(parking, options))
+  if (!parkable(input, own)) return call(input, withCaller(parking, options))
   const method = verb ?? (typeof own.method === 'string' ? own.method.toUpperCase() : 'GET')
   const timeout = own.timeout ?? parking.instance.timeout ?? KY_TIMEOUT
   const parked = new KyCall(parking, call, input, options, timeout, method)
