@@ -3,6 +3,7 @@ import {
   createEngine,
   type Engine,
   type EngineOptions,
+  generateDpopKeyPair,
   isRefreshError,
   isSessionExpiredError,
   OAuthError,
@@ -121,6 +122,20 @@ function engineWith(options: Partial<EngineOptions> = {}) {
     ...options,
   })
   return { engine, refresh, warnings }
+}
+
+/** How a call ended, once it has: `'ok'` or what it threw. */
+function outcome(call: Promise<unknown>): { settled: unknown } {
+  const seen: { settled: unknown } = { settled: undefined }
+  call.then(
+    () => {
+      seen.settled = 'ok'
+    },
+    (error: unknown) => {
+      seen.settled = error
+    },
+  )
+  return seen
 }
 
 /** An engine whose refresh waits for `gate`. */
@@ -301,6 +316,27 @@ describe.each(majors)('$name', (major) => {
   })
 
   describe('ky’s retry', () => {
+    it('a parked call’s retry after its replay goes with the current token, not the one it was parked for', async () => {
+      const server = fakeServer('Bearer mid')
+      let grants = 0
+      const engine = createEngine({
+        tokens: { ...oldTokens, expiresAt: Date.now() + 1_000 },
+        refresh: async () =>
+          ++grants === 1
+            ? { ...oldTokens, accessToken: 'mid', expiresAt: Date.now() + 3_600_000 }
+            : { ...newTokens, expiresAt: Date.now() + 3_600_000 },
+      })
+      // The first send (mid) gets its 401 from the server; the replay (new) a 503.
+      server.reply('/me', 401, 503)
+      const body = await api(engine, server)('me', { retry: { limit: 1, delay: () => 0 } }).json()
+      expect(body).toEqual({ ok: true, path: '/me' })
+      expect(server.to('/me').map((s) => s.authorization)).toEqual([
+        'Bearer mid',
+        'Bearer new',
+        'Bearer new',
+      ])
+    })
+
     it('a replay answered 503 is retried by ky within its own budget, with the new token', async () => {
       const server = fakeServer()
       const { engine } = engineWith()
@@ -618,6 +654,78 @@ describe.each(majors)('$name', (major) => {
       expect(engine.stats().grants).toBe(2)
     })
 
+    it('a DPoP nonce retry, then a refresh: a body is resent from the spare copy each time', async () => {
+      const server = fakeServer('DPoP old')
+      const dpopKey = await generateDpopKeyPair()
+      const { engine } = engineWith({ tokens: { ...oldTokens, tokenType: 'DPoP', dpopKey } })
+      const nonce = () =>
+        new Response('', {
+          status: 401,
+          headers: {
+            'www-authenticate': 'DPoP error="use_dpop_nonce"',
+            'dpop-nonce': 'n-1',
+          },
+        })
+      server.reply('/items', nonce)
+      // As a real fetch does, the send consumes the request's body.
+      const consuming = async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await server.fetch(input, init)
+        if (input instanceof Request) await input.arrayBuffer()
+        return response
+      }
+      const client = api(engine, server, { fetch: consuming })
+      const body = await client.post('items', { json: { a: 1 } }).json()
+      expect(body).toEqual({ ok: true, path: '/items' })
+      const sent = server.to('/items')
+      // The refresh returns Bearer tokens (newTokens).
+      expect(sent.map((s) => s.authorization)).toEqual(['DPoP old', 'DPoP old', 'Bearer new'])
+      expect(sent.map((s) => new TextDecoder().decode(s.bytes))).toEqual([
+        '{"a":1}',
+        '{"a":1}',
+        '{"a":1}',
+      ])
+      expect(engine.stats().grants).toBe(1)
+    })
+
+    it('a request a later hook swapped for its own is still refreshed and replayed', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      const swap = (...args: unknown[]) => {
+        const request =
+          args[0] instanceof Request ? args[0] : (args[0] as { request: Request }).request
+        return new Request(request, {
+          headers: { ...Object.fromEntries(request.headers), 'x-signed': '1' },
+        })
+      }
+      const child = api(engine, server).extend({ hooks: { beforeRequest: [swap] } })
+      expect(await child('me').json()).toEqual({ ok: true, path: '/me' })
+      expect(server.to('/me').map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+    })
+
+    it('a call’s fetch: undefined (ky’s global fetch) keeps reauth', async () => {
+      const server = fakeServer()
+      const { engine } = engineWith()
+      vi.stubGlobal('fetch', server.fetch)
+      try {
+        const body = await api(engine, fakeServer())('me', { fetch: undefined }).json()
+        expect(body).toEqual({ ok: true, path: '/me' })
+        expect(server.to('/me').map((s) => s.authorization)).toEqual(['Bearer old', 'Bearer new'])
+      } finally {
+        vi.unstubAllGlobals()
+      }
+    })
+
+    it('two withReauth over one instance, two engines: each recovers its own 401s', async () => {
+      const server = fakeServer()
+      const a = engineWith()
+      const b = engineWith({ tokens: { ...oldTokens, accessToken: 'old' } })
+      const inner = api(a.engine, server)
+      const outer = withReauth(inner, b.engine, { origins: [OTHER] })
+      expect(await outer(new URL(`${OTHER}/x`)).json()).toEqual({ ok: true, path: '/x' })
+      expect(b.engine.stats().grants).toBe(1)
+      expect(a.engine.stats().grants).toBe(0)
+    })
+
     it('reauthHooks read the 401’s body to its end before the wait (ky keeps its own copy)', async () => {
       const { server, gate, engine, unauthorized } = heldRefreshAfter401()
       const client = major.ky.create({
@@ -782,6 +890,43 @@ describe.each(majors)('$name: the call’s timeout bounds a wait on a refresh', 
     }
   })
 
+  it('a 401 on ky’s retry waits only for what is left of the call’s timeout', async () => {
+    vi.useFakeTimers()
+    try {
+      const server = fakeServer()
+      const engine = createEngine({
+        tokens: oldTokens,
+        refresh: () => new Promise<TokenSet>(() => {}),
+        refreshTimeout: 60_000,
+      })
+      server.reply(
+        '/me',
+        () =>
+          new Promise<Response>((resolve) =>
+            setTimeout(() => resolve(new Response('busy', { status: 503 })), 900),
+          ),
+      )
+      const client = withReauth(
+        major.ky.create({
+          ...major.prefix(API),
+          fetch: server.fetch,
+          timeout: 1_000,
+          retry: { limit: 1, statusCodes: [503], delay: () => 0 },
+        }),
+        engine,
+      )
+      const call = outcome(client('me'))
+      await vi.advanceTimersByTimeAsync(950)
+      expect(server.to('/me')).toHaveLength(2)
+      expect(call.settled).toBeUndefined()
+      // The retry's 401 waits on the hung grant: 1 000 ms from the call, not from the retry.
+      await vi.advanceTimersByTimeAsync(60)
+      expect(major.isTimeoutError(call.settled)).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('a call that waited before its send, then got a 401, has only the rest of its timeout', async () => {
     vi.useFakeTimers()
     try {
@@ -802,21 +947,13 @@ describe.each(majors)('$name: the call’s timeout bounds a wait on a refresh', 
         major.ky.create({ ...major.prefix(API), fetch: server.fetch, timeout: 300, retry: 0 }),
         engine,
       )
-      let settled: unknown
-      void api('me').then(
-        () => {
-          settled = 'ok'
-        },
-        (error: unknown) => {
-          settled = error
-        },
-      )
+      const call = outcome(api('me'))
       await vi.advanceTimersByTimeAsync(200)
       expect(server.sent).toHaveLength(1)
       expect(grants).toBe(2)
       // 300 ms from the call, not from its send.
       await vi.advanceTimersByTimeAsync(100)
-      expect(major.isTimeoutError(settled)).toBe(true)
+      expect(major.isTimeoutError(call.settled)).toBe(true)
     } finally {
       vi.useRealTimers()
     }

@@ -16,7 +16,6 @@ import {
   type HookArgs,
   type HookOptions,
   hookArgs,
-  isObject,
   rememberCaller,
 } from './ky-majors.js'
 
@@ -98,8 +97,12 @@ interface CallState {
   /** Why the request cannot be replayed. */
   unreplayable: string | undefined
   replayed: boolean
-  /** The call waited before its first send: ky's own timer, which starts at the send, came later. */
-  waited: boolean
+  /**
+   * ky's timer for the current attempt started after the call's deadline did: the call waited
+   * before its first send, was parked, or this is one of ky's retries. A wait after a 401 then
+   * ends on the deadline, not only on ky's timer.
+   */
+  deadlineFirst: boolean
   /** ky 1 (hooks called with positional arguments), which runs `beforeRequest` again on a retry. */
   legacy: boolean
   /** The call's retry options (ky 1 ends its retries after a reauth failure). */
@@ -163,6 +166,8 @@ export interface FetchLevelHooks {
    * looked up at each call (as test doubles that patch it expect).
    */
   wrap(fetch: unknown): Fetch
+  /** For a call whose requests the `fetch` may not know (see {@link createFetchLevel}). */
+  afterResponse: ReauthAfterResponseHook
 }
 
 export function validateKy(ky: unknown): asserts ky is KyFunction {
@@ -246,6 +251,8 @@ function createCalls(reauth: Connection) {
     if (call.context?.[REPLAY]) return DONE
     const key = keyOf(call)
     let state = key && calls.get(key)
+    // A call's first attempt; a retry is sent with the current token, never a parked call's pass.
+    const first = !state
     if (!state) {
       state = {
         sent: undefined,
@@ -253,7 +260,7 @@ function createCalls(reauth: Connection) {
         spare: undefined,
         unreplayable: undefined,
         replayed: false,
-        waited: false,
+        deadlineFirst: false,
         legacy: args.legacy,
         retry: call.retry,
       }
@@ -269,8 +276,9 @@ function createCalls(reauth: Connection) {
     const held = state
     // The call's deadline starts now; its timer only if the request really waits.
     startDeadline(held, caller.timeout ?? call.timeout, caller.deadline)
-    // A call parked before ky built it waited before ky's timer started.
-    if (caller.deadline !== undefined) held.waited = true
+    // A call parked before ky built it waited before ky's timer started; a retry's timer is new.
+    if (caller.deadline !== undefined || !first) held.deadlineFirst = true
+    const pass = first ? caller.pass : undefined
     const described = {
       url: request.url,
       method: request.method,
@@ -293,7 +301,7 @@ function createCalls(reauth: Connection) {
       }
     }
     // The common case (a valid token in a synchronous store): no promise chain, no wait.
-    const now = reauth.ready(described, caller.pass)
+    const now = reauth.ready(described, pass)
     if (now !== LATER) {
       sent(now)
       return DONE
@@ -302,11 +310,11 @@ function createCalls(reauth: Connection) {
     return reauth
       .attach(described, {
         signal: () => {
-          held.waited = true
+          held.deadlineFirst = true
           wait = waitSignal(held, request, own)
           return wait.signal
         },
-        pass: caller.pass,
+        pass,
       })
       .then(
         (attached) => {
@@ -342,9 +350,11 @@ function createCalls(reauth: Connection) {
       // Described (and the deadline's timer started) only for a response reauth recovers from.
       replayed = reauth.respond<Response>(state.sent, response, () => {
         // In ky's fetch, ky's timer for this attempt is running: it bounds the wait, unless the
-        // call already waited before it was sent (then the call's deadline comes first).
+        // call's deadline comes first (see `deadlineFirst`).
         wait =
-          inAttempt && !state.waited ? { signal: own, done: noop } : waitSignal(state, request, own)
+          inAttempt && !state.deadlineFirst
+            ? { signal: own, done: noop }
+            : waitSignal(state, request, own)
         const signal = wait.signal
         return {
           response,
@@ -361,8 +371,9 @@ function createCalls(reauth: Connection) {
             state.sent = next
             // ky's own retries of this call (after a 5xx replay, say) go with the new headers.
             setCredentials(request.headers, next)
-            const again = state.spare ?? request.clone()
-            state.spare = undefined
+            // A copy each time: a DPoP nonce retry may resend more than once. The request sent
+            // first has no body left to copy: the spare, taken before the send, has it.
+            const again = (state.spare ?? request).clone()
             setCredentials(again.headers, next)
             return replay(again, signal)
           },
@@ -458,21 +469,14 @@ function afterResponseHook(
 /**
  * The hooks and `fetch` of {@link withReauth}: `beforeRequest` (and ky 2's `beforeRetry`)
  * attach the token and note the request each attempt sends; the wrapped `fetch` sees the
- * response first. ky 2 wraps the request of a call with `onUploadProgress` in one of its own,
- * which the `fetch` cannot know: for such a call, `init` adds the `afterResponse` hook.
+ * response first. A request ky sends that no hook of reauth's saw — swapped by a hook that
+ * runs after reauth's, wrapped by ky 2 for `onUploadProgress`, rebuilt by ky 2 for a retry
+ * after a timeout — is not known to the `fetch`: `withReauth` gives such calls `afterResponse`.
  */
 export function createFetchLevel(reauth: Connection, replayKy: KyFunction): FetchLevelHooks {
   const calls = createCalls(reauth)
   const afterResponse = afterResponseHook(calls, replayKy)
   const beforeRequest = beforeRequestHook(calls, true)
-  function init(raw: unknown): void {
-    rememberCaller(raw)
-    const call = raw as { onUploadProgress?: unknown; hooks?: Record<string, unknown> }
-    if (typeof call.onUploadProgress !== 'function') return
-    const hooks = isObject(call.hooks) ? call.hooks : {}
-    const after = Array.isArray(hooks.afterResponse) ? hooks.afterResponse : []
-    call.hooks = { ...hooks, afterResponse: [...after, afterResponse] }
-  }
   function beforeRetry(first: unknown): Promise<void> {
     const args = hookArgs(first, undefined, undefined)
     const state = args && calls.stateOf(args.options)
@@ -480,11 +484,13 @@ export function createFetchLevel(reauth: Connection, replayKy: KyFunction): Fetc
     if (!args || !state || state.legacy) return DONE
     return calls.beforeRequest(args, true)
   }
+  /** This level's own wrappers: another `withReauth` over the same instance wraps them again. */
+  const ours = new WeakSet<object>()
   const wrapped = new WeakMap<object, Fetch>()
   let global: Fetch | undefined
   function wrap(inner: unknown): Fetch {
     if (typeof inner === 'function') {
-      if (FETCHES.has(inner)) return inner as Fetch
+      if (ours.has(inner)) return inner as Fetch
       let done = wrapped.get(inner)
       if (!done) {
         done = over(inner as Fetch)
@@ -512,17 +518,15 @@ export function createFetchLevel(reauth: Connection, replayKy: KyFunction): Fetc
           ) ?? response,
       )
     }
-    FETCHES.add(fetch)
+    ours.add(fetch)
     return fetch
   }
   return {
-    hooks: { init: [init], beforeRequest: [beforeRequest], beforeRetry: [beforeRetry] },
+    hooks: { init: [rememberCaller], beforeRequest: [beforeRequest], beforeRetry: [beforeRetry] },
     wrap,
+    afterResponse,
   }
 }
-
-/** Every `fetch` reauth wrapped: wrapping one again would see each response twice. */
-const FETCHES = new WeakSet<object>()
 
 /**
  * ky hooks over an engine, for `ky.create({ hooks })` or `ky.extend({ hooks })`: `beforeRequest`

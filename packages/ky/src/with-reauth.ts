@@ -14,6 +14,7 @@ import {
   createFetchLevel,
   type Fetch,
   type FetchLevelHooks,
+  type ReauthAfterResponseHook,
   type KyFunction,
   type KyLike,
   type ReauthKyOptions,
@@ -23,34 +24,68 @@ import {
 
 const METHODS = new Set(['get', 'post', 'put', 'patch', 'head', 'delete'])
 
+/** ky 2's `replaceOption(value)`: a marker object (its symbol is not exported). */
+function replaced(value: unknown): value is { value: unknown } {
+  return (
+    isObject(value) &&
+    Object.getOwnPropertySymbols(value).some((symbol) => symbol.description === 'replaceOption')
+  )
+}
+
 /**
- * Keep the caller's own `signal` in `context` (ky 1 hands hooks only the one it derives from
- * it), and for a call that was parked, its deadline.
+ * A `fetch` option given to a call or to `extend`, wrapped so that reauth sees the responses:
+ * a function, `undefined` (ky then uses the global `fetch`) or ky 2's `replaceOption(fetch)`.
+ */
+function wrapFetchOption(parking: Parking, fetch: unknown): unknown {
+  if (replaced(fetch)) return { ...fetch, value: wrapFetchOption(parking, fetch.value) }
+  return typeof fetch === 'function' || fetch === undefined ? parking.wrap(fetch) : fetch
+}
+
+/**
+ * Options whose requests reauth's `fetch` may not know: hooks that run after reauth's and may
+ * send a `Request` of their own (`beforeRequest`, ky 2's `beforeRetry`), ky 2's
+ * `onUploadProgress` (ky wraps the request) and `retryOnTimeout` (ky 2 rebuilds it).
+ */
+function unseen(options: unknown, ownHooksFirst: boolean): boolean {
+  if (!isObject(options)) return false
+  const { hooks, retry } = options as { hooks?: unknown; retry?: unknown }
+  if (typeof options.onUploadProgress === 'function') return true
+  if (isObject(retry) && retry.retryOnTimeout === true) return true
+  if (!isObject(hooks)) return false
+  const some = (list: unknown) => Array.isArray(list) && list.length > 0
+  return some(hooks.beforeRetry) || (!ownHooksFirst && some(hooks.beforeRequest))
+}
+
+/**
+ * A call's options as reauth hands them to ky:
+ * - its own `fetch` (which replaces the instance's) wrapped;
+ * - reauth's `afterResponse` added when its requests may not be known to the `fetch`;
+ * - the caller's own `signal` kept in `context` (ky 1 hands hooks only the one it derives
+ *   from it), and for a call that was parked, its deadline and pass.
  */
 function withCaller(parking: Parking, options: unknown, deadline?: number, pass?: Pass): unknown {
   const parked = deadline !== undefined || pass !== undefined
-  if (!parked && (typeof options !== 'object' || options === null)) return options
-  const { signal, context, fetch } = (options ?? {}) as {
-    signal?: unknown
-    context?: unknown
-    fetch?: unknown
+  if (!parked && !parking.unseen && (typeof options !== 'object' || options === null)) {
+    return options
   }
-  // A call's own `fetch` replaces the instance's, in which reauth sees the responses.
-  if (typeof fetch === 'function' && parking.wrap(fetch) !== fetch) {
-    return withCaller(
-      parking,
-      { ...(options as object), fetch: parking.wrap(fetch) },
-      deadline,
-      pass,
-    )
+  let out = (options ?? {}) as Record<string, unknown>
+  if (Object.hasOwn(out, 'fetch')) {
+    const fetch = wrapFetchOption(parking, out.fetch)
+    if (fetch !== out.fetch) out = { ...out, fetch }
   }
-  if (!(signal instanceof AbortSignal) && !parked) return options
+  if (parking.unseen || unseen(out, false)) {
+    const hooks = isObject(out.hooks) ? out.hooks : {}
+    const after = Array.isArray(hooks.afterResponse) ? hooks.afterResponse : []
+    out = { ...out, hooks: { ...hooks, afterResponse: [...after, parking.afterResponse] } }
+  }
+  const { signal, context } = out as { signal?: unknown; context?: unknown }
+  if (!(signal instanceof AbortSignal) && !parked) return out === options ? options : out
   const caller: CallerOptions = {}
   if (signal instanceof AbortSignal) caller.signal = signal
   if (deadline !== undefined) caller.deadline = deadline
   if (pass !== undefined) caller.pass = pass
   return {
-    ...(options as object),
+    ...out,
     context: {
       ...(typeof context === 'object' && context !== null ? context : {}),
       [CALLER]: caller,
@@ -99,13 +134,17 @@ interface Parking {
   lot: ParkingLot
   /** A `fetch` given to a call or to `extend`, with reauth's response side in it. */
   wrap(fetch: unknown): Fetch
+  /** Every call of this instance gets {@link Parking.afterResponse} (see `unseen`). */
+  unseen: boolean
+  afterResponse: ReauthAfterResponseHook
 }
 
 function parkingFor(
   reauth: Connection,
   instance: CallOptions,
   lot: ParkingLot,
-  wrap: (fetch: unknown) => Fetch,
+  level: Pick<FetchLevelHooks, 'wrap' | 'afterResponse'>,
+  unseenCalls: boolean,
   extendedByFunction = false,
 ): Parking {
   const hooks = instance.hooks?.beforeRequest
@@ -114,7 +153,16 @@ function parkingFor(
     instance.context?.reauth === false ||
     ownsAuthorization(instance.headers) ||
     (Array.isArray(hooks) && hooks.length > 0)
-  return { reauth, instance, origin: prefixOrigin(instance), off, lot, wrap }
+  return {
+    reauth,
+    instance,
+    origin: prefixOrigin(instance),
+    off,
+    lot,
+    wrap: level.wrap,
+    afterResponse: level.afterResponse,
+    unseen: unseenCalls,
+  }
 }
 
 /**
@@ -162,10 +210,12 @@ function parkedTimeout(url: string, method: string): Error {
 
 /** The parking of an instance `extend`ed from `parking`'s with `defaults`. */
 function extendParking(parking: Parking, defaults: unknown): Parking {
-  const { reauth, lot, wrap } = parking
-  if (!isObject(defaults)) return parkingFor(reauth, parking.instance, lot, wrap, true)
+  const { reauth, lot } = parking
+  // Extended with a function: its options are ky's to know, so assume the worst.
+  if (!isObject(defaults)) return parkingFor(reauth, parking.instance, lot, parking, true, true)
   const instance = { ...parking.instance, ...defaults } as CallOptions
-  return parkingFor(reauth, instance, lot, wrap)
+  // The extend's hooks run after reauth's.
+  return parkingFor(reauth, instance, lot, parking, parking.unseen || unseen(defaults, false))
 }
 
 /** `extend`'s defaults with their `fetch` (which replaces reauth's) wrapped. */
@@ -173,8 +223,8 @@ function wrapDefaults(parking: Parking, defaults: unknown): unknown {
   if (typeof defaults === 'function') {
     return (parent: unknown) => wrapDefaults(parking, (defaults as (p: unknown) => unknown)(parent))
   }
-  if (!isObject(defaults) || typeof defaults.fetch !== 'function') return defaults
-  return { ...defaults, fetch: parking.wrap(defaults.fetch) }
+  if (!isObject(defaults) || !Object.hasOwn(defaults, 'fetch')) return defaults
+  return { ...defaults, fetch: wrapFetchOption(parking, defaults.fetch) }
 }
 
 /**
@@ -323,7 +373,14 @@ export function withReauth<K extends KyLike>(
         baseHint: 'the instance a prefixUrl (ky 1) / prefix or baseUrl (ky 2)',
       })
       level = createFetchLevel(reauth, replayKy)
-      parking = parkingFor(reauth, parent as CallOptions, createParkingLot(), level.wrap)
+      // The instance's own hooks run before reauth's: only its beforeRetry ones may swap a request.
+      parking = parkingFor(
+        reauth,
+        parent as CallOptions,
+        createParkingLot(),
+        level,
+        unseen(parent, true),
+      )
     }
     // reauth sees each response in ky's `fetch` (the instance's own, or the global one).
     return { hooks: level.hooks, fetch: level.wrap(parent.fetch) }
