@@ -93,7 +93,7 @@ function isReauth(url: string): boolean {
 const HANDOFF: Record<string, ReadonlySet<string>> = {
   'axios/src/park.ts': new Set(['callWrapped', 'wrapper']),
   'ky/src/with-reauth.ts': new Set(['send', 'direct', 'call', 'apply', 'method', '(anonymous)']),
-  'ky/src/reauth-hooks.ts': new Set(['fetch']),
+  'ky/src/reauth-hooks.ts': new Set(['reauthKyFetch']),
   'fetch/src/create-fetch.ts': new Set(['reauthFetch', 'send']),
 }
 

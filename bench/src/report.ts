@@ -865,22 +865,22 @@ function overheadNotes(rows: OverheadRow[]): string {
           return `${r.variant} ${r.mode} (time ${fmt(r.ratio)}, CPU ${fmt(r.cpuRatio)}; the identical second bare cell: time ${fmt(t.ratio)}, CPU ${fmt(t.cpuRatio)})`
         })
         .join('; ')} — its range meets the range an identical copy of the bare client gets ` +
-        "against the bare cell, i.e. what this harness measures for no difference at all. PROFILE.md's " +
-        "CPU profiles put reauth's own functions at a few percent of a request.",
+        'against the bare cell, i.e. what this harness measures for no difference at all. ' +
+        "What reauth itself costs per request is measured apart from this noise in PROFILE.md's " +
+        "_reauth's own work_ column: reauth's functions and what they call, in a CPU profile of each cell.",
     )
   }
-  const kyOver = [...over, ...cpuOver].some((r) => r.variant === '@reauth/ky')
   const hooked = rows.filter((r) => r.variant.startsWith('ky + one no-op afterResponse hook'))
-  if (kyOver && hooked.length > 0) {
+  if (hooked.length > 0) {
     lines.push(
-      `Of @reauth/ky's cost, ky's own hook contract takes a measured share: bare ky with one ` +
-        `\`afterResponse\` hook that does nothing runs at ${hooked
+      `What an \`afterResponse\` hook costs ky: bare ky with one that does nothing runs at ${hooked
           .map(
             (r) =>
               `${r.ratio?.median.toFixed(2)}× (CPU ${r.cpuRatio?.median.toFixed(2)}×) ${r.mode === 'concurrent' ? 'at concurrency 100' : 'sequentially'}`,
           )
           .join(', ')} the bare client's, because ky clones every response (a tee of its body) ` +
-        'for each `afterResponse` hook; reauth needs one to see 401s through ky.',
+        'for each `afterResponse` hook. `withReauth` has none: it sees responses in ky’s ' +
+        '`fetch` (packages/ky README); `reauthHooks` and the DIY recipe pay it.',
     )
   }
   lines.push(
