@@ -874,11 +874,11 @@ function overheadNotes(rows: OverheadRow[]): string {
   if (hooked.length > 0) {
     lines.push(
       `What an \`afterResponse\` hook costs ky: bare ky with one that does nothing runs at ${hooked
-          .map(
-            (r) =>
-              `${r.ratio?.median.toFixed(2)}× (CPU ${r.cpuRatio?.median.toFixed(2)}×) ${r.mode === 'concurrent' ? 'at concurrency 100' : 'sequentially'}`,
-          )
-          .join(', ')} the bare client's, because ky clones every response (a tee of its body) ` +
+        .map(
+          (r) =>
+            `${r.ratio?.median.toFixed(2)}× (CPU ${r.cpuRatio?.median.toFixed(2)}×) ${r.mode === 'concurrent' ? 'at concurrency 100' : 'sequentially'}`,
+        )
+        .join(', ')} the bare client's, because ky clones every response (a tee of its body) ` +
         'for each `afterResponse` hook. `withReauth` has none: it sees responses in ky’s ' +
         '`fetch` (packages/ky README); `reauthHooks` and the DIY recipe pay it.',
     )
